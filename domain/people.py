@@ -1,0 +1,108 @@
+"""Who is talking to us: accounts, roles, invites that bind a roster person to a chat."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from domain.messages import Action, Outcome, Outgoing
+from domain.model import HOTLINE, Channel, Person, Role
+from domain.ports import Clock, UnitOfWork
+from domain.validation import Invalid, phone
+
+INVITE_PREFIX = "i_"
+INVITE_TTL = timedelta(days=7)
+
+
+async def person_for(uow: UnitOfWork, channel: Channel, address: str, clock: Clock) -> Person:
+    """The person bound to this chat; a stranger becomes a member of the public (role farmer)."""
+    person = await uow.persons.by_address(channel, address)
+    if person is None:
+        person = await uow.persons.add(Role.FARMER)
+        await uow.persons.bind(person.id, channel, address, clock.now())
+    return person
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("ascii")).hexdigest()
+
+
+@dataclass(frozen=True)
+class IssuedInvite:
+    person: Person
+    token: str
+    expires_at: datetime
+
+    @property
+    def payload(self) -> str:
+        """The deep-link start parameter (letters, digits, _ and -; at most 64 characters)."""
+        return INVITE_PREFIX + self.token
+
+
+async def issue_invite(
+    uow: UnitOfWork, clock: Clock, raw_phone: str, ttl: timedelta = INVITE_TTL
+) -> IssuedInvite:
+    """Make a one-time, expiring invite for the roster person with this phone number."""
+    number = phone(raw_phone)
+    person = await uow.persons.by_phone(number)
+    if person is None or person.role is Role.FARMER:
+        raise Invalid("invite.unknown_phone")
+    token = secrets.token_urlsafe(24)  # 32 characters
+    expires_at = clock.now() + ttl
+    await uow.invites.add(person.id, hash_token(token), expires_at)
+    return IssuedInvite(person=person, token=token, expires_at=expires_at)
+
+
+async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, token: str) -> Outcome:
+    """Bind the chat to the invited roster person and greet them by name and villages."""
+    now = clock.now()
+    invite = await uow.invites.by_hash(hash_token(token)) if token else None
+    if invite is None or invite.used_at is not None or invite.expires_at <= now:
+        stranger = await person_for(uow, channel, address, clock)
+        key = "invite.expired" if invite is not None else "invite.invalid"
+        await uow.outbox.add(stranger.id, Outgoing(key), at=now)
+        return Outcome(done=False, locale=stranger.locale)
+    if not await uow.invites.use(invite.id, now):
+        return Outcome(done=False)
+    person = await uow.persons.get(invite.person_id)
+    assert person is not None
+    await uow.persons.bind(person.id, channel, address, now)
+    if person.role is Role.CADRE:
+        villages = await uow.geography.villages(person.village_ids)
+        names = "、".join(v.name for v in villages)
+        message = Outgoing("invite.welcome_cadre", {"name": person.name, "villages": names})
+    else:
+        message = Outgoing("invite.welcome_staff", {"name": person.name})
+    await uow.outbox.add(person.id, message, key=f"invite-welcome:{invite.id}", at=now)
+    return Outcome(locale=person.locale)
+
+
+async def set_language(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, locale: str | None
+) -> Outcome:
+    """Remember the language a person chose and confirm it in that language."""
+    person = await person_for(uow, channel, address, clock)
+    if locale not in {code for code, _ in LANGUAGES}:
+        return Outcome(toast="button.invalid", locale=person.locale, done=False)
+    await uow.persons.set_locale(person.id, locale)
+    await uow.outbox.add(person.id, Outgoing("language.set"), at=clock.now())
+    return Outcome(locale=locale)
+
+
+LANGUAGES = (("zh_Hans", "language.zh"), ("en", "language.en"))
+
+
+async def offer_languages(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """Show the languages a person can choose."""
+    person = await person_for(uow, channel, address, clock)
+    buttons = tuple(Action("lang", code, label=label) for code, label in LANGUAGES)
+    await uow.outbox.add(person.id, Outgoing("language.choose", actions=(buttons,)), at=clock.now())
+
+
+async def show_help(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """What this person can do here, by role."""
+    person = await person_for(uow, channel, address, clock)
+    key = {Role.FARMER: "help.farmer", Role.CADRE: "help.cadre", Role.TOWNSHIP: "help.staff"}[person.role]
+    await uow.outbox.add(person.id, Outgoing(key, {"hotline": HOTLINE}), at=clock.now())

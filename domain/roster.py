@@ -1,0 +1,193 @@
+"""The roster of township staff and village cadres, imported from a sheet the township keeps."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from domain import validation
+from domain.model import Role
+from domain.ports import UnitOfWork
+from domain.validation import Invalid
+
+COLUMNS = ("township", "village_code", "village", "name", "phone", "role")
+CHINESE_COLUMNS = {
+    "乡镇": "township",
+    "村代码": "village_code",
+    "村": "village",
+    "姓名": "name",
+    "手机": "phone",
+    "角色": "role",
+}
+ROLES = {"cadre": Role.CADRE, "村干部": Role.CADRE, "township": Role.TOWNSHIP, "乡镇": Role.TOWNSHIP}
+VILLAGE_CODE = re.compile(r"^[A-Za-z0-9]{1,16}$")
+SEPARATORS = re.compile(r"[;；]")
+
+
+@dataclass(frozen=True)
+class Problem:
+    line: int
+    key: str
+    params: dict[str, object] = field(default_factory=dict)
+
+
+class RosterRejected(Exception):
+    """The sheet has errors; nothing was written."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        super().__init__(f"{len(problems)} problem(s)")
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RosterRow:
+    line: int
+    township: str
+    villages: tuple[tuple[str, str | None], ...]  # (code, name or None when defined elsewhere)
+    name: str
+    phone: str
+    role: Role
+
+
+@dataclass
+class ImportReport:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    villages_created: int = 0
+
+
+def header_map(header: Iterable[str]) -> dict[int, str]:
+    """Column index -> field, from an English or Chinese header row."""
+    found: dict[int, str] = {}
+    for index, raw in enumerate(header):
+        name = (raw or "").strip().lstrip("\ufeff")
+        key = CHINESE_COLUMNS.get(name) or (name.lower() if name.lower() in COLUMNS else None)
+        if key:
+            found[index] = key
+    return found
+
+
+def parse(rows: Iterable[tuple[int, list[str]]]) -> list[RosterRow]:
+    """Check every row of a sheet (first row the header); raise `RosterRejected` listing all problems."""
+    iterator = iter(rows)
+    try:
+        header_line, header = next(iterator)
+    except StopIteration:
+        raise RosterRejected([Problem(1, "roster.empty")]) from None
+    columns = header_map(header)
+    missing = [c for c in COLUMNS if c not in columns.values()]
+    if missing:
+        raise RosterRejected([Problem(header_line, "roster.missing_columns", {"columns": ",".join(missing)})])
+    problems: list[Problem] = []
+    parsed: list[RosterRow] = []
+    for line, cells in iterator:
+        record = {columns[i]: (cells[i] if i < len(cells) else "").strip() for i in columns}
+        if not any(record.values()):
+            continue
+        try:
+            parsed.append(_row(line, record))
+        except Invalid as exc:
+            problems.append(Problem(line, exc.key, dict(exc.params)))
+    problems.extend(_cross_check(parsed))
+    if problems:
+        raise RosterRejected(sorted(problems, key=lambda p: p.line))
+    return parsed
+
+
+def _row(line: int, record: Mapping[str, str]) -> RosterRow:
+    role = ROLES.get(record["role"].lower()) or ROLES.get(record["role"])
+    if role is None:
+        raise Invalid("roster.bad_role", value=record["role"])
+    if not record["township"]:
+        raise Invalid("roster.no_township")
+    name = validation.person_name(record["name"])
+    phone = validation.phone(record["phone"])
+    codes = [c.strip() for c in SEPARATORS.split(record["village_code"]) if c.strip()]
+    names = [n.strip() for n in SEPARATORS.split(record["village"]) if n.strip()]
+    if role is Role.TOWNSHIP:
+        if codes:
+            raise Invalid("roster.staff_with_village")
+        return RosterRow(line, record["township"], (), name, phone, role)
+    if not codes:
+        raise Invalid("roster.cadre_without_village")
+    for code in codes:
+        if not VILLAGE_CODE.match(code):
+            raise Invalid("roster.bad_village_code", value=code)
+    if names and len(names) != len(codes):
+        raise Invalid("roster.village_count")
+    pairs = tuple(zip(codes, names or [None] * len(codes), strict=True))
+    return RosterRow(line, record["township"], pairs, name, phone, role)
+
+
+def _cross_check(rows: list[RosterRow]) -> list[Problem]:
+    problems: list[Problem] = []
+    phones: dict[str, int] = {}
+    villages: dict[str, tuple[str | None, str, int]] = {}
+    for row in rows:
+        if row.phone in phones:
+            problems.append(Problem(row.line, "roster.duplicate_phone", {"other": phones[row.phone]}))
+        phones.setdefault(row.phone, row.line)
+        for code, name in row.villages:
+            seen = villages.get(code)
+            if seen is None:
+                villages[code] = (name, row.township, row.line)
+                continue
+            seen_name, seen_township, seen_line = seen
+            if seen_township != row.township or (name and seen_name and name != seen_name):
+                problems.append(
+                    Problem(row.line, "roster.village_conflict", {"code": code, "other": seen_line})
+                )
+            elif name and not seen_name:
+                villages[code] = (name, seen_township, seen_line)
+    return problems
+
+
+async def apply(uow: UnitOfWork, rows: list[RosterRow]) -> ImportReport:
+    """Write the checked rows: create what is new, update what changed, leave the rest alone."""
+    report = ImportReport()
+    problems: list[Problem] = []
+    townships: dict[str, int] = {}
+    for row in rows:
+        if row.township not in townships:
+            township = await uow.geography.township_by_name(row.township)
+            if township is None:
+                township = await uow.geography.add_township(row.township)
+            townships[row.township] = township.id
+    village_ids: dict[str, int] = {}
+    for row in rows:
+        for code, name in row.villages:
+            village = await uow.geography.village_by_code(code)
+            township_id = townships[row.township]
+            if village is None:
+                if name is None:
+                    problems.append(Problem(row.line, "roster.unknown_village", {"code": code}))
+                    continue
+                village = await uow.geography.add_village(code, name, township_id)
+                report.villages_created += 1
+            elif name is not None and (village.name != name or village.township_id != township_id):
+                await uow.geography.update_village(village.id, name, township_id)
+            village_ids[code] = village.id
+    if problems:
+        raise RosterRejected(problems)
+    for row in rows:
+        township_id = townships[row.township]
+        wanted_villages = tuple(sorted(village_ids[code] for code, _ in row.villages))
+        person = await uow.persons.by_phone(row.phone)
+        if person is None:
+            person = await uow.persons.add(row.role, name=row.name, phone=row.phone, township_id=township_id)
+            await uow.persons.set_villages(person.id, wanted_villages)
+            report.created += 1
+            continue
+        changed = (person.role, person.name, person.township_id) != (row.role, row.name, township_id)
+        if changed:
+            await uow.persons.update(person.id, role=row.role, name=row.name, township_id=township_id)
+        if tuple(sorted(person.village_ids)) != wanted_villages:
+            await uow.persons.set_villages(person.id, wanted_villages)
+            changed = True
+        if changed:
+            report.updated += 1
+        else:
+            report.unchanged += 1
+    return report

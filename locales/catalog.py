@@ -1,0 +1,123 @@
+"""Keep the catalogs whole: find every catalog key the code uses, write messages.pot, check, compile.
+
+    python -m locales.catalog pot       # write locales/messages.pot from the code
+    python -m locales.catalog check     # every key in every catalog, same placeholders
+    python -m locales.catalog compile   # build the .mo files (done by `make`)
+
+Keys are dotted lower-case literals ("intake.ask_phone") in the packages below; keys built at run
+time ("verdict." + a Verdict, "action." + a button name) are listed by `dynamic_keys`.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import string
+import sys
+from pathlib import Path
+
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po, write_po
+
+from locales import AVAILABLE, DOMAIN, HERE
+
+ROOT = HERE.parent
+PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
+NAMESPACES = (
+    "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
+    "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli",
+)  # fmt: skip
+KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
+
+
+def dynamic_keys() -> set[str]:
+    """Keys the code composes at run time."""
+    from domain.model import Verdict
+    from handlers.render import ACTION_LABELS, COMMANDS
+
+    keys = {f"verdict.{v.value}" for v in Verdict}
+    keys |= set(ACTION_LABELS.values())
+    keys |= {f"command.{name}" for name in COMMANDS}
+    keys |= {"language.zh", "language.en"}
+    return keys
+
+
+def keys_in_code() -> set[str]:
+    """Every catalog key written as a literal in the service's packages, plus the dynamic ones."""
+    found: set[str] = set()
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            if "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value):
+                    found.add(node.value)
+    return found | dynamic_keys()
+
+
+def read(language: str) -> Catalog:
+    with (HERE / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as handle:
+        return read_po(handle, locale=language)
+
+
+def placeholders(text: str) -> set[str]:
+    return {name for _, name, _, _ in string.Formatter().parse(text) if name}
+
+
+def problems() -> list[str]:
+    """What is missing, surplus or inconsistent between the code and the catalogs."""
+    wanted = keys_in_code()
+    out: list[str] = []
+    reference = read(AVAILABLE[0])
+    for language in AVAILABLE:
+        catalog = read(language)
+        have = {m.id for m in catalog if m.id}
+        out += [f"{language}: missing {k}" for k in sorted(wanted - have)]
+        out += [f"{language}: unused {k}" for k in sorted(have - wanted)]
+        for message in catalog:
+            if not message.id:
+                continue
+            if not message.string:
+                out.append(f"{language}: untranslated {message.id}")
+                continue
+            ref = reference.get(message.id)
+            if ref is not None and placeholders(str(ref.string)) != placeholders(str(message.string)):
+                out.append(f"{language}: placeholders of {message.id} differ from {AVAILABLE[0]}")
+    return out
+
+
+def write_pot() -> Path:
+    catalog = Catalog(project="fanghui-bot", charset="utf-8")
+    for key in sorted(keys_in_code()):
+        catalog.add(key)
+    target = HERE / f"{DOMAIN}.pot"
+    with target.open("wb") as handle:
+        write_po(handle, catalog, width=0, omit_header=True)
+    return target
+
+
+def compile_all() -> None:
+    for language in AVAILABLE:
+        folder = HERE / language / "LC_MESSAGES"
+        with (folder / f"{DOMAIN}.mo").open("wb") as handle:
+            write_mo(handle, read(language))
+
+
+def main(argv: list[str]) -> int:
+    command = argv[0] if argv else "check"
+    if command == "pot":
+        print(write_pot())
+        return 0
+    if command == "compile":
+        compile_all()
+        return 0
+    found = problems()
+    for line in found:
+        print(line)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(ROOT))
+    raise SystemExit(main(sys.argv[1:]))

@@ -1,0 +1,1 @@
+"""Deep-link payloads (signed, expiring), links and QR images."""

@@ -1,0 +1,467 @@
+"""Repositories: read and write rows, return domain dataclasses, never commit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from domain.cases import receipt_number
+from domain.messages import Outgoing
+from domain.model import (
+    CaseEvent,
+    Channel,
+    Conversation,
+    Declaration,
+    DeclarationStatus,
+    Flow,
+    Invite,
+    OutboxStatus,
+    Person,
+    Role,
+    RoutedTo,
+    Task,
+    TaskStatus,
+    Township,
+    Verdict,
+    Village,
+)
+from storage.models import (
+    CadreVillageRow,
+    CaseEventRow,
+    ChannelAccountRow,
+    ConversationRow,
+    DeclarationRow,
+    InviteRow,
+    OutboxRow,
+    PersonRow,
+    TaskRow,
+    TownshipRow,
+    VillageRow,
+)
+
+
+class _Repo:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+
+class GeographyRepository(_Repo):
+    async def township_by_name(self, name: str) -> Township | None:
+        row = await self.session.scalar(select(TownshipRow).where(TownshipRow.name == name))
+        return Township(row.id, row.name) if row else None
+
+    async def add_township(self, name: str) -> Township:
+        row = TownshipRow(name=name)
+        self.session.add(row)
+        await self.session.flush()
+        return Township(row.id, row.name)
+
+    def _village_query(self) -> Any:
+        return select(VillageRow, TownshipRow.name).join(
+            TownshipRow, VillageRow.township_id == TownshipRow.id
+        )
+
+    @staticmethod
+    def _village(row: VillageRow, township_name: str) -> Village:
+        return Village(row.id, row.code, row.name, row.township_id, township_name)
+
+    async def village_by_code(self, code: str) -> Village | None:
+        found = (await self.session.execute(self._village_query().where(VillageRow.code == code))).first()
+        return self._village(*found) if found else None
+
+    async def village(self, village_id: int) -> Village | None:
+        found = (await self.session.execute(self._village_query().where(VillageRow.id == village_id))).first()
+        return self._village(*found) if found else None
+
+    async def villages(self, village_ids: tuple[int, ...]) -> list[Village]:
+        if not village_ids:
+            return []
+        result = await self.session.execute(
+            self._village_query().where(VillageRow.id.in_(village_ids)).order_by(VillageRow.code)
+        )
+        return [self._village(*found) for found in result.all()]
+
+    async def add_village(self, code: str, name: str, township_id: int) -> Village:
+        row = VillageRow(code=code, name=name, township_id=township_id)
+        self.session.add(row)
+        await self.session.flush()
+        village = await self.village(row.id)
+        assert village is not None
+        return village
+
+    async def update_village(self, village_id: int, name: str, township_id: int) -> None:
+        await self.session.execute(
+            update(VillageRow).where(VillageRow.id == village_id).values(name=name, township_id=township_id)
+        )
+
+
+class PersonRepository(_Repo):
+    async def _to_person(self, row: PersonRow) -> Person:
+        village_ids = await self.session.scalars(
+            select(CadreVillageRow.village_id).where(CadreVillageRow.person_id == row.id)
+        )
+        return Person(
+            id=row.id,
+            role=Role(row.role),
+            name=row.name,
+            phone=row.phone,
+            township_id=row.township_id,
+            locale=row.locale,
+            village_ids=tuple(sorted(village_ids)),
+        )
+
+    async def _one(self, query: Any) -> Person | None:
+        row = await self.session.scalar(query)
+        return await self._to_person(row) if row else None
+
+    async def get(self, person_id: int) -> Person | None:
+        return await self._one(select(PersonRow).where(PersonRow.id == person_id))
+
+    async def by_phone(self, phone: str) -> Person | None:
+        return await self._one(select(PersonRow).where(PersonRow.phone == phone))
+
+    async def by_address(self, channel: Channel, address: str) -> Person | None:
+        return await self._one(
+            select(PersonRow)
+            .join(ChannelAccountRow, ChannelAccountRow.person_id == PersonRow.id)
+            .where(ChannelAccountRow.channel == channel.value, ChannelAccountRow.address == address)
+        )
+
+    async def add(
+        self,
+        role: Role,
+        *,
+        name: str | None = None,
+        phone: str | None = None,
+        township_id: int | None = None,
+    ) -> Person:
+        row = PersonRow(
+            role=role.value, name=name, phone=phone, township_id=township_id, created_at=_utcnow()
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return await self._to_person(row)
+
+    async def update(self, person_id: int, *, role: Role, name: str | None, township_id: int | None) -> None:
+        await self.session.execute(
+            update(PersonRow)
+            .where(PersonRow.id == person_id)
+            .values(role=role.value, name=name, township_id=township_id)
+        )
+
+    async def set_villages(self, person_id: int, village_ids: tuple[int, ...]) -> None:
+        await self.session.execute(delete(CadreVillageRow).where(CadreVillageRow.person_id == person_id))
+        for village_id in village_ids:
+            self.session.add(CadreVillageRow(person_id=person_id, village_id=village_id))
+        await self.session.flush()
+
+    async def set_locale(self, person_id: int, locale: str | None) -> None:
+        await self.session.execute(update(PersonRow).where(PersonRow.id == person_id).values(locale=locale))
+
+    async def bind(self, person_id: int, channel: Channel, address: str, at: datetime) -> None:
+        """Point the address at this person, taking it from whoever had it before."""
+        await self.session.execute(
+            delete(ChannelAccountRow).where(
+                ChannelAccountRow.channel == channel.value,
+                (ChannelAccountRow.address == address) | (ChannelAccountRow.person_id == person_id),
+            )
+        )
+        self.session.add(
+            ChannelAccountRow(person_id=person_id, channel=channel.value, address=address, bound_at=at)
+        )
+        await self.session.flush()
+
+    async def address_of(self, person_id: int, channel: Channel) -> str | None:
+        return await self.session.scalar(
+            select(ChannelAccountRow.address).where(
+                ChannelAccountRow.person_id == person_id, ChannelAccountRow.channel == channel.value
+            )
+        )
+
+    async def _many(self, query: Any) -> list[Person]:
+        rows = (await self.session.scalars(query.order_by(PersonRow.id))).all()
+        return [await self._to_person(row) for row in rows]
+
+    async def cadres_of_village(self, village_id: int) -> list[Person]:
+        return await self._many(
+            select(PersonRow)
+            .join(CadreVillageRow, CadreVillageRow.person_id == PersonRow.id)
+            .where(CadreVillageRow.village_id == village_id, PersonRow.role == Role.CADRE.value)
+        )
+
+    async def staff_of_township(self, township_id: int) -> list[Person]:
+        return await self._many(
+            select(PersonRow).where(
+                PersonRow.township_id == township_id, PersonRow.role == Role.TOWNSHIP.value
+            )
+        )
+
+    async def reachable(self, person_ids: list[int], channel: Channel) -> set[int]:
+        if not person_ids:
+            return set()
+        found = await self.session.scalars(
+            select(ChannelAccountRow.person_id).where(
+                ChannelAccountRow.person_id.in_(person_ids), ChannelAccountRow.channel == channel.value
+            )
+        )
+        return set(found)
+
+
+class InviteRepository(_Repo):
+    @staticmethod
+    def _invite(row: InviteRow) -> Invite:
+        return Invite(row.id, row.person_id, row.expires_at, row.used_at)
+
+    async def add(self, person_id: int, token_hash: str, expires_at: datetime) -> Invite:
+        row = InviteRow(
+            person_id=person_id, token_hash=token_hash, created_at=_utcnow(), expires_at=expires_at
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return self._invite(row)
+
+    async def by_hash(self, token_hash: str) -> Invite | None:
+        row = await self.session.scalar(select(InviteRow).where(InviteRow.token_hash == token_hash))
+        return self._invite(row) if row else None
+
+    async def use(self, invite_id: int, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(InviteRow).where(InviteRow.id == invite_id, InviteRow.used_at.is_(None)).values(used_at=at)
+        )
+        return _rowcount(result) == 1
+
+
+class ConversationRepository(_Repo):
+    @staticmethod
+    def _conversation(row: ConversationRow) -> Conversation:
+        return Conversation(row.id, row.person_id, Flow(row.flow), row.step, dict(row.data), row.updated_at)
+
+    async def get(self, person_id: int) -> Conversation | None:
+        row = await self.session.scalar(select(ConversationRow).where(ConversationRow.person_id == person_id))
+        return self._conversation(row) if row else None
+
+    async def start(
+        self, person_id: int, flow: Flow, step: str, data: dict[str, Any], at: datetime
+    ) -> Conversation:
+        await self.session.execute(delete(ConversationRow).where(ConversationRow.person_id == person_id))
+        row = ConversationRow(
+            person_id=person_id, flow=flow.value, step=str(step), data=data, created_at=at, updated_at=at
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return self._conversation(row)
+
+    async def update(self, conversation_id: int, step: str, data: dict[str, Any], at: datetime) -> bool:
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id)
+            .values(step=str(step), data=data, updated_at=at)
+        )
+        return _rowcount(result) == 1
+
+    async def finish(self, conversation_id: int) -> bool:
+        result = await self.session.execute(
+            delete(ConversationRow).where(ConversationRow.id == conversation_id)
+        )
+        return _rowcount(result) == 1
+
+
+class DeclarationRepository(_Repo):
+    @staticmethod
+    def _declaration(row: DeclarationRow) -> Declaration:
+        return Declaration(
+            id=row.id,
+            receipt=row.receipt or "",
+            village_id=row.village_id,
+            declared_by=row.declared_by,
+            head_name=row.head_name,
+            phone=row.phone,
+            risk_type=row.risk_type,
+            description=row.description,
+            status=DeclarationStatus(row.status),
+            created_at=row.created_at,
+            verdict=Verdict(row.verdict) if row.verdict else None,
+            verdict_reason=row.verdict_reason,
+        )
+
+    async def add(
+        self,
+        *,
+        village_id: int,
+        declared_by: int,
+        head_name: str,
+        phone: str,
+        risk_type: str,
+        description: str,
+        at: datetime,
+    ) -> Declaration:
+        row = DeclarationRow(
+            village_id=village_id,
+            declared_by=declared_by,
+            head_name=head_name,
+            phone=phone,
+            risk_type=risk_type,
+            description=description,
+            status=DeclarationStatus.SUBMITTED.value,
+            created_at=at,
+            updated_at=at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        # The receipt shows the day in the service's time zone, which `at` carries.
+        row.receipt = receipt_number(at.date(), row.id)
+        await self.session.flush()
+        return self._declaration(row)
+
+    async def get(self, declaration_id: int) -> Declaration | None:
+        row = await self.session.get(DeclarationRow, declaration_id, populate_existing=True)
+        return self._declaration(row) if row else None
+
+    async def by_receipt(self, receipt: str) -> Declaration | None:
+        row = await self.session.scalar(select(DeclarationRow).where(DeclarationRow.receipt == receipt))
+        return self._declaration(row) if row else None
+
+    async def transition(
+        self,
+        declaration_id: int,
+        *,
+        expected: DeclarationStatus,
+        to: DeclarationStatus,
+        at: datetime,
+        verdict: Verdict | None = None,
+        reason: str | None = None,
+    ) -> bool:
+        values: dict[str, Any] = {"status": to.value, "updated_at": at}
+        if verdict is not None:
+            values.update(verdict=verdict.value, verdict_reason=reason)
+        result = await self.session.execute(
+            update(DeclarationRow)
+            .where(DeclarationRow.id == declaration_id, DeclarationRow.status == expected.value)
+            .values(**values)
+        )
+        return _rowcount(result) == 1
+
+
+class TaskRepository(_Repo):
+    @staticmethod
+    def _task(row: TaskRow) -> Task:
+        return Task(
+            id=row.id,
+            declaration_id=row.declaration_id,
+            village_id=row.village_id,
+            routed_to=RoutedTo(row.routed_to),
+            status=TaskStatus(row.status),
+            created_at=row.created_at,
+            acknowledged_by=row.acknowledged_by,
+            decided_by=row.decided_by,
+        )
+
+    async def add(self, declaration_id: int, village_id: int, routed_to: RoutedTo, at: datetime) -> Task:
+        row = TaskRow(
+            declaration_id=declaration_id,
+            village_id=village_id,
+            routed_to=routed_to.value,
+            status=TaskStatus.OPEN.value,
+            created_at=at,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return self._task(row)
+
+    async def get(self, task_id: int) -> Task | None:
+        row = await self.session.get(TaskRow, task_id, populate_existing=True)
+        return self._task(row) if row else None
+
+    async def acknowledge(self, task_id: int, person_id: int, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.OPEN.value)
+            .values(status=TaskStatus.ACKNOWLEDGED.value, acknowledged_by=person_id, acknowledged_at=at)
+        )
+        return _rowcount(result) == 1
+
+    async def decide(self, task_id: int, person_id: int, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.ACKNOWLEDGED.value)
+            .values(status=TaskStatus.DONE.value, decided_by=person_id, decided_at=at)
+        )
+        return _rowcount(result) == 1
+
+
+class EventLog(_Repo):
+    async def add(self, event: CaseEvent) -> None:
+        await self.session.execute(
+            insert(CaseEventRow).values(
+                declaration_id=event.declaration_id,
+                actor_id=event.actor_id,
+                kind=event.kind,
+                data=event.data,
+                at=event.at,
+            )
+        )
+
+    async def for_declaration(self, declaration_id: int) -> list[CaseEvent]:
+        rows = await self.session.scalars(
+            select(CaseEventRow)
+            .where(CaseEventRow.declaration_id == declaration_id)
+            .order_by(CaseEventRow.id)
+        )
+        return [CaseEvent(r.declaration_id, r.kind, r.actor_id, r.at, dict(r.data)) for r in rows]
+
+
+class Outbox(_Repo):
+    async def add(
+        self,
+        person_id: int,
+        message: Outgoing,
+        *,
+        at: datetime,
+        key: str | None = None,
+        channel: Channel = Channel.TELEGRAM,
+    ) -> bool:
+        values = {
+            "key": key or f"reply:{uuid.uuid4().hex}",
+            "person_id": person_id,
+            "channel": channel.value,
+            "payload": message.to_json(),
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": at,
+            "next_attempt_at": at,
+        }
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        statement: Any
+        if dialect == "postgresql":
+            statement = (
+                postgresql.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
+            )
+        else:
+            statement = (
+                sqlite.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
+            )
+        result = await self.session.execute(statement)
+        return _rowcount(result) == 1
+
+    async def count_pending(self) -> int:
+        return int(
+            await self.session.scalar(
+                select(func.count())
+                .select_from(OutboxRow)
+                .where(OutboxRow.status == OutboxStatus.PENDING.value)
+            )
+            or 0
+        )
+
+
+def _rowcount(result: Any) -> int:
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
