@@ -1,0 +1,217 @@
+"""Command line: run the service and the township's tools.
+
+python -m bot run
+python -m bot migrate
+python -m bot roster import FILE
+python -m bot invite PHONE [--days 7]
+python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import date, timedelta
+from pathlib import Path
+from typing import TypeVar
+
+from telegram import Bot
+from telegram.error import TelegramError
+
+from bot import settings as settings_module
+from bot.clock import SystemClock
+from bot.roster_file import UnreadableFile, read_rows
+from bot.settings import ConfigError, Settings
+from domain import people, roster
+from domain.ports import UnitOfWork
+from domain.validation import Invalid
+from locales import catalog_for, gettext
+from qr.links import deep_link, qr_png
+from qr.payload import sign_village
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.uow import SqlUnitOfWorkFactory
+
+T = TypeVar("T")
+
+
+def _say(settings: Settings, key: str, **params: object) -> str:
+    return gettext(catalog_for(settings.default_locale), key).format(**params)
+
+
+async def _with_uow(settings: Settings, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
+    engine = create_engine(settings.database_url)
+    try:
+        await upgrade(engine)
+        async with SqlUnitOfWorkFactory(session_factory(engine))() as uow:
+            result = await work(uow)
+            await uow.commit()
+            return result
+    finally:
+        await engine.dispose()
+
+
+async def _bot_username(settings: Settings) -> str:
+    """BOT_USERNAME, or ask the Bot API (getMe) with the token."""
+    if settings.bot_username:
+        return settings.bot_username
+    try:
+        settings.token()
+    except ConfigError:
+        raise ConfigError(
+            "BOT_USERNAME is not set and there is no TELEGRAM_BOT_TOKEN to ask Telegram for it."
+        ) from None
+    bot = Bot(
+        settings.token(),
+        base_url=settings.telegram_api_base_url,
+        base_file_url=settings.telegram_api_file_url,
+    )
+    try:
+        async with bot:
+            return bot.username
+    except TelegramError as exc:
+        raise ConfigError(
+            f"could not ask the Bot API for the bot's username ({exc}); set BOT_USERNAME."
+        ) from None
+
+
+def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.service import run_forever
+
+    settings.token()
+    settings.secret()
+    asyncio.run(run_forever(settings))
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    async def go() -> None:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(go())
+    print("database is up to date")
+    return 0
+
+
+def cmd_roster_import(settings: Settings, args: argparse.Namespace) -> int:
+    path = Path(args.file)
+    try:
+        rows = roster.parse(read_rows(path))
+        report = asyncio.run(_with_uow(settings, lambda uow: roster.apply(uow, rows)))
+    except FileNotFoundError:
+        print(f"{path}: file not found", file=sys.stderr)
+        return 2
+    except UnreadableFile as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except roster.RosterRejected as exc:
+        for problem in exc.problems:
+            text = _say(settings, problem.key, **problem.params)
+            print(_say(settings, "cli.roster_line", line=problem.line, problem=text), file=sys.stderr)
+        print(_say(settings, "cli.roster_rejected"), file=sys.stderr)
+        return 1
+    print(
+        _say(
+            settings,
+            "cli.roster_done",
+            created=report.created,
+            updated=report.updated,
+            unchanged=report.unchanged,
+            villages=report.villages_created,
+        )
+    )
+    return 0
+
+
+def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
+    username = asyncio.run(_bot_username(settings))
+    clock = SystemClock(settings.zone)
+    try:
+        invite = asyncio.run(
+            _with_uow(
+                settings, lambda uow: people.issue_invite(uow, clock, args.phone, timedelta(days=args.days))
+            )
+        )
+    except Invalid as exc:
+        print(_say(settings, exc.key), file=sys.stderr)
+        return 1
+    expires = invite.expires_at.strftime("%Y-%m-%d %H:%M")
+    print(_say(settings, "cli.invite_link", name=invite.person.name, expires=expires))
+    print(deep_link(username, invite.payload))
+    return 0
+
+
+def cmd_qr_link(settings: Settings, args: argparse.Namespace) -> int:
+    secret = settings.secret()
+    village = asyncio.run(_with_uow(settings, lambda uow: uow.geography.village_by_code(args.village)))
+    if village is None:
+        print(_say(settings, "cli.unknown_village", code=args.village), file=sys.stderr)
+        return 1
+    username = asyncio.run(_bot_username(settings))
+    link = deep_link(username, sign_village(secret, village.code, args.valid_until))
+    print(_say(settings, "cli.village_link", village=village.name, until=args.valid_until.isoformat()))
+    print(link)
+    if args.png:
+        Path(args.png).write_bytes(qr_png(link))
+    return 0
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="python -m bot", description="防返贫监测申报机器人")
+    commands = top.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot (polling) and its web server").set_defaults(handler=cmd_run)
+    commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
+        handler=cmd_migrate
+    )
+    roster_cmd = commands.add_parser("roster", help="the roster of cadres and township staff")
+    roster_sub = roster_cmd.add_subparsers(dest="roster_command", required=True)
+    importer = roster_sub.add_parser("import", help="import a CSV (UTF-8) or .xlsx roster")
+    importer.add_argument("file")
+    importer.set_defaults(handler=cmd_roster_import)
+    invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
+    invite.add_argument("phone")
+    invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")
+    invite.set_defaults(handler=cmd_invite)
+    qr_cmd = commands.add_parser("qr", help="farmer QR links")
+    qr_sub = qr_cmd.add_subparsers(dest="qr_command", required=True)
+    link = qr_sub.add_parser("link", help="the signed deep link for a village's QR code")
+    link.add_argument("--village", required=True, help="village code from the roster")
+    link.add_argument(
+        "--valid-until",
+        type=_date,
+        default=date(date.today().year + 2, 12, 31),
+        help="last day the printed code works (default: end of the year after next)",
+    )
+    link.add_argument("--png", help="also write the QR code as a PNG file")
+    link.set_defaults(handler=cmd_qr_link)
+    return top
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        settings = settings_module.load()
+        logging.basicConfig(
+            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        # httpx logs every request URL at INFO, and Bot API URLs contain the token.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+        logging.getLogger("httpcore").setLevel(logging.WARNING)
+        return int(args.handler(settings, args))
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 2

@@ -1,0 +1,138 @@
+"""The running service: database, PTB application (polling), outbox sender and web server.
+
+`python -m bot run` and the end-to-end tests start it the same way: `async with Service(...)`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from types import TracebackType
+from typing import Any, Self
+
+from aiohttp import web
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+
+from bot.clock import SystemClock
+from bot.sender import OutboxSender
+from bot.settings import Settings
+from bot.web import make_app
+from domain.ports import Clock
+from handlers import telegram as tg_handlers
+from handlers.context import AppContext, BotData, Services
+from storage.db import create_engine, session_factory
+from storage.migrate import upgrade
+from storage.outbox_store import OutboxStore
+from storage.uow import SqlUnitOfWorkFactory
+
+log = logging.getLogger(__name__)
+
+
+def build_application(settings: Settings) -> Application[Any, AppContext, Any, Any, BotData, Any]:
+    """The PTB application, talking to TELEGRAM_API_BASE_URL (Telegram, or a local Bot API)."""
+    context_types = ContextTypes(context=AppContext, bot_data=BotData)
+    application = (
+        ApplicationBuilder()
+        .token(settings.token())
+        .base_url(settings.telegram_api_base_url)
+        .base_file_url(settings.telegram_api_file_url)
+        .context_types(context_types)
+        # Telegram's own limits (30/s overall, 20/min per group); 429s are retried by the outbox.
+        .rate_limiter(AIORateLimiter(max_retries=0))
+        .build()
+    )
+    tg_handlers.register(application)
+    return application
+
+
+class Service:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None, poll_timeout: int = 10) -> None:
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock(settings.zone)
+        self.poll_timeout = poll_timeout
+        self.application = build_application(settings)
+        self.engine = create_engine(settings.database_url)
+        self.sessions = session_factory(self.engine)
+        self.uow = SqlUnitOfWorkFactory(self.sessions)
+        self.sender = OutboxSender(
+            OutboxStore(self.sessions), self.application.bot, self.clock, settings.default_locale
+        )
+        self._runner: web.AppRunner | None = None
+        self.web_port: int | None = None
+        self.bot_username: str | None = settings.bot_username
+
+    async def start(self) -> None:
+        await upgrade(self.engine)
+        self.application.bot_data.services = Services(
+            uow=self.uow,
+            clock=self.clock,
+            qr_secret=self.settings.secret(),
+            default_locale=self.settings.default_locale,
+            wake_sender=self.sender.wake,
+        )
+        await self.application.initialize()  # calls getMe
+        self.bot_username = self.bot_username or self.application.bot.username
+        await tg_handlers.publish_commands(self.application, self.settings.default_locale)
+        self.sender.start()
+        self._runner = web.AppRunner(make_app(OutboxStore(self.sessions)), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port)
+        await site.start()
+        sockets = getattr(site._server, "sockets", None) or []
+        self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
+        await self.application.start()
+        assert self.application.updater is not None
+        await self.application.updater.start_polling(
+            poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
+        )
+        log.info(
+            "service started as @%s; health on http://%s:%s/healthz",
+            self.bot_username,
+            self.settings.web_host,
+            self.web_port,
+        )
+
+    async def stop(self) -> None:
+        updater = self.application.updater
+        if updater is not None and updater.running:
+            await updater.stop()
+        if self.application.running:
+            await self.application.stop()
+        await self.sender.stop()
+        await self.application.shutdown()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        await self.engine.dispose()
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+async def run_forever(settings: Settings) -> None:
+    """Run until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Service(settings) as service:
+        print(
+            f"Running as @{service.bot_username}; health: http://{settings.web_host}:{service.web_port}/healthz"
+            " (Ctrl+C to stop)",
+            flush=True,
+        )
+        await stop.wait()

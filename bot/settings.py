@@ -1,0 +1,104 @@
+"""All settings, from the environment and an optional `.env` file. Only this module reads them."""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from locales import parse_locale
+
+
+class ConfigError(Exception):
+    """A setting is missing or wrong; the message is one line saying what to set."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_api_base_url: str = "https://api.telegram.org/bot"
+    telegram_api_file_url: str = "https://api.telegram.org/file/bot"
+    database_url: str = "sqlite+aiosqlite:///var/fanghui.db"
+    qr_secret: SecretStr | None = None
+    bot_username: str | None = None
+    default_locale: str = "zh_Hans_CN"
+    timezone: str = "Asia/Shanghai"
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    log_level: str = "INFO"
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, url: str) -> str:
+        """Accept plain sqlite:// and postgresql:// URLs and pick the async drivers for them."""
+        try:
+            parsed = make_url(url)
+        except ArgumentError as exc:
+            raise ValueError(f"not a database URL: {exc}") from None
+        drivers = {
+            "sqlite": "sqlite+aiosqlite",
+            "postgresql": "postgresql+asyncpg",
+            "postgres": "postgresql+asyncpg",
+        }
+        if parsed.drivername in drivers:
+            parsed = parsed.set(drivername=drivers[parsed.drivername])
+        return parsed.render_as_string(hide_password=False)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, name: str) -> str:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {name!r}") from None
+        return name
+
+    @field_validator("default_locale")
+    @classmethod
+    def _known_locale(cls, code: str) -> str:
+        if parse_locale(code) is None:
+            raise ValueError(f"unknown locale {code!r}")
+        return code
+
+    @field_validator("bot_username")
+    @classmethod
+    def _username(cls, name: str | None) -> str | None:
+        return name.lstrip("@") if name else None
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def token(self) -> str:
+        """The bot token, or a ConfigError saying how to get one."""
+        if self.telegram_bot_token is None or not self.telegram_bot_token.get_secret_value().strip():
+            raise ConfigError(
+                "TELEGRAM_BOT_TOKEN is not set: create a bot with @BotFather and put its token in "
+                "the environment or in .env (see README.md)."
+            )
+        return self.telegram_bot_token.get_secret_value().strip()
+
+    def secret(self) -> bytes:
+        """The key that signs QR payloads, or a ConfigError."""
+        value = self.qr_secret.get_secret_value() if self.qr_secret else ""
+        if len(value) < 16:
+            raise ConfigError(
+                "QR_SECRET is not set (or shorter than 16 characters): set it to a long random "
+                "string, e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`, and "
+                "keep it: printed QR codes stop working if it changes."
+            )
+        return value.encode("utf-8")
+
+
+def load(**overrides: object) -> Settings:
+    """Settings from the environment, `.env` and `overrides`; a bad value is one ConfigError line."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]).upper() if first["loc"] else "settings"
+        raise ConfigError(f"{name}: {first['msg']}") from None

@@ -1,0 +1,1 @@
+"""python-telegram-bot callbacks and keyboards: parse an update, call a use case, reply."""
