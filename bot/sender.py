@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import warnings
 from datetime import timedelta
 
 from telegram import Bot
@@ -65,6 +66,8 @@ class OutboxSender:
 
     async def _loop(self) -> None:
         while True:
+            # Clear before looking, so a wake() that comes while we drain is not lost.
+            self._wake.clear()
             try:
                 busy = await self.drain_once()
             except asyncio.CancelledError:
@@ -74,7 +77,6 @@ class OutboxSender:
                 busy = 0
             if busy:
                 continue
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.idle_poll)
 
@@ -103,11 +105,10 @@ class OutboxSender:
             sent = await self.bot.send_message(int(message.address), text, reply_markup=markup)
         except RetryAfter as exc:
             # Telegram said how long to wait; that is not a failed attempt.
-            delay = (
-                exc.retry_after
-                if isinstance(exc.retry_after, int | float)
-                else exc.retry_after.total_seconds()
-            )
+            with warnings.catch_warnings():  # PTB warns that the type becomes timedelta
+                warnings.simplefilter("ignore")
+                retry_after = exc.retry_after
+            delay = retry_after.total_seconds() if isinstance(retry_after, timedelta) else float(retry_after)
             await self.store.retry(
                 message.id, self.clock.now() + timedelta(seconds=delay), message.attempts, "429"
             )

@@ -30,7 +30,8 @@ from qr.payload import PayloadError, is_village_payload, verify_village
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
-PRIVATE = filters.ChatType.PRIVATE
+# Private chats only, and new messages only: an edited old answer must not answer the current step.
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 PAYLOAD_PROBLEMS = {
     "malformed": "start.bad_payload",
     "forged": "start.bad_payload",
@@ -224,4 +225,8 @@ async def publish_commands(application: Application, default_locale: str) -> Non
         if language_code is None:
             catalog = catalog_for(None, default_locale)
         commands = [BotCommand(name, gettext(catalog, f"command.{name}")) for name in COMMANDS]
-        await application.bot.set_my_commands(commands, language_code=language_code)
+        try:
+            await application.bot.set_my_commands(commands, language_code=language_code)
+        except TelegramError as exc:
+            # The menu is a convenience; a Bot API server without it must not stop the service.
+            log.warning("could not set the command menu: %s", exc)

@@ -49,7 +49,9 @@ def test_roster_import_xlsx_with_chinese_header(env: Path, capsys: pytest.Captur
     assert "新增 2 人" in capsys.readouterr().out
 
 
-def test_bad_rows_are_reported_by_line_and_nothing_is_written(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_rows_are_reported_by_line_and_nothing_is_written(
+    env: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = env / "bad.csv"
     bad.write_text(
         "township,village_code,village,name,phone,role\n"
@@ -85,7 +87,10 @@ def test_invite_prints_a_one_time_deep_link(env: Path, capsys: pytest.CaptureFix
 def test_qr_link_is_signed_for_the_village(env: Path, capsys: pytest.CaptureFixture[str]) -> None:
     main(["roster", "import", str(ROSTER)])
     capsys.readouterr()
-    assert main(["qr", "link", "--village", "QS01", "--valid-until", "2027-12-31", "--png", str(env / "q.png")]) == 0
+    assert (
+        main(["qr", "link", "--village", "QS01", "--valid-until", "2027-12-31", "--png", str(env / "q.png")])
+        == 0
+    )
     out = capsys.readouterr().out.splitlines()
     assert "李家村" in out[0]
     payload = out[1].split("start=")[1]
@@ -99,7 +104,12 @@ def test_run_without_token_says_what_to_set(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "QR_SECRET")}
     environment["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert "TELEGRAM_BOT_TOKEN is not set" in result.stderr
@@ -110,7 +120,12 @@ def test_run_without_token_says_what_to_set(tmp_path: Path) -> None:
 def test_bad_setting_is_one_line(tmp_path: Path) -> None:
     environment = dict(os.environ, PYTHONPATH=str(ROOT), TIMEZONE="Mars/Olympus", TELEGRAM_BOT_TOKEN="1:x")
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"], cwd=tmp_path, env=environment, capture_output=True, text=True, timeout=60
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode == 2
     assert result.stderr.startswith("TIMEZONE:") and "Traceback" not in result.stderr

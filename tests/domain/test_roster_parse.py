@@ -13,7 +13,11 @@ HEADER = "township,village_code,village,name,phone,role"
 
 def test_english_header_and_several_villages() -> None:
     parsed = roster.parse(
-        rows(HEADER, "青山镇,QS01;QS02,李家村;王家村,李娜,13800000002,cadre", "青山镇,,,王芳,13800000003,township")
+        rows(
+            HEADER,
+            "青山镇,QS01;QS02,李家村;王家村,李娜,13800000002,cadre",
+            "青山镇,,,王芳,13800000003,township",
+        )
     )
     assert parsed[0].villages == (("QS01", "李家村"), ("QS02", "王家村"))
     assert parsed[0].role is Role.CADRE
@@ -21,7 +25,13 @@ def test_english_header_and_several_villages() -> None:
 
 
 def test_chinese_header_and_roles() -> None:
-    parsed = roster.parse(rows("乡镇,村代码,村,姓名,手机,角色", "青山镇,QS01,李家村,张伟,13800000001,村干部", "青山镇,,,王芳,13800000003,乡镇"))
+    parsed = roster.parse(
+        rows(
+            "乡镇,村代码,村,姓名,手机,角色",
+            "青山镇,QS01,李家村,张伟,13800000001,村干部",
+            "青山镇,,,王芳,13800000003,乡镇",
+        )
+    )
     assert [p.role for p in parsed] == [Role.CADRE, Role.TOWNSHIP]
     assert parsed[0].phone == "+8613800000001"
 
@@ -56,10 +66,21 @@ def test_missing_columns() -> None:
 
 def test_cadre_needs_village_and_staff_has_none() -> None:
     with pytest.raises(roster.RosterRejected) as caught:
-        roster.parse(rows(HEADER, "青山镇,,,张伟,13800000001,cadre", "青山镇,QS01,李家村,王芳,13800000003,township"))
-    assert [p.key for p in caught.value.problems] == ["roster.cadre_without_village", "roster.staff_with_village"]
+        roster.parse(
+            rows(HEADER, "青山镇,,,张伟,13800000001,cadre", "青山镇,QS01,李家村,王芳,13800000003,township")
+        )
+    assert [p.key for p in caught.value.problems] == [
+        "roster.cadre_without_village",
+        "roster.staff_with_village",
+    ]
 
 
 def test_blank_lines_are_skipped() -> None:
-    parsed = roster.parse([(1, HEADER.split(",")), (2, ["", "", "", "", "", ""]), (3, "青山镇,QS01,李家村,张伟,13800000001,cadre".split(","))])
+    parsed = roster.parse(
+        [
+            (1, HEADER.split(",")),
+            (2, ["", "", "", "", "", ""]),
+            (3, "青山镇,QS01,李家村,张伟,13800000001,cadre".split(",")),
+        ]
+    )
     assert [p.line for p in parsed] == [3]

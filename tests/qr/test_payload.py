@@ -10,7 +10,9 @@ from qr.payload import MAX_LENGTH, PayloadError, sign_village, verify_village
 SECRET = b"a-test-secret-of-enough-length"
 TODAY = date(2026, 11, 23)
 
-codes = st.text(alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=16)
+codes = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=16
+)
 
 
 @given(code=codes, days=st.integers(min_value=0, max_value=40000))

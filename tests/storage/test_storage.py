@@ -123,10 +123,16 @@ async def test_receipt_and_conditional_transitions(uow: SqlUnitOfWorkFactory, cl
         assert await work.tasks.acknowledge(task_id, cadre.id, clock.now())
         assert not await work.tasks.acknowledge(task_id, cadre.id, clock.now())
         assert await work.declarations.transition(
-            declaration_id, expected=DeclarationStatus.SUBMITTED, to=DeclarationStatus.ACKNOWLEDGED, at=clock.now()
+            declaration_id,
+            expected=DeclarationStatus.SUBMITTED,
+            to=DeclarationStatus.ACKNOWLEDGED,
+            at=clock.now(),
         )
         assert not await work.declarations.transition(
-            declaration_id, expected=DeclarationStatus.SUBMITTED, to=DeclarationStatus.ACKNOWLEDGED, at=clock.now()
+            declaration_id,
+            expected=DeclarationStatus.SUBMITTED,
+            to=DeclarationStatus.ACKNOWLEDGED,
+            at=clock.now(),
         )
 
 
@@ -188,7 +194,9 @@ async def test_outbox_claims_in_order_one_per_person_and_reclaims_after_lease(
 
 
 @pytest.mark.parametrize("senders", [2])
-async def test_concurrent_claims_never_share_a_row(engine: AsyncEngine, clock: FakeClock, senders: int) -> None:
+async def test_concurrent_claims_never_share_a_row(
+    engine: AsyncEngine, clock: FakeClock, senders: int
+) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     async with uow() as work:
         for _ in range(40):

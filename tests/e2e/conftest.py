@@ -1,0 +1,103 @@
+"""End-to-end: the real PTB application, started as `python -m bot run` starts it, over HTTP
+to the local Bot API emulator."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+
+from bot.clock import SystemClock
+from bot.service import Service
+from bot.settings import Settings, load
+from domain import people
+from qr.payload import sign_village
+from tests.emulator import BotAPIEmulator, EmuMessage, EmuUser
+from tests.support import seed_roster
+
+TOKEN = "123456:TEST-TOKEN"
+SECRET = "e2e-secret-0123456789abcdef"
+USERNAME = "fanghui_test_bot"
+
+
+@pytest.fixture
+async def emu() -> AsyncIterator[BotAPIEmulator]:
+    async with BotAPIEmulator(token=TOKEN, bot_username=USERNAME) as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def settings(emu: BotAPIEmulator, tmp_path: Path) -> Settings:
+    return load(
+        telegram_bot_token=TOKEN,
+        telegram_api_base_url=emu.base_url,
+        telegram_api_file_url=emu.base_file_url,
+        database_url=f"sqlite:///{tmp_path / 'e2e.db'}",
+        qr_secret=SECRET,
+        bot_username=None,  # asked of the Bot API with getMe, as a new deployment would
+        web_port=0,
+        _env_file=None,
+    )
+
+
+@pytest.fixture
+async def service(settings: Settings) -> AsyncIterator[Service]:
+    async with Service(settings, poll_timeout=1) as running:
+        await seed_roster(running.uow)
+        yield running
+
+
+def village_payload(code: str = "QS01", valid_until: date | None = None) -> str:
+    return sign_village(SECRET.encode(), code, valid_until or date.today() + timedelta(days=365))
+
+
+class Chat:
+    """One person's private chat with the bot, as a readable dialog."""
+
+    def __init__(self, emu: BotAPIEmulator, user: EmuUser) -> None:
+        self.emu = emu
+        self.user = user
+
+    async def send(self, text: str) -> None:
+        await self.emu.send_text(self.user, text)
+
+    async def expect(self, *phrases: str, timeout: float = 10.0) -> EmuMessage:
+        """The next message from the bot, which must contain every phrase."""
+        message = await self.emu.next_message(self.user.id, timeout=timeout)
+        text = message.text or ""
+        missing = [p for p in phrases if p not in text]
+        assert not missing, f"bot said {text!r}; missing {missing}\n{self.emu.transcript(self.user.id)}"
+        return message
+
+    async def press(self, message: EmuMessage, button: str) -> str:
+        """Press a button; returns the short answer shown to the person (may be empty)."""
+        query = await self.emu.press(self.user, message, button)
+        answer = await self.emu.wait_for_answer(query)
+        return str(answer.get("text") or "")
+
+    async def press_data(self, message: EmuMessage | int, data: str) -> str:
+        query = await self.emu.press_data(self.user, message, data)
+        answer = await self.emu.wait_for_answer(query)
+        return str(answer.get("text") or "")
+
+    async def silent(self, within: float = 0.7) -> None:
+        await self.emu.no_message(self.user.id, within=within)
+
+
+@pytest.fixture
+def chat(emu: BotAPIEmulator) -> Callable[..., Chat]:
+    def make(user_id: int, name: str = "User", language_code: str | None = "zh-hans") -> Chat:
+        return Chat(emu, emu.user(user_id, name, language_code=language_code))
+
+    return make
+
+
+async def bind(service: Service, chat: Chat, phone: str) -> EmuMessage:
+    """Invite the roster person with `phone` and open the link in `chat`, as a cadre would."""
+    async with service.uow() as uow:
+        invite = await people.issue_invite(uow, SystemClock(service.settings.zone), phone)
+        await uow.commit()
+    await chat.emu.send_command(chat.user, "start", invite.payload)
+    return await chat.expect("您好")
