@@ -45,20 +45,33 @@ def catalog_for(code: str | None, default: str = FALLBACK) -> str:
     return FALLBACK
 
 
-@cache
-def translations(catalog: str) -> Translations:
-    """The compiled catalog; compiled from the .po in memory when the .mo was not built."""
-    folder = HERE / catalog / "LC_MESSAGES"
-    mo = folder / f"{DOMAIN}.mo"
-    if mo.exists():
+def _load(po: Path) -> Translations:
+    mo = po.with_suffix(".mo")
+    if mo.exists() and mo.stat().st_mtime >= po.stat().st_mtime:
         with mo.open("rb") as handle:
             return Translations(handle, domain=DOMAIN)
-    log.warning("%s not compiled; reading %s.po (run `make locales`)", mo, DOMAIN)
-    with (folder / f"{DOMAIN}.po").open("rb") as handle:
+    log.warning("%s not compiled; reading the .po (run `make locales`)", po)
+    with po.open("rb") as handle:
         compiled = io.BytesIO()
-        write_mo(compiled, read_po(handle, locale=catalog))
+        write_mo(compiled, read_po(handle, locale=po.parent.parent.name))
     compiled.seek(0)
     return Translations(compiled, domain=DOMAIN)
+
+
+def catalog_files(catalog: str) -> list[Path]:
+    """The .po files of a language: messages.po first, then one per feature (same key space)."""
+    folder = HERE / catalog / "LC_MESSAGES"
+    return sorted(folder.glob("*.po"), key=lambda p: (p.stem != DOMAIN, p.name))
+
+
+@cache
+def translations(catalog: str) -> Translations:
+    """All compiled catalogs of a language merged; compiled in memory when the .mo was not built."""
+    files = catalog_files(catalog)
+    merged = _load(files[0])
+    for po in files[1:]:
+        merged.merge(_load(po))
+    return merged
 
 
 def gettext(catalog: str, key: str) -> str:

@@ -20,7 +20,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po, write_po
 
-from locales import AVAILABLE, DOMAIN, HERE
+from locales import AVAILABLE, DOMAIN, HERE, catalog_files
 
 ROOT = HERE.parent
 PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
@@ -57,8 +57,17 @@ def keys_in_code() -> set[str]:
 
 
 def read(language: str) -> Catalog:
-    with (HERE / language / "LC_MESSAGES" / f"{DOMAIN}.po").open("rb") as handle:
-        return read_po(handle, locale=language)
+    """Every .po file of a language as one catalog; a key defined twice is an error."""
+    merged = Catalog(locale=language)
+    for po in catalog_files(language):
+        with po.open("rb") as handle:
+            for message in read_po(handle, locale=language):
+                if not message.id:
+                    continue
+                if message.id in merged:
+                    raise ValueError(f"{po}: {message.id} is also defined in another file")
+                merged[message.id] = message
+    return merged
 
 
 def placeholders(text: str) -> set[str]:
@@ -99,9 +108,11 @@ def write_pot() -> Path:
 
 def compile_all() -> None:
     for language in AVAILABLE:
-        folder = HERE / language / "LC_MESSAGES"
-        with (folder / f"{DOMAIN}.mo").open("wb") as handle:
-            write_mo(handle, read(language))
+        for po in catalog_files(language):
+            with po.open("rb") as source:
+                catalog = read_po(source, locale=language)
+            with po.with_suffix(".mo").open("wb") as handle:
+                write_mo(handle, catalog)
 
 
 def main(argv: list[str]) -> int:

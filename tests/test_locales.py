@@ -23,3 +23,14 @@ def test_render_translates_parameters_and_keeps_user_text() -> None:
     text, _ = render(Outgoing("intake.noted", {"value": "{odd} braces"}), "en")
     assert text == "Selected: {odd} braces"
     assert gettext("en", "no.such_key") == "no.such_key"
+
+
+def test_messages_pot_is_current() -> None:
+    from babel.messages.pofile import read_po
+
+    from locales import HERE
+    from locales.catalog import keys_in_code
+
+    with (HERE / "messages.pot").open("rb") as handle:
+        in_pot = {m.id for m in read_po(handle) if m.id}
+    assert in_pot == keys_in_code(), "run `python -m locales.catalog pot`"
