@@ -101,8 +101,19 @@ class OutboxSender:
         text, markup = render(
             Outgoing.from_json(message.payload), catalog_for(message.locale, self.default_locale)
         )
+        outgoing = Outgoing.from_json(message.payload)
         try:
-            sent = await self.bot.send_message(int(message.address), text, reply_markup=markup)
+            chat = int(message.address)
+            if outgoing.media and outgoing.media[0] == "voice":
+                sent = await self.bot.send_voice(
+                    chat, outgoing.media[1], caption=text[:1024], reply_markup=markup
+                )
+            elif outgoing.media:
+                sent = await self.bot.send_photo(
+                    chat, outgoing.media[1], caption=text[:1024], reply_markup=markup
+                )
+            else:
+                sent = await self.bot.send_message(chat, text, reply_markup=markup)
         except RetryAfter as exc:
             # Telegram said how long to wait; that is not a failed attempt.
             with warnings.catch_warnings():  # PTB warns that the type becomes timedelta

@@ -15,9 +15,11 @@ from aiohttp import web
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.clock import SystemClock
+from bot.crypto import FernetProtector
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.web import make_app
+from domain import household
 from domain.ports import Clock
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
@@ -27,6 +29,7 @@ from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
+DRAFT_SWEEP_EVERY = 600  # seconds
 
 
 def build_application(settings: Settings) -> Application[Any, AppContext, Any, Any, BotData, Any]:
@@ -68,6 +71,7 @@ class Service:
             uow=self.uow,
             clock=self.clock,
             qr_secret=self.settings.secret(),
+            protector=FernetProtector(self.settings.id_key()),
             default_locale=self.settings.default_locale,
             wake_sender=self.sender.wake,
         )
@@ -82,6 +86,10 @@ class Service:
         sockets = getattr(site._server, "sockets", None) or []
         self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
         await self.application.start()
+        assert self.application.job_queue is not None
+        self.application.job_queue.run_repeating(
+            self._sweep_job, interval=DRAFT_SWEEP_EVERY, first=30, name="drafts"
+        )
         assert self.application.updater is not None
         await self.application.updater.start_polling(
             poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
@@ -92,6 +100,19 @@ class Service:
             self.settings.web_host,
             self.web_port,
         )
+
+    async def sweep_drafts(self) -> tuple[int, int]:
+        """Remind idle drafts and discard stale ones (the JobQueue runs this every few minutes)."""
+        async with self.uow() as uow:
+            result = await household.sweep_drafts(uow, self.clock)
+            await uow.commit()
+        self.sender.wake()
+        return result
+
+    async def _sweep_job(self, context: object) -> None:
+        reminded, discarded = await self.sweep_drafts()
+        if reminded or discarded:
+            log.info("drafts: %s reminded, %s discarded", reminded, discarded)
 
     async def stop(self) -> None:
         updater = self.application.updater

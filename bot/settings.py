@@ -24,6 +24,7 @@ class Settings(BaseSettings):
     telegram_api_file_url: str = "https://api.telegram.org/file/bot"
     database_url: str = "sqlite+aiosqlite:///var/fanghui.db"
     qr_secret: SecretStr | None = None
+    id_encryption_key: SecretStr | None = None
     bot_username: str | None = None
     default_locale: str = "zh_Hans_CN"
     timezone: str = "Asia/Shanghai"
@@ -92,6 +93,18 @@ class Settings(BaseSettings):
                 "keep it: printed QR codes stop working if it changes."
             )
         return value.encode("utf-8")
+
+    def id_key(self) -> bytes:
+        """The secret ID numbers are encrypted with: ID_ENCRYPTION_KEY, else derived from QR_SECRET."""
+        if self.id_encryption_key is not None:
+            value = self.id_encryption_key.get_secret_value()
+            if len(value) < 16:
+                raise ConfigError(
+                    "ID_ENCRYPTION_KEY is shorter than 16 characters: set a long random string."
+                )
+            return value.encode("utf-8")
+        # One secret is then the root of both keys; HKDF (bot.crypto) separates them.
+        return b"id:" + self.secret()
 
 
 def load(**overrides: object) -> Settings:

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-from datetime import date
+from dataclasses import replace
+from datetime import date, timedelta
 from typing import Any
 
 from domain import validation
-from domain.messages import Action, Outcome, Outgoing, risk_label, text
+from domain.messages import Action, Outcome, Outgoing, text
 from domain.model import (
     HOTLINE,
+    Attachment,
     CaseEvent,
     Channel,
     Declaration,
     DeclarationStatus,
     Flow,
+    NewDeclaration,
     Person,
     Role,
     RoutedTo,
@@ -34,7 +37,11 @@ log = logging.getLogger(__name__)
 TRANSITIONS: dict[tuple[DeclarationStatus, str], DeclarationStatus] = {
     (DeclarationStatus.SUBMITTED, "acknowledge"): DeclarationStatus.ACKNOWLEDGED,
     (DeclarationStatus.ACKNOWLEDGED, "decide"): DeclarationStatus.DECIDED,
+    (DeclarationStatus.SUBMITTED, "withdraw"): DeclarationStatus.WITHDRAWN,
 }
+# Until the procedure's limits come from a policy file, a case is due for acknowledgement
+# within two days (the Anhui rule: the village checks within 2 working days).
+ACKNOWLEDGE_WITHIN = timedelta(days=2)
 
 
 class TransitionRefused(Exception):
@@ -54,32 +61,34 @@ def receipt_number(day: date, declaration_id: int) -> str:
     return f"{day:%Y%m%d}{declaration_id:06d}"
 
 
-def _case_params(declaration: Declaration, village_name: str) -> dict[str, Any]:
-    return {
-        "receipt": declaration.receipt,
-        "village": village_name,
-        "risk": risk_label(declaration.risk_type),
-        "description": declaration.description,
-        "name": declaration.head_name,
-        "phone": validation.display_phone(declaration.phone),
-    }
-
-
 async def submit_declaration(
-    uow: UnitOfWork, clock: Clock, declarant: Person, answers: dict[str, Any]
+    uow: UnitOfWork,
+    clock: Clock,
+    declarant: Person,
+    new: NewDeclaration,
+    attachments: list[Attachment],
+    *,
+    id_masked: str | None,
+    summary: dict[str, Any],
 ) -> Declaration:
-    """Store the declaration, open a task for the village and tell everyone concerned."""
+    """Store the declaration, open a task for the village and tell everyone concerned.
+
+    `summary` is every answer as the household saw it in the summary (ID number masked); the
+    cadres get the same, followed by the voice note and photos.
+    """
     now = clock.now()
-    declaration = await uow.declarations.add(
-        village_id=answers["village_id"],
-        declared_by=declarant.id,
-        head_name=answers["name"],
-        phone=answers["phone"],
-        risk_type=answers["risk"],
-        description=answers["description"],
-        at=now,
+    declaration = await uow.declarations.add(new, now)
+    for attachment in attachments:
+        await uow.attachments.add(replace(attachment, declaration_id=declaration.id))
+    await uow.events.add(
+        CaseEvent(
+            declaration.id,
+            "submitted",
+            declarant.id,
+            now,
+            {"consent_version": new.consent_version, "filed_by_cadre": new.filed_by_cadre},
+        )
     )
-    await uow.events.add(CaseEvent(declaration.id, "submitted", declarant.id, now))
     village = await uow.geography.village(declaration.village_id)
     assert village is not None
     cadres = await uow.persons.cadres_of_village(village.id)
@@ -90,7 +99,7 @@ async def submit_declaration(
         # No cadre of the village has bound a chat yet: the township must not miss the case.
         routed_to = RoutedTo.TOWNSHIP
         recipients = await uow.persons.staff_of_township(village.township_id)
-    task = await uow.tasks.add(declaration.id, village.id, routed_to, now)
+    task = await uow.tasks.add(declaration.id, village.id, routed_to, now, due_at=now + ACKNOWLEDGE_WITHIN)
     await uow.events.add(
         CaseEvent(
             declaration.id,
@@ -103,22 +112,36 @@ async def submit_declaration(
     if not recipients:
         log.warning("declaration %s: village %s has nobody to route to", declaration.id, village.code)
     template = "case.new" if routed_to is RoutedTo.VILLAGE else "case.new_township"
+    params = {
+        **summary,
+        "receipt": declaration.receipt,
+        "village": village.name,
+        "id_number": id_masked or text("summary.id_none"),
+    }
     for recipient in recipients:
         await uow.outbox.add(
             recipient.id,
-            Outgoing(
-                template,
-                _case_params(declaration, village.name),
-                actions=((Action("ack", str(task.id)),),),
-            ),
+            Outgoing(template, params, actions=((Action("ack", str(task.id)),),)),
             key=f"case-new:{task.id}:{recipient.id}",
             at=now,
         )
+        for n, attachment in enumerate(attachments):
+            await uow.outbox.add(
+                recipient.id,
+                Outgoing(
+                    "case.attachment",
+                    {"receipt": declaration.receipt},
+                    media=(attachment.kind.value, attachment.ref),
+                ),
+                key=f"case-new:{task.id}:{recipient.id}:{n}",
+                at=now,
+            )
     await uow.outbox.add(
         declarant.id,
         Outgoing(
             "intake.submitted",
             {"receipt": declaration.receipt, "village": village.name, "hotline": HOTLINE},
+            keyboard="menu",
         ),
         key=f"receipt:{declaration.id}",
         at=now,
@@ -134,7 +157,7 @@ async def _may_act(uow: UnitOfWork, person: Person, task: Task) -> bool:
     return village is not None and person.role is Role.TOWNSHIP and person.township_id == village.township_id
 
 
-async def _recipients(uow: UnitOfWork, task: Task) -> list[Person]:
+async def recipients_of(uow: UnitOfWork, task: Task) -> list[Person]:
     if task.routed_to is RoutedTo.VILLAGE:
         return await uow.persons.cadres_of_village(task.village_id)
     village = await uow.geography.village(task.village_id)
@@ -187,7 +210,7 @@ async def acknowledge(uow: UnitOfWork, clock: Clock, channel: Channel, address: 
         key=f"ack-next:{task.id}",
         at=now,
     )
-    for other in await _recipients(uow, task):
+    for other in await recipients_of(uow, task):
         if other.id != actor.id:
             await uow.outbox.add(
                 other.id,

@@ -2,41 +2,106 @@
 
 from __future__ import annotations
 
-from domain import cases, intake
-from domain.messages import Outgoing
-from domain.model import Channel, Flow
+from domain import cases, household, intake
+from domain.model import AttachmentKind, Channel, Conversation, Flow, Person
 from domain.people import person_for, show_help
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock, Protector, UnitOfWork
+
+# Words typed (or reply-keyboard buttons tapped) that mean the same as a button, in any language.
+# The Chinese and English labels of the buttons are here so that typing them works too.
+BACK_WORDS = {"返回", "返回上一步", "上一步", "back", "← back", "← 返回"}
+CANCEL_WORDS = {"取消", "cancel", "不报了"}
+MENU_WORDS = {"我的申报", "my declarations"}
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> None:
-    """Typed text: an answer to the open conversation, or a polite pointer to what to do."""
-    person = await person_for(uow, channel, address, clock)
+def _word(raw: str) -> str:
+    return raw.strip().casefold()
+
+
+async def on_text(
+    uow: UnitOfWork,
+    clock: Clock,
+    protector: Protector,
+    channel: Channel,
+    address: str,
+    raw: str,
+    *,
+    language: str | None = None,
+) -> None:
+    """Typed text: an answer to the open conversation, a word for a button, or a pointer."""
+    person = await person_for(uow, channel, address, clock, language=language)
     conv = await uow.conversations.get(person.id)
-    if conv is None:
+    word = _word(raw)
+    if word in CANCEL_WORDS:
+        await intake.cancel(uow, clock, channel, address, None)
+    elif word in MENU_WORDS and (conv is None or conv.flow is not Flow.INTAKE):
+        await household.my_declarations(uow, clock, channel, address)
+    elif conv is None:
         await show_help(uow, clock, channel, address)
     elif conv.flow is Flow.INTAKE:
-        await intake.answer_text(uow, clock, person, conv, raw)
+        if word in BACK_WORDS:
+            await intake.press(uow, clock, protector, channel, address, "back", conv.id, "")
+        else:
+            await intake.answer_text(uow, clock, protector, person, conv, raw)
+    elif conv.flow is Flow.ADD_INFO:
+        await household.add_item(
+            uow, clock, person, conv.id, conv.data, AttachmentKind.TEXT, raw.strip()[:1000]
+        )
     else:
         await cases.give_reason(uow, clock, person, conv.id, int(conv.data["task_id"]), raw)
 
 
+async def _open(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str
+) -> tuple[Person, Conversation | None]:
+    person = await person_for(uow, channel, address, clock)
+    return person, await uow.conversations.get(person.id)
+
+
 async def on_contact(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, phone: str) -> None:
     """A shared contact: the phone answer of a declaration, if one is being filled in."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    person, conv = await _open(uow, clock, channel, address)
     if conv is not None and conv.flow is Flow.INTAKE:
         await intake.answer_contact(uow, clock, person, conv, phone)
     else:
         await on_other(uow, clock, channel, address)
 
 
+async def on_voice(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, file_ref: str, duration: int
+) -> None:
+    """A voice note: the description of a declaration, or information added to one."""
+    person, conv = await _open(uow, clock, channel, address)
+    if conv is not None and conv.flow is Flow.INTAKE:
+        await intake.answer_voice(uow, clock, person, conv, file_ref, duration)
+    elif conv is not None and conv.flow is Flow.ADD_INFO:
+        await household.add_item(
+            uow, clock, person, conv.id, conv.data, AttachmentKind.VOICE, file_ref, duration
+        )
+    else:
+        await on_other(uow, clock, channel, address)
+
+
+async def on_photo(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, file_ref: str) -> None:
+    """A photo: for a declaration's photo step, or information added to one."""
+    person, conv = await _open(uow, clock, channel, address)
+    if conv is not None and conv.flow is Flow.INTAKE:
+        await intake.answer_photo(uow, clock, person, conv, file_ref)
+    elif conv is not None and conv.flow is Flow.ADD_INFO:
+        await household.add_item(uow, clock, person, conv.id, conv.data, AttachmentKind.PHOTO, file_ref)
+    else:
+        await on_other(uow, clock, channel, address)
+
+
 async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
-    """A sticker, photo, voice note or anything else we cannot take at this point."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    """A sticker, file or anything else we cannot take at this point: say what is wanted."""
+    from domain.messages import Outgoing
+
+    person, conv = await _open(uow, clock, channel, address)
     if conv is not None and conv.flow is Flow.INTAKE:
         await intake.answer_other(uow, clock, person, conv)
+    elif conv is not None and conv.flow is Flow.ADD_INFO:
+        await uow.outbox.add(person.id, Outgoing("status.add_kinds"), at=clock.now())
     elif conv is not None:
         await uow.outbox.add(person.id, Outgoing("intake.need_text"), at=clock.now())
     else:

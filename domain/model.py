@@ -25,6 +25,11 @@ class DeclarationStatus(enum.StrEnum):
     SUBMITTED = "submitted"
     ACKNOWLEDGED = "acknowledged"
     DECIDED = "decided"
+    WITHDRAWN = "withdrawn"
+
+    @property
+    def open(self) -> bool:
+        return self in (DeclarationStatus.SUBMITTED, DeclarationStatus.ACKNOWLEDGED)
 
 
 class Verdict(enum.StrEnum):
@@ -44,6 +49,7 @@ class TaskStatus(enum.StrEnum):
     OPEN = "open"
     ACKNOWLEDGED = "acknowledged"
     DONE = "done"
+    CLOSED = "closed"  # the declaration was withdrawn
 
 
 class RoutedTo(enum.StrEnum):
@@ -58,14 +64,30 @@ class Flow(enum.StrEnum):
 
     INTAKE = "intake"
     VERDICT_REASON = "verdict_reason"
+    ADD_INFO = "add_info"
 
 
 class IntakeStep(enum.StrEnum):
-    RISK = "risk"
-    DESCRIPTION = "description"
+    CONSENT = "consent"
+    TOWNSHIP = "township"
+    VILLAGE = "village"
     NAME = "name"
+    DECLARANT = "declarant"
+    RELATION = "relation"
     PHONE = "phone"
+    ID_NUMBER = "id_number"
+    HOUSEHOLD = "household"
+    RISKS = "risks"
+    FOLLOWUP = "followup"
+    DESCRIPTION = "description"
+    PHOTOS = "photos"
     CONFIRM = "confirm"
+
+
+class AttachmentKind(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    PHOTO = "photo"
 
 
 class OutboxStatus(enum.StrEnum):
@@ -111,6 +133,7 @@ class Conversation:
     step: str
     data: dict[str, Any]
     updated_at: datetime
+    reminded_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -121,12 +144,53 @@ class Declaration:
     declared_by: int
     head_name: str
     phone: str
-    risk_type: str
+    risk_types: tuple[str, ...]
     description: str
     status: DeclarationStatus
     created_at: datetime
     verdict: Verdict | None = None
     verdict_reason: str | None = None
+    relation: str | None = None  # None: the head of household declared; else the relative's relation
+    filed_by_cadre: int | None = None  # 代报: the cadre who filed it for the household
+    household_size: int | None = None
+    id_sealed: str | None = None  # 身份证号, encrypted; see domain.ports.Protector
+    followups: dict[str, Any] = field(default_factory=dict)
+    consent_version: str | None = None
+
+    @property
+    def risk_type(self) -> str:
+        """The first (main) risk type."""
+        return self.risk_types[0]
+
+
+@dataclass(frozen=True)
+class NewDeclaration:
+    """What the household declared, as the intake collected it."""
+
+    village_id: int
+    declared_by: int
+    head_name: str
+    phone: str
+    risk_types: tuple[str, ...]
+    description: str
+    consent_version: str
+    consent_at: datetime
+    relation: str | None = None
+    filed_by_cadre: int | None = None
+    household_size: int | None = None
+    id_sealed: str | None = None
+    id_fingerprint: str | None = None
+    followups: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    declaration_id: int
+    kind: AttachmentKind
+    ref: str  # channel file reference (Telegram file_id) or, for text, the text itself
+    added_by: int
+    at: datetime
+    duration: int | None = None
 
 
 @dataclass(frozen=True)
@@ -139,6 +203,7 @@ class Task:
     created_at: datetime
     acknowledged_by: int | None = None
     decided_by: int | None = None
+    due_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -16,11 +16,17 @@ INVITE_PREFIX = "i_"
 INVITE_TTL = timedelta(days=7)
 
 
-async def person_for(uow: UnitOfWork, channel: Channel, address: str, clock: Clock) -> Person:
-    """The person bound to this chat; a stranger becomes a member of the public (role farmer)."""
+async def person_for(
+    uow: UnitOfWork, channel: Channel, address: str, clock: Clock, *, language: str | None = None
+) -> Person:
+    """The person bound to this chat; a stranger becomes a member of the public (role farmer).
+
+    A newcomer's language is their client's (`language`), until they choose one with /language;
+    the renderer falls back to Chinese for a language we have no catalog for.
+    """
     person = await uow.persons.by_address(channel, address)
     if person is None:
-        person = await uow.persons.add(Role.FARMER)
+        person = await uow.persons.add(Role.FARMER, locale=language)
         await uow.persons.bind(person.id, channel, address, clock.now())
     return person
 

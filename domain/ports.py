@@ -8,6 +8,7 @@ from typing import Any, Protocol, Self
 
 from domain.messages import Outgoing
 from domain.model import (
+    Attachment,
     CaseEvent,
     Channel,
     Conversation,
@@ -15,6 +16,7 @@ from domain.model import (
     DeclarationStatus,
     Flow,
     Invite,
+    NewDeclaration,
     Person,
     Role,
     RoutedTo,
@@ -31,8 +33,27 @@ class Clock(Protocol):
         ...
 
 
+class Protector(Protocol):
+    """Keeps sensitive values (ID numbers) unreadable at rest."""
+
+    def seal(self, value: str) -> str:
+        """Encrypt `value` for storage."""
+        ...
+
+    def unseal(self, token: str) -> str:
+        """The value `seal` encrypted."""
+        ...
+
+    def fingerprint(self, value: str) -> str:
+        """A keyed hash of `value`: equal values match, the value cannot be read back."""
+        ...
+
+
 class GeographyRepository(Protocol):
     async def township_by_name(self, name: str) -> Township | None: ...
+    async def townships(self) -> list[Township]: ...
+    async def villages_in(self, township_id: int) -> list[Village]: ...
+    async def all_villages(self) -> list[Village]: ...
     async def add_township(self, name: str) -> Township: ...
     async def village_by_code(self, code: str) -> Village | None: ...
     async def village(self, village_id: int) -> Village | None: ...
@@ -52,6 +73,7 @@ class PersonRepository(Protocol):
         name: str | None = None,
         phone: str | None = None,
         township_id: int | None = None,
+        locale: str | None = None,
     ) -> Person: ...
     async def update(
         self, person_id: int, *, role: Role, name: str | None, township_id: int | None
@@ -86,19 +108,16 @@ class ConversationRepository(Protocol):
         """Close it; False when it was already closed (so a double submit does nothing)."""
         ...
 
+    async def idle(self, flow: Flow, before: datetime, limit: int = 500) -> list[Conversation]: ...
+    async def mark_reminded(self, conversation_id: int, at: datetime) -> bool: ...
+
 
 class DeclarationRepository(Protocol):
-    async def add(
-        self,
-        *,
-        village_id: int,
-        declared_by: int,
-        head_name: str,
-        phone: str,
-        risk_type: str,
-        description: str,
-        at: datetime,
-    ) -> Declaration: ...
+    async def add(self, new: NewDeclaration, at: datetime) -> Declaration: ...
+    async def open_for_household(
+        self, *, phone: str | None, id_fingerprint: str | None, since: datetime
+    ) -> Declaration | None: ...
+    async def by_declarant(self, person_id: int, limit: int = 10) -> list[Declaration]: ...
     async def get(self, declaration_id: int) -> Declaration | None: ...
     async def by_receipt(self, receipt: str) -> Declaration | None: ...
     async def transition(
@@ -116,10 +135,27 @@ class DeclarationRepository(Protocol):
 
 
 class TaskRepository(Protocol):
-    async def add(self, declaration_id: int, village_id: int, routed_to: RoutedTo, at: datetime) -> Task: ...
+    async def add(
+        self,
+        declaration_id: int,
+        village_id: int,
+        routed_to: RoutedTo,
+        at: datetime,
+        due_at: datetime | None = None,
+    ) -> Task: ...
     async def get(self, task_id: int) -> Task | None: ...
+    async def for_declaration(self, declaration_id: int) -> Task | None: ...
+    async def close(self, task_id: int) -> bool:
+        """Close a task nobody acknowledged yet; False when someone did first."""
+        ...
+
     async def acknowledge(self, task_id: int, person_id: int, at: datetime) -> bool: ...
     async def decide(self, task_id: int, person_id: int, at: datetime) -> bool: ...
+
+
+class AttachmentRepository(Protocol):
+    async def add(self, attachment: Attachment) -> None: ...
+    async def for_declaration(self, declaration_id: int) -> list[Attachment]: ...
 
 
 class EventLog(Protocol):
@@ -160,6 +196,8 @@ class UnitOfWork(Protocol):
     def tasks(self) -> TaskRepository: ...
     @property
     def events(self) -> EventLog: ...
+    @property
+    def attachments(self) -> AttachmentRepository: ...
     @property
     def outbox(self) -> Outbox: ...
 

@@ -7,11 +7,16 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+# The follow-up questions a risk type may ask, and the kind of answer each takes.
+FOLLOWUPS = {"cost": "amount", "when": "date", "damage": "text", "drop": "amount"}
+MAX_CHOSEN = 5
+
 
 @dataclass(frozen=True)
 class RiskType:
     code: str
     labels: dict[str, str]
+    followups: tuple[str, ...] = ()
 
     def label(self, language: str) -> str:
         """The label in `language` (e.g. "zh_Hans", "en"), falling back to Chinese."""
@@ -25,7 +30,11 @@ def risk_types() -> tuple[RiskType, ...]:
     items = []
     for entry in raw["risk"]:
         code = entry.pop("code")
-        items.append(RiskType(code=code, labels={k: str(v) for k, v in entry.items()}))
+        followups = tuple(entry.pop("followups", ()))
+        unknown = [f for f in followups if f not in FOLLOWUPS]
+        if unknown:
+            raise ValueError(f"risk_types.toml: {code}: unknown follow-up {unknown}")
+        items.append(RiskType(code=code, labels={k: str(v) for k, v in entry.items()}, followups=followups))
     codes = [r.code for r in items]
     if len(set(codes)) != len(codes):
         raise ValueError("risk_types.toml: duplicate code")

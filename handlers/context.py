@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from domain.ports import Clock, UnitOfWorkFactory
+from domain.ports import Clock, Protector, UnitOfWorkFactory
 
 
 @dataclass
@@ -15,6 +15,7 @@ class Services:
     uow: UnitOfWorkFactory
     clock: Clock
     qr_secret: bytes
+    protector: Protector
     default_locale: str
     wake_sender: Callable[[], None]
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+from datetime import date
 from typing import Any
 
+from babel.dates import format_date
+from babel.numbers import format_currency
 from telegram import (
     InlineKeyboardButton,
     InlineKeyboardMarkup,
@@ -23,11 +26,15 @@ log = logging.getLogger(__name__)
 ACTION_LABELS = {
     "ack": "action.ack",
     "confirm": "action.confirm",
-    "restart": "action.restart",
     "cancel": "action.cancel",
+    "back": "action.back",
+    "dupadd": "action.add_to_existing",
+    "adddone": "action.add_done",
 }
+BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
+LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # Bot commands shown in Telegram's menu (described by "command.<name>").
-COMMANDS = ("start", "cancel", "language", "help")
+COMMANDS = ("start", "status", "daibao", "cancel", "language", "help")
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -39,19 +46,57 @@ class _Missing(dict[str, Any]):
 
 
 def value(raw: Any, catalog: str) -> str:
-    """A parameter as text: catalog keys and risk codes are translated, the rest shown as is."""
-    if isinstance(raw, dict):
-        if "$t" in raw:
-            return gettext(catalog, raw["$t"])
-        if "$risk" in raw:
-            risk = risk_types.by_code(raw["$risk"])
-            return risk.label(catalog) if risk else raw["$risk"]
+    """A parameter as text in `catalog`'s language.
+
+    Plain values are shown as they are (user text is never parsed as a template). Marked values:
+    {"$t": key, "$with": params} a catalog text, {"$risk": code, "$checked": bool} a risk type,
+    {"$risks": [codes]}, {"$money": yuan}, {"$date": iso}, {"$lines": [values]}, {"$plain": text}.
+    """
+    if not isinstance(raw, dict):
+        return str(raw)
+    if "$t" in raw:
+        params = _Missing({k: value(v, catalog) for k, v in (raw.get("$with") or {}).items()})
+        return gettext(catalog, raw["$t"]).format_map(params)
+    if "$risk" in raw:
+        risk = risk_types.by_code(raw["$risk"])
+        label = risk.label(catalog) if risk else str(raw["$risk"])
+        return ("✅ " + label) if raw.get("$checked") else label
+    if "$risks" in raw:
+        return LIST_SEPARATORS.get(catalog, ", ").join(
+            value({"$risk": code}, catalog) for code in raw["$risks"]
+        )
+    if "$money" in raw:
+        return format_currency(
+            raw["$money"],
+            "CNY",
+            format="¤#,##0",
+            locale=BABEL_LOCALES.get(catalog, catalog),
+            currency_digits=False,
+        )
+    if "$date" in raw:
+        return format_date(
+            date.fromisoformat(raw["$date"]), format="long", locale=BABEL_LOCALES.get(catalog, catalog)
+        )
+    if "$lines" in raw:
+        return "\n".join(value(line, catalog) for line in raw["$lines"])
+    if "$plain" in raw:
+        return str(raw["$plain"])
     return str(raw)
 
 
 def text_of(message: Outgoing, catalog: str) -> str:
     params = _Missing({name: value(raw, catalog) for name, raw in message.params.items()})
-    return gettext(catalog, message.template).format_map(params)
+    # A line that is only an optional part with nothing to show is left out, not left blank.
+    template = "\n".join(
+        line
+        for line in gettext(catalog, message.template).split("\n")
+        if not (line.startswith("{") and line.endswith("}") and params.get(line[1:-1], None) == "")
+    )
+    body = template.format_map(params)
+    if message.lead:
+        lead = value({"$t": message.lead, "$with": message.lead_params}, catalog)
+        body = f"{lead}\n\n{body}"
+    return body
 
 
 def callback_data(name: str, arg: str) -> str:
@@ -61,27 +106,46 @@ def callback_data(name: str, arg: str) -> str:
     return data
 
 
+def _label(name: str, label: str | dict[str, Any] | None, catalog: str) -> str:
+    if isinstance(label, dict):
+        return value(label, catalog)
+    return gettext(catalog, label or ACTION_LABELS[name])
+
+
 def markup_of(message: Outgoing, catalog: str) -> Markup | None:
     if message.actions:
         return InlineKeyboardMarkup(
             [
                 [
                     InlineKeyboardButton(
-                        value(action.label, catalog)
-                        if isinstance(action.label, dict)
-                        else gettext(catalog, action.label or ACTION_LABELS[action.name]),
+                        _label(action.name, action.label, catalog),
                         callback_data=callback_data(action.name, action.arg),
                     )
                     for action in row
                 ]
                 for row in message.actions
+                if row
             ]
         )
     if message.keyboard == "contact":
+        # Back and Cancel as keyboard buttons: a message carries one keyboard, and this one
+        # must offer "share my phone number".
         return ReplyKeyboardMarkup(
-            [[KeyboardButton(gettext(catalog, "keyboard.share_phone"), request_contact=True)]],
+            [
+                [KeyboardButton(gettext(catalog, "keyboard.share_phone"), request_contact=True)],
+                [
+                    KeyboardButton(gettext(catalog, "keyboard.back")),
+                    KeyboardButton(gettext(catalog, "keyboard.cancel")),
+                ],
+            ],
             resize_keyboard=True,
             one_time_keyboard=True,
+        )
+    if message.keyboard == "menu":
+        return ReplyKeyboardMarkup(
+            [[KeyboardButton(gettext(catalog, "keyboard.my_declarations"))]],
+            resize_keyboard=True,
+            is_persistent=True,
         )
     if message.keyboard == "remove":
         return ReplyKeyboardRemove()

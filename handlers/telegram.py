@@ -4,10 +4,12 @@ lets the outbox sender deliver what the use case queued."""
 from __future__ import annotations
 
 import logging
+import warnings
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
-from telegram import BotCommand, Update
+from telegram import BotCommand, InlineKeyboardMarkup, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -18,13 +20,13 @@ from telegram.ext import (
     filters,
 )
 
-from domain import cases, dialog, intake, people
+from domain import cases, dialog, household, intake, people
 from domain.messages import Outcome
 from domain.model import Channel, Verdict
 from domain.people import INVITE_PREFIX
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock, Protector, UnitOfWork
 from handlers.context import AppContext
-from handlers.render import COMMANDS, value
+from handlers.render import COMMANDS, render, value
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
 
@@ -32,6 +34,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 # Private chats only, and new messages only: an edited old answer must not answer the current step.
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+TG = Channel.TELEGRAM
 PAYLOAD_PROBLEMS = {
     "malformed": "start.bad_payload",
     "forged": "start.bad_payload",
@@ -54,15 +57,18 @@ async def _run(context: AppContext, use_case: Callable[[UnitOfWork, Clock], Awai
     return result
 
 
+def _language(update: Update) -> str | None:
+    return update.effective_user.language_code if update.effective_user else None
+
+
 async def start_with_payload(update: Update, context: AppContext) -> None:
     """Open a declaration from a scanned village QR code, or redeem a cadre's invite."""
     payload = context.args[0] if context.args else ""
     address = _address(update)
+    language = _language(update)
     if payload.startswith(INVITE_PREFIX):
         token = payload[len(INVITE_PREFIX) :]
-        await _run(
-            context, lambda uow, clock: people.redeem_invite(uow, clock, Channel.TELEGRAM, address, token)
-        )
+        await _run(context, lambda uow, clock: people.redeem_invite(uow, clock, TG, address, token))
         return
     code: str | None = None
     problem: str | None = None
@@ -78,43 +84,59 @@ async def start_with_payload(update: Update, context: AppContext) -> None:
     await _run(
         context,
         lambda uow, clock: intake.start(
-            uow, clock, Channel.TELEGRAM, address, village_code=code, problem=problem
+            uow, clock, TG, address, village_code=code, problem=problem, language=language
         ),
     )
 
 
 async def start(update: Update, context: AppContext) -> None:
-    """/start without a payload: resume a declaration, or explain how to get the QR code."""
-    address = _address(update)
+    """/start without a payload: resume a declaration, or start one by choosing the village."""
+    address, language = _address(update), _language(update)
     await _run(
-        context, lambda uow, clock: intake.start(uow, clock, Channel.TELEGRAM, address, village_code=None)
+        context,
+        lambda uow, clock: intake.start(uow, clock, TG, address, village_code=None, language=language),
     )
 
 
 async def cancel(update: Update, context: AppContext) -> None:
     """/cancel: drop whatever the person was filling in."""
     address = _address(update)
-    await _run(context, lambda uow, clock: intake.cancel(uow, clock, Channel.TELEGRAM, address, None))
+    await _run(context, lambda uow, clock: intake.cancel(uow, clock, TG, address, None))
 
 
 async def language(update: Update, context: AppContext) -> None:
     """/language: offer the languages."""
     address = _address(update)
-    await _run(context, lambda uow, clock: people.offer_languages(uow, clock, Channel.TELEGRAM, address))
+    await _run(context, lambda uow, clock: people.offer_languages(uow, clock, TG, address))
 
 
 async def show_help(update: Update, context: AppContext) -> None:
     """/help: what this person can do here."""
     address = _address(update)
-    await _run(context, lambda uow, clock: people.show_help(uow, clock, Channel.TELEGRAM, address))
+    await _run(context, lambda uow, clock: people.show_help(uow, clock, TG, address))
+
+
+async def status(update: Update, context: AppContext) -> None:
+    """/status (or the 我的申报 button): the household's declarations."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: household.my_declarations(uow, clock, TG, address))
+
+
+async def daibao(update: Update, context: AppContext) -> None:
+    """/daibao: a cadre files a declaration on a household's behalf (代报)."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: intake.start_for_household(uow, clock, TG, address))
 
 
 async def text(update: Update, context: AppContext) -> None:
     """Typed text: an answer to the open conversation."""
     assert update.effective_message is not None
     raw = update.effective_message.text or ""
-    address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_text(uow, clock, Channel.TELEGRAM, address, raw))
+    address, language = _address(update), _language(update)
+    protector = context.services.protector
+    await _run(
+        context, lambda uow, clock: dialog.on_text(uow, clock, protector, TG, address, raw, language=language)
+    )
 
 
 async def contact(update: Update, context: AppContext) -> None:
@@ -122,47 +144,109 @@ async def contact(update: Update, context: AppContext) -> None:
     assert update.effective_message is not None and update.effective_message.contact is not None
     number = update.effective_message.contact.phone_number
     address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_contact(uow, clock, Channel.TELEGRAM, address, number))
+    await _run(context, lambda uow, clock: dialog.on_contact(uow, clock, TG, address, number))
+
+
+async def voice(update: Update, context: AppContext) -> None:
+    """A voice note (or audio file): a spoken description, or information added later."""
+    message = update.effective_message
+    assert message is not None
+    media = message.voice or message.audio
+    assert media is not None
+    with warnings.catch_warnings():  # PTB warns that durations become timedelta
+        warnings.simplefilter("ignore")
+        duration = media.duration
+    seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else int(duration or 0)
+    address, file_id = _address(update), media.file_id
+    await _run(context, lambda uow, clock: dialog.on_voice(uow, clock, TG, address, file_id, seconds))
+
+
+async def photo(update: Update, context: AppContext) -> None:
+    """A photo: the largest size Telegram offers is kept."""
+    assert update.effective_message is not None and update.effective_message.photo
+    file_id = update.effective_message.photo[-1].file_id
+    address = _address(update)
+    await _run(context, lambda uow, clock: dialog.on_photo(uow, clock, TG, address, file_id))
 
 
 async def other(update: Update, context: AppContext) -> None:
-    """Stickers, photos, voice notes, files: not taken at this step; say what is wanted."""
+    """Stickers, files, locations: not taken; say what is wanted."""
     address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_other(uow, clock, Channel.TELEGRAM, address))
+    await _run(context, lambda uow, clock: dialog.on_other(uow, clock, TG, address))
 
 
-def _button_use_case(data: str, address: str) -> Callable[[UnitOfWork, Clock], Awaitable[Outcome]] | None:
+INTAKE_BUTTONS = {
+    "consent",
+    "town",
+    "vil",
+    "decl",
+    "rel",
+    "skip",
+    "hh",
+    "risk",
+    "risks",
+    "photos",
+    "confirm",
+    "edit",
+    "dupadd",
+    "back",
+}
+
+
+def _button_use_case(
+    data: str, address: str, protector: Protector
+) -> Callable[[UnitOfWork, Clock], Awaitable[Outcome]] | None:
     """The use case a button's callback data asks for, or None when the data is not ours."""
     name, _, rest = data.partition(":")
-    parts = rest.split(":")
-    tg = Channel.TELEGRAM
+    parts = rest.split(":") if rest else []
     try:
-        if name == "risk" and len(parts) == 2:
-            conv, code = int(parts[0]), parts[1]
-            return lambda uow, clock: intake.choose_risk(uow, clock, tg, address, conv, code)
-        if name in ("confirm", "restart", "cancel") and len(parts) == 1:
+        if name in INTAKE_BUTTONS and 1 <= len(parts) <= 2:
+            conv, arg = int(parts[0]), parts[1] if len(parts) == 2 else ""
+            return lambda uow, clock: intake.press(uow, clock, protector, TG, address, name, conv, arg)
+        if len(parts) != 1:
+            return None
+        if name == "cancel":
             conv = int(parts[0])
-            use_case = {"confirm": intake.confirm, "restart": intake.restart, "cancel": intake.cancel}[name]
-            return lambda uow, clock: use_case(uow, clock, tg, address, conv)
-        if name == "ack" and len(parts) == 1:
+            return lambda uow, clock: intake.cancel(uow, clock, TG, address, conv)
+        if name == "ack":
             task = int(parts[0])
-            return lambda uow, clock: cases.acknowledge(uow, clock, tg, address, task)
-        if name == "verdict" and len(parts) == 2:
-            task, verdict = int(parts[0]), Verdict(parts[1])
-            return lambda uow, clock: cases.choose_verdict(uow, clock, tg, address, task, verdict)
-        if name == "lang" and len(parts) == 1:
+            return lambda uow, clock: cases.acknowledge(uow, clock, TG, address, task)
+        if name == "lang":
             locale = parts[0]
-            return lambda uow, clock: people.set_language(uow, clock, tg, address, locale)
+            return lambda uow, clock: people.set_language(uow, clock, TG, address, locale)
+        number = int(parts[0])
+        simple = {
+            "addinfo": household.press_add,
+            "adddone": household.finish_adding,
+            "withdraw": household.ask_withdraw,
+            "withdrawyes": household.withdraw,
+        }
+        if name in simple:
+            use_case = simple[name]
+            return lambda uow, clock: use_case(uow, clock, TG, address, number)
     except ValueError:
         return None
     return None
+
+
+def _verdict_use_case(data: str, address: str) -> Callable[[UnitOfWork, Clock], Awaitable[Outcome]] | None:
+    name, _, rest = data.partition(":")
+    parts = rest.split(":")
+    if name != "verdict" or len(parts) != 2:
+        return None
+    try:
+        task, verdict = int(parts[0]), Verdict(parts[1])
+    except ValueError:
+        return None
+    return lambda uow, clock: cases.choose_verdict(uow, clock, TG, address, task, verdict)
 
 
 async def button(update: Update, context: AppContext) -> None:
     """An inline button: run what it asks; a forged or stale one gets a polite refusal."""
     query = update.callback_query
     assert query is not None
-    use_case = _button_use_case(query.data or "", _address(update))
+    data, address = query.data or "", _address(update)
+    use_case = _verdict_use_case(data, address) or _button_use_case(data, address, context.services.protector)
     if use_case is None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:
@@ -173,12 +257,17 @@ async def button(update: Update, context: AppContext) -> None:
         params = {k: value(v, catalog) for k, v in outcome.params.items()}
         toast = gettext(catalog, outcome.toast).format(**params)
     await query.answer(toast, show_alert=outcome.alert)
-    if outcome.done and query.message is not None:
-        # The press took effect: take the buttons away so it cannot be pressed again by mistake.
-        try:
+    try:
+        if outcome.edit is not None and query.message is not None:
+            body, markup = render(outcome.edit, catalog)
+            await query.edit_message_text(
+                body, reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None
+            )
+        elif outcome.done and query.message is not None:
+            # The press took effect: take the buttons away so it cannot be pressed again by mistake.
             await query.edit_message_reply_markup(None)
-        except TelegramError as exc:
-            log.debug("could not remove buttons: %s", exc)
+    except TelegramError as exc:
+        log.debug("could not update the pressed message: %s", exc)
 
 
 async def on_error(update: object, context: AppContext) -> None:
@@ -205,8 +294,12 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("cancel", cancel, filters=PRIVATE),
         CommandHandler("language", language, filters=PRIVATE),
         CommandHandler("help", show_help, filters=PRIVATE),
+        CommandHandler("status", status, filters=PRIVATE),
+        CommandHandler("daibao", daibao, filters=PRIVATE),
         CallbackQueryHandler(button),
         MessageHandler(PRIVATE & filters.CONTACT, contact),
+        MessageHandler(PRIVATE & (filters.VOICE | filters.AUDIO), voice),
+        MessageHandler(PRIVATE & filters.PHOTO, photo),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),
         MessageHandler(PRIVATE & filters.COMMAND, show_help),
         MessageHandler(PRIVATE & ~filters.StatusUpdate.ALL, other),

@@ -26,7 +26,8 @@ ROOT = HERE.parent
 PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
 NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
-    "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli",
+    "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
+    "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
@@ -36,7 +37,15 @@ def dynamic_keys() -> set[str]:
     from domain.model import Verdict
     from handlers.render import ACTION_LABELS, COMMANDS
 
+    from domain.intake import EDITABLE, RELATIONS
+    from domain.model import DeclarationStatus
+    from domain.risk_types import FOLLOWUPS
+
     keys = {f"verdict.{v.value}" for v in Verdict}
+    keys |= {f"{prefix}.{question}" for question in FOLLOWUPS for prefix in ("followup", "summary")}
+    keys |= {f"edit.{field}" for field in EDITABLE}
+    keys |= {f"relation.{relation}" for relation in RELATIONS}
+    keys |= {f"state.{status.value}" for status in DeclarationStatus}
     keys |= set(ACTION_LABELS.values())
     keys |= {f"command.{name}" for name in COMMANDS}
     keys |= {"language.zh", "language.en"}

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -127,6 +128,7 @@ class ConversationRow(Base):
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class DeclarationRow(Base):
@@ -137,8 +139,18 @@ class DeclarationRow(Base):
     declared_by: Mapped[int] = mapped_column(ForeignKey("persons.id"), index=True)
     head_name: Mapped[str] = mapped_column(String(60))
     phone: Mapped[str] = mapped_column(String(20), index=True)
-    risk_type: Mapped[str] = mapped_column(String(32))
+    risk_type: Mapped[str] = mapped_column(String(32))  # the main one: the first of risk_types
+    risk_types: Mapped[list[str]] = mapped_column(JSON, default=list, server_default=text("'[]'"))
     description: Mapped[str] = mapped_column(Text)
+    relation: Mapped[str | None] = mapped_column(String(32))
+    filed_by_cadre: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+    household_size: Mapped[int | None] = mapped_column()
+    # 身份证号: encrypted (id_sealed) for display and export, keyed hash (id_fingerprint) to find repeats.
+    id_sealed: Mapped[str | None] = mapped_column(Text)
+    id_fingerprint: Mapped[str | None] = mapped_column(String(64), index=True)
+    followups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
+    consent_version: Mapped[str | None] = mapped_column(String(32))
+    consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(32), index=True)
     verdict: Mapped[str | None] = mapped_column(String(32))
     verdict_reason: Mapped[str | None] = mapped_column(Text)
@@ -158,6 +170,21 @@ class TaskRow(Base):
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+
+
+class AttachmentRow(Base):
+    """A voice note, photo or added text that came with a declaration or was added later."""
+
+    __tablename__ = "attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    channel: Mapped[str] = mapped_column(String(16))
+    ref: Mapped[str] = mapped_column(Text)
+    duration: Mapped[int | None] = mapped_column()
+    added_by: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class CaseEventRow(Base):

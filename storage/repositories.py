@@ -6,13 +6,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.cases import receipt_number
 from domain.messages import Outgoing
 from domain.model import (
+    Attachment,
+    AttachmentKind,
     CaseEvent,
     Channel,
     Conversation,
@@ -20,6 +22,7 @@ from domain.model import (
     DeclarationStatus,
     Flow,
     Invite,
+    NewDeclaration,
     OutboxStatus,
     Person,
     Role,
@@ -31,6 +34,7 @@ from domain.model import (
     Village,
 )
 from storage.models import (
+    AttachmentRow,
     CadreVillageRow,
     CaseEventRow,
     ChannelAccountRow,
@@ -60,6 +64,20 @@ class GeographyRepository(_Repo):
         self.session.add(row)
         await self.session.flush()
         return Township(row.id, row.name)
+
+    async def townships(self) -> list[Township]:
+        rows = await self.session.scalars(select(TownshipRow).order_by(TownshipRow.id))
+        return [Township(row.id, row.name) for row in rows]
+
+    async def villages_in(self, township_id: int) -> list[Village]:
+        result = await self.session.execute(
+            self._village_query().where(VillageRow.township_id == township_id).order_by(VillageRow.code)
+        )
+        return [self._village(*found) for found in result.all()]
+
+    async def all_villages(self) -> list[Village]:
+        result = await self.session.execute(self._village_query().order_by(VillageRow.code))
+        return [self._village(*found) for found in result.all()]
 
     def _village_query(self) -> Any:
         return select(VillageRow, TownshipRow.name).join(
@@ -139,9 +157,15 @@ class PersonRepository(_Repo):
         name: str | None = None,
         phone: str | None = None,
         township_id: int | None = None,
+        locale: str | None = None,
     ) -> Person:
         row = PersonRow(
-            role=role.value, name=name, phone=phone, township_id=township_id, created_at=_utcnow()
+            role=role.value,
+            name=name,
+            phone=phone,
+            township_id=township_id,
+            locale=locale[:16] if locale else None,
+            created_at=_utcnow(),
         )
         self.session.add(row)
         await self.session.flush()
@@ -239,7 +263,9 @@ class InviteRepository(_Repo):
 class ConversationRepository(_Repo):
     @staticmethod
     def _conversation(row: ConversationRow) -> Conversation:
-        return Conversation(row.id, row.person_id, Flow(row.flow), row.step, dict(row.data), row.updated_at)
+        return Conversation(
+            row.id, row.person_id, Flow(row.flow), row.step, dict(row.data), row.updated_at, row.reminded_at
+        )
 
     async def get(self, person_id: int) -> Conversation | None:
         row = await self.session.scalar(select(ConversationRow).where(ConversationRow.person_id == person_id))
@@ -260,13 +286,30 @@ class ConversationRepository(_Repo):
         result = await self.session.execute(
             update(ConversationRow)
             .where(ConversationRow.id == conversation_id)
-            .values(step=str(step), data=data, updated_at=at)
+            .values(step=str(step), data=data, updated_at=at, reminded_at=None)
         )
         return _rowcount(result) == 1
 
     async def finish(self, conversation_id: int) -> bool:
         result = await self.session.execute(
             delete(ConversationRow).where(ConversationRow.id == conversation_id)
+        )
+        return _rowcount(result) == 1
+
+    async def idle(self, flow: Flow, before: datetime, limit: int = 500) -> list[Conversation]:
+        rows = await self.session.scalars(
+            select(ConversationRow)
+            .where(ConversationRow.flow == flow.value, ConversationRow.updated_at < before)
+            .order_by(ConversationRow.updated_at)
+            .limit(limit)
+        )
+        return [self._conversation(row) for row in rows]
+
+    async def mark_reminded(self, conversation_id: int, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(ConversationRow)
+            .where(ConversationRow.id == conversation_id, ConversationRow.reminded_at.is_(None))
+            .values(reminded_at=at)
         )
         return _rowcount(result) == 1
 
@@ -281,32 +324,37 @@ class DeclarationRepository(_Repo):
             declared_by=row.declared_by,
             head_name=row.head_name,
             phone=row.phone,
-            risk_type=row.risk_type,
+            risk_types=tuple(row.risk_types or [row.risk_type]),
             description=row.description,
             status=DeclarationStatus(row.status),
             created_at=row.created_at,
             verdict=Verdict(row.verdict) if row.verdict else None,
             verdict_reason=row.verdict_reason,
+            relation=row.relation,
+            filed_by_cadre=row.filed_by_cadre,
+            household_size=row.household_size,
+            id_sealed=row.id_sealed,
+            followups=dict(row.followups or {}),
+            consent_version=row.consent_version,
         )
 
-    async def add(
-        self,
-        *,
-        village_id: int,
-        declared_by: int,
-        head_name: str,
-        phone: str,
-        risk_type: str,
-        description: str,
-        at: datetime,
-    ) -> Declaration:
+    async def add(self, new: NewDeclaration, at: datetime) -> Declaration:
         row = DeclarationRow(
-            village_id=village_id,
-            declared_by=declared_by,
-            head_name=head_name,
-            phone=phone,
-            risk_type=risk_type,
-            description=description,
+            village_id=new.village_id,
+            declared_by=new.declared_by,
+            head_name=new.head_name,
+            phone=new.phone,
+            risk_type=new.risk_types[0],
+            risk_types=list(new.risk_types),
+            description=new.description,
+            relation=new.relation,
+            filed_by_cadre=new.filed_by_cadre,
+            household_size=new.household_size,
+            id_sealed=new.id_sealed,
+            id_fingerprint=new.id_fingerprint,
+            followups=new.followups,
+            consent_version=new.consent_version,
+            consent_at=new.consent_at,
             status=DeclarationStatus.SUBMITTED.value,
             created_at=at,
             updated_at=at,
@@ -317,6 +365,38 @@ class DeclarationRepository(_Repo):
         row.receipt = receipt_number(at.date(), row.id)
         await self.session.flush()
         return self._declaration(row)
+
+    async def open_for_household(
+        self, *, phone: str | None, id_fingerprint: str | None, since: datetime
+    ) -> Declaration | None:
+        """The newest open declaration since `since` with this phone or this ID number."""
+        matches = []
+        if phone:
+            matches.append(DeclarationRow.phone == phone)
+        if id_fingerprint:
+            matches.append(DeclarationRow.id_fingerprint == id_fingerprint)
+        if not matches:
+            return None
+        row = await self.session.scalar(
+            select(DeclarationRow)
+            .where(
+                or_(*matches),
+                DeclarationRow.created_at >= since,
+                DeclarationRow.status.in_([s.value for s in DeclarationStatus if s.open]),
+            )
+            .order_by(DeclarationRow.id.desc())
+            .limit(1)
+        )
+        return self._declaration(row) if row else None
+
+    async def by_declarant(self, person_id: int, limit: int = 10) -> list[Declaration]:
+        rows = await self.session.scalars(
+            select(DeclarationRow)
+            .where(DeclarationRow.declared_by == person_id)
+            .order_by(DeclarationRow.id.desc())
+            .limit(limit)
+        )
+        return [self._declaration(row) for row in rows]
 
     async def get(self, declaration_id: int) -> Declaration | None:
         row = await self.session.get(DeclarationRow, declaration_id, populate_existing=True)
@@ -359,15 +439,24 @@ class TaskRepository(_Repo):
             created_at=row.created_at,
             acknowledged_by=row.acknowledged_by,
             decided_by=row.decided_by,
+            due_at=row.due_at,
         )
 
-    async def add(self, declaration_id: int, village_id: int, routed_to: RoutedTo, at: datetime) -> Task:
+    async def add(
+        self,
+        declaration_id: int,
+        village_id: int,
+        routed_to: RoutedTo,
+        at: datetime,
+        due_at: datetime | None = None,
+    ) -> Task:
         row = TaskRow(
             declaration_id=declaration_id,
             village_id=village_id,
             routed_to=routed_to.value,
             status=TaskStatus.OPEN.value,
             created_at=at,
+            due_at=due_at,
         )
         self.session.add(row)
         await self.session.flush()
@@ -385,6 +474,24 @@ class TaskRepository(_Repo):
         )
         return _rowcount(result) == 1
 
+    async def for_declaration(self, declaration_id: int) -> Task | None:
+        row = await self.session.scalar(
+            select(TaskRow)
+            .where(TaskRow.declaration_id == declaration_id)
+            .order_by(TaskRow.id.desc())
+            .limit(1)
+        )
+        return self._task(row) if row else None
+
+    async def close(self, task_id: int) -> bool:
+        """Close an open (not yet acknowledged) task; False when someone acknowledged it first."""
+        result = await self.session.execute(
+            update(TaskRow)
+            .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.OPEN.value)
+            .values(status=TaskStatus.CLOSED.value)
+        )
+        return _rowcount(result) == 1
+
     async def decide(self, task_id: int, person_id: int, at: datetime) -> bool:
         result = await self.session.execute(
             update(TaskRow)
@@ -392,6 +499,33 @@ class TaskRepository(_Repo):
             .values(status=TaskStatus.DONE.value, decided_by=person_id, decided_at=at)
         )
         return _rowcount(result) == 1
+
+
+class AttachmentRepository(_Repo):
+    async def add(self, attachment: Attachment, channel: Channel = Channel.TELEGRAM) -> None:
+        self.session.add(
+            AttachmentRow(
+                declaration_id=attachment.declaration_id,
+                kind=attachment.kind.value,
+                channel=channel.value,
+                ref=attachment.ref,
+                duration=attachment.duration,
+                added_by=attachment.added_by,
+                at=attachment.at,
+            )
+        )
+        await self.session.flush()
+
+    async def for_declaration(self, declaration_id: int) -> list[Attachment]:
+        rows = await self.session.scalars(
+            select(AttachmentRow)
+            .where(AttachmentRow.declaration_id == declaration_id)
+            .order_by(AttachmentRow.id)
+        )
+        return [
+            Attachment(r.declaration_id, AttachmentKind(r.kind), r.ref, r.added_by, r.at, r.duration)
+            for r in rows
+        ]
 
 
 class EventLog(_Repo):

@@ -25,6 +25,7 @@ class SqlUnitOfWork:
         self.declarations = repos.DeclarationRepository(session)
         self.tasks = repos.TaskRepository(session)
         self.events = repos.EventLog(session)
+        self.attachments = repos.AttachmentRepository(session)
         self.outbox = repos.Outbox(session)
         return self
 

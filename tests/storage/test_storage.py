@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.messages import Outgoing
-from domain.model import Channel, DeclarationStatus, Flow, Role, RoutedTo
+from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo
 from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
@@ -98,13 +98,20 @@ async def _declaration(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> tuple[int
         farmer = await work.persons.add(Role.FARMER)
         assert village is not None
         declaration = await work.declarations.add(
-            village_id=village.id,
-            declared_by=farmer.id,
-            head_name="王大山",
-            phone="+8613912345678",
-            risk_type="illness",
-            description="住院",
-            at=clock.now(),
+            NewDeclaration(
+                village_id=village.id,
+                declared_by=farmer.id,
+                head_name="王大山",
+                phone="+8613912345678",
+                risk_types=("illness", "housing"),
+                description="住院",
+                consent_version="2026-11",
+                consent_at=clock.now(),
+                household_size=4,
+                id_fingerprint="f" * 64,
+                followups={"illness.cost": 30000},
+            ),
+            clock.now(),
         )
         task = await work.tasks.add(declaration.id, village.id, RoutedTo.VILLAGE, clock.now())
         await work.commit()
@@ -117,6 +124,8 @@ async def test_receipt_and_conditional_transitions(uow: SqlUnitOfWorkFactory, cl
         declaration = await work.declarations.get(declaration_id)
         assert declaration is not None
         assert declaration.receipt == f"20261123{declaration_id:06d}"
+        assert declaration.risk_types == ("illness", "housing") and declaration.risk_type == "illness"
+        assert declaration.followups == {"illness.cost": 30000} and declaration.household_size == 4
         assert await work.declarations.by_receipt(declaration.receipt) == declaration
         cadre = await work.persons.by_phone("+8613800000001")
         assert cadre is not None
@@ -221,3 +230,39 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
 
     async with engine.connect() as connection:
         assert await connection.run_sync(diff) == []
+
+
+async def test_repeat_lookup_by_phone_or_id_within_the_window(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> None:
+    declaration_id, task_id = await _declaration(uow, clock)
+    since = clock.now() - timedelta(days=30)
+    async with uow() as work:
+        by_phone = await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=since)
+        by_id = await work.declarations.open_for_household(phone=None, id_fingerprint="f" * 64, since=since)
+        assert by_phone is not None and by_id is not None and by_phone.id == by_id.id == declaration_id
+        later = clock.now() + timedelta(days=31)
+        assert await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=later) is None
+        assert await work.declarations.open_for_household(phone="+8613900000000", id_fingerprint=None, since=since) is None
+        # Withdrawn is no longer open.
+        assert await work.tasks.close(task_id)
+        assert not await work.tasks.close(task_id)
+        await work.declarations.transition(
+            declaration_id, expected=DeclarationStatus.SUBMITTED, to=DeclarationStatus.WITHDRAWN, at=clock.now()
+        )
+        assert await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=since) is None
+
+
+async def test_idle_drafts_and_reminder_once(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> None:
+    async with uow() as work:
+        person = await work.persons.add(Role.FARMER)
+        conv = await work.conversations.start(person.id, Flow.INTAKE, "name", {}, clock.now())
+        await work.commit()
+    clock.advance(hours=25)
+    async with uow() as work:
+        idle = await work.conversations.idle(Flow.INTAKE, clock.now() - timedelta(hours=24))
+        assert [c.id for c in idle] == [conv.id]
+        assert await work.conversations.mark_reminded(conv.id, clock.now())
+        assert not await work.conversations.mark_reminded(conv.id, clock.now())
+        # An answer makes it fresh again: a later idle spell is reminded once more.
+        await work.conversations.update(conv.id, "phone", {}, clock.now())
+        fresh = await work.conversations.get(person.id)
+        assert fresh is not None and fresh.reminded_at is None

@@ -1,0 +1,262 @@
+"""A household's declarations after submitting: status, adding information, withdrawing; drafts."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from domain.cases import next_status, recipients_of
+from domain.messages import Action, Outcome, Outgoing, day, text
+from domain.model import (
+    HOTLINE,
+    Attachment,
+    AttachmentKind,
+    CaseEvent,
+    Channel,
+    Declaration,
+    DeclarationStatus,
+    Flow,
+    Person,
+    Task,
+    TaskStatus,
+)
+from domain.people import person_for
+from domain.ports import Clock, UnitOfWork
+
+DRAFT_REMINDER_AFTER = timedelta(hours=24)
+DRAFT_DISCARDED_AFTER = timedelta(days=7)
+DAYTIME = range(8, 21)  # reminders are sent between 08:00 and 21:00 local time
+
+NEXT_STEP = {
+    DeclarationStatus.SUBMITTED: "status.next_acknowledge",
+    DeclarationStatus.ACKNOWLEDGED: "status.next_visit",
+    DeclarationStatus.DECIDED: "status.next_none",
+    DeclarationStatus.WITHDRAWN: "status.next_none",
+}
+
+
+def _line(declaration: Declaration, task: Task | None) -> dict[str, Any]:
+    due = task.due_at if task and task.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED) else None
+    return {
+        "$t": "status.line_due" if due else "status.line",
+        "$with": {
+            "receipt": declaration.receipt,
+            "date": day(declaration.created_at.date().isoformat()),
+            "state": text(f"state.{declaration.status.value}"),
+            "next": text(NEXT_STEP[declaration.status]),
+            "due": day(due.date().isoformat()) if due else "",
+        },
+    }
+
+
+async def my_declarations(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+    """我的申报: each declaration with its state, next step and when that is due."""
+    person = await person_for(uow, channel, address, clock)
+    declarations = await uow.declarations.by_declarant(person.id)
+    if not declarations:
+        await uow.outbox.add(person.id, Outgoing("status.none", {"hotline": HOTLINE}), at=clock.now())
+        return Outcome(locale=person.locale)
+    lines = []
+    actions: list[tuple[Action, ...]] = []
+    for declaration in declarations:
+        task = await uow.tasks.for_declaration(declaration.id)
+        lines.append(_line(declaration, task))
+        if declaration.status.open:
+            row = [
+                Action(
+                    "addinfo",
+                    str(declaration.id),
+                    label={"$t": "action.add_info", "$with": {"receipt": declaration.receipt}},
+                )
+            ]
+            if task is not None and task.status is TaskStatus.OPEN:
+                row.append(Action("withdraw", str(declaration.id), label="action.withdraw"))
+            actions.append(tuple(row))
+    message = Outgoing(
+        "status.list", {"lines": {"$lines": lines}, "hotline": HOTLINE}, actions=tuple(actions)
+    )
+    await uow.outbox.add(person.id, message, at=clock.now())
+    return Outcome(locale=person.locale)
+
+
+async def _own_open(uow: UnitOfWork, person: Person, declaration_id: int) -> Declaration | None:
+    declaration = await uow.declarations.get(declaration_id)
+    if declaration is None or declaration.declared_by != person.id or not declaration.status.open:
+        return None
+    return declaration
+
+
+async def begin_adding(
+    uow: UnitOfWork, clock: Clock, person: Person, declaration: Declaration, *, check_owner: bool = True
+) -> bool:
+    """Open the conversation in which text, voice notes and photos are added to a declaration."""
+    if check_owner and declaration.declared_by != person.id:
+        return False
+    conv = await uow.conversations.start(
+        person.id, Flow.ADD_INFO, "adding", {"declaration_id": declaration.id, "count": 0}, clock.now()
+    )
+    await uow.outbox.add(
+        person.id,
+        Outgoing(
+            "status.add_prompt",
+            {"receipt": declaration.receipt},
+            actions=((Action("adddone", str(conv.id)), Action("cancel", str(conv.id))),),
+            keyboard=None,
+        ),
+        at=clock.now(),
+    )
+    return True
+
+
+async def press_add(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+) -> Outcome:
+    """The 补充材料 button of the status list."""
+    person = await person_for(uow, channel, address, clock)
+    declaration = await _own_open(uow, person, declaration_id)
+    if declaration is None:
+        return Outcome(toast="status.not_open", locale=person.locale, done=False)
+    await begin_adding(uow, clock, person, declaration)
+    return Outcome(locale=person.locale, done=False)
+
+
+async def add_item(
+    uow: UnitOfWork,
+    clock: Clock,
+    person: Person,
+    conversation_id: int,
+    data: dict[str, Any],
+    kind: AttachmentKind,
+    ref: str,
+    duration: int | None = None,
+) -> None:
+    """Keep one added text, voice note or photo and pass it on to whoever handles the case."""
+    now = clock.now()
+    declaration = await uow.declarations.get(int(data["declaration_id"]))
+    if declaration is None or not declaration.status.open:
+        await uow.conversations.finish(conversation_id)
+        await uow.outbox.add(person.id, Outgoing("status.not_open"), at=now)
+        return
+    await uow.attachments.add(Attachment(declaration.id, kind, ref, person.id, now, duration))
+    count = int(data.get("count", 0)) + 1
+    await uow.conversations.update(conversation_id, "adding", {**data, "count": count}, now)
+    await uow.events.add(CaseEvent(declaration.id, "info_added", person.id, now, {"kind": kind.value}))
+    task = await uow.tasks.for_declaration(declaration.id)
+    for recipient in await _handlers_of(uow, task):
+        params = {"receipt": declaration.receipt}
+        if kind is AttachmentKind.TEXT:
+            message = Outgoing("case.info_added_text", {**params, "text": ref})
+        else:
+            message = Outgoing("case.info_added_media", params, media=(kind.value, ref))
+        await uow.outbox.add(recipient, message, at=now)
+    await uow.outbox.add(
+        person.id,
+        Outgoing(
+            "status.add_received", {"count": count}, actions=((Action("adddone", str(conversation_id)),),)
+        ),
+        at=now,
+    )
+
+
+async def _handlers_of(uow: UnitOfWork, task: Task | None) -> list[int]:
+    """Who should hear about a case now: whoever acknowledged it, else everyone it went to."""
+    if task is None:
+        return []
+    if task.acknowledged_by is not None:
+        return [task.acknowledged_by]
+    return [p.id for p in await recipients_of(uow, task)]
+
+
+async def finish_adding(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conversation_id: int
+) -> Outcome:
+    """The 完成 button after adding information."""
+    person = await person_for(uow, channel, address, clock)
+    conv = await uow.conversations.get(person.id)
+    if conv is None or conv.id != conversation_id or conv.flow is not Flow.ADD_INFO:
+        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+    await uow.conversations.finish(conv.id)
+    await uow.outbox.add(
+        person.id, Outgoing("status.add_done", {"count": conv.data.get("count", 0)}), at=clock.now()
+    )
+    return Outcome(locale=person.locale)
+
+
+async def ask_withdraw(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+) -> Outcome:
+    """Ask once more before withdrawing: elderly hands press the wrong button."""
+    person = await person_for(uow, channel, address, clock)
+    declaration = await _own_open(uow, person, declaration_id)
+    if declaration is None:
+        return Outcome(toast="status.not_open", locale=person.locale, done=False)
+    await uow.outbox.add(
+        person.id,
+        Outgoing(
+            "status.withdraw_sure",
+            {"receipt": declaration.receipt},
+            actions=((Action("withdrawyes", str(declaration.id), label="action.withdraw_yes"),),),
+        ),
+        at=clock.now(),
+    )
+    return Outcome(locale=person.locale, done=False)
+
+
+async def withdraw(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+) -> Outcome:
+    """Withdraw a declaration no cadre has acknowledged yet."""
+    person = await person_for(uow, channel, address, clock)
+    declaration = await _own_open(uow, person, declaration_id)
+    task = await uow.tasks.for_declaration(declaration_id) if declaration else None
+    if declaration is None or task is None:
+        return Outcome(toast="status.not_open", locale=person.locale, done=False)
+    now = clock.now()
+    if not await uow.tasks.close(task.id):
+        return Outcome(toast="status.cannot_withdraw", alert=True, locale=person.locale, done=False)
+    to = next_status(declaration.status, "withdraw")
+    await uow.declarations.transition(declaration.id, expected=declaration.status, to=to, at=now)
+    await uow.events.add(CaseEvent(declaration.id, "withdrawn", person.id, now))
+    for recipient in await recipients_of(uow, task):
+        await uow.outbox.add(
+            recipient.id,
+            Outgoing("case.withdrawn", {"receipt": declaration.receipt}),
+            key=f"withdrawn:{declaration.id}:{recipient.id}",
+            at=now,
+        )
+    await uow.outbox.add(
+        person.id,
+        Outgoing("status.withdrawn", {"receipt": declaration.receipt}),
+        key=f"withdrawn:{declaration.id}",
+        at=now,
+    )
+    return Outcome(toast="status.withdrawn_toast", locale=person.locale)
+
+
+async def sweep_drafts(uow: UnitOfWork, clock: Clock) -> tuple[int, int]:
+    """Remind once after a day idle (in the daytime); discard after a week. Returns (reminded, discarded)."""
+    from domain.intake import prompt
+
+    now = clock.now()
+    reminded = discarded = 0
+    for conv in await uow.conversations.idle(Flow.INTAKE, now - DRAFT_REMINDER_AFTER):
+        if conv.updated_at <= now - DRAFT_DISCARDED_AFTER:
+            if await uow.conversations.finish(conv.id):
+                await uow.outbox.add(
+                    conv.person_id,
+                    Outgoing("draft.discarded", {"hotline": HOTLINE}, keyboard="remove"),
+                    key=f"draft-discarded:{conv.id}",
+                    at=now,
+                )
+                discarded += 1
+        elif conv.reminded_at is None and now.hour in DAYTIME:
+            if await uow.conversations.mark_reminded(conv.id, now):
+                question = await prompt(uow, conv)
+                await uow.outbox.add(
+                    conv.person_id,
+                    question.led_by("draft.reminder", days=DRAFT_DISCARDED_AFTER.days),
+                    key=f"draft-reminder:{conv.id}:{conv.updated_at.isoformat()}",
+                    at=now,
+                )
+                reminded += 1
+    return reminded, discarded
