@@ -8,6 +8,7 @@ summary any answer can be changed; the steps an answer depends on follow, then t
 from __future__ import annotations
 
 import difflib
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -221,23 +222,16 @@ def summary_params(data: dict[str, Any]) -> dict[str, Any]:
     else:
         declarant = text("declarant.self")
     followups = data.get("followups", {})
+    kinds: dict[str, Callable[[Any], Any]] = {"amount": money, "date": day}
     lines = []
-    for key in sorted(
-        followups,
-        key=lambda k: (
-            data.get("risks", []).index(k.split(".")[0]) if k.split(".")[0] in data.get("risks", []) else 99
-        ),
-    ):
-        code, question = key.split(".")
-        answer = followups[key]
-        shown: Any = (
-            money(answer)
-            if risk_types.FOLLOWUPS[question] == "amount"
-            else day(answer)
-            if risk_types.FOLLOWUPS[question] == "date"
-            else answer
-        )
-        lines.append({"$t": f"summary.{question}", "$with": {"risk": risk_label(code), "value": shown}})
+    for code in data.get("risks", []):
+        risk = risk_types.by_code(code)
+        for question in risk.followups if risk else ():
+            answer = followups.get(f"{code}.{question}")
+            if answer is None:
+                continue
+            shown = kinds.get(risk_types.FOLLOWUPS[question], lambda v: v)(answer)
+            lines.append({"$t": f"summary.{question}", "$with": {"risk": risk_label(code), "value": shown}})
     voice = data.get("voice")
     return {
         "village": data.get("village_name", ""),
@@ -424,7 +418,7 @@ async def answer_text(
                 None,
             )
             if township is not None:
-                await _move(uow, clock, person, conv, {"township_id": township.id})
+                await _choose_township(uow, clock, person, conv, township.id)
                 return
         if step in (S.TOWNSHIP, S.VILLAGE):
             choices = (
@@ -460,8 +454,9 @@ async def answer_text(
             await _move(
                 uow, clock, person, conv, {"description": value, "voice": None, "description_done": True}
             )
-        else:  # consent, declarant, photos, confirm: buttons only
-            await _ask_again(uow, clock, person, conv, "intake.use_buttons")
+        else:  # consent, declarant, photos, confirm: buttons (or photos) only
+            key = "intake.photos_only" if step is S.PHOTOS else "intake.use_buttons"
+            await _ask_again(uow, clock, person, conv, key)
     except Invalid as exc:
         await _ask_again(uow, clock, person, conv, exc.key, **exc.params)
 
@@ -481,11 +476,22 @@ def _match_village(villages: list[Village], raw: str) -> Village | None:
     return names[close[0]] if len(close) == 1 else None
 
 
+async def _choose_township(
+    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, township_id: int
+) -> None:
+    # A village chosen before (then Back) belongs to the old choice: ask the village again.
+    data = {k: v for k, v in conv.data.items() if k not in ("village_id", "village_name")}
+    await _move(uow, clock, person, replace(conv, data=data), {"township_id": township_id})
+
+
 async def _choose_village(
     uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, village: Village
 ) -> None:
     # Chosen at the township step by typing its name, the village step is answered too.
-    at_village = replace(conv, step=S.VILLAGE.value) if S(conv.step) is S.TOWNSHIP else conv
+    at_village = conv
+    if S(conv.step) is S.TOWNSHIP:
+        history = [*conv.data.get("history", []), S.TOWNSHIP.value]
+        at_village = replace(conv, step=S.VILLAGE.value, data={**conv.data, "history": history})
     changes = {"village_id": village.id, "village_name": village.name, "township_id": village.township_id}
     await _move(uow, clock, person, at_village, changes)
 
@@ -682,7 +688,7 @@ async def press(
             township_id = int(arg)
             if township_id not in {t.id for t in await uow.geography.townships()}:
                 return Outcome(toast="button.invalid", locale=person.locale, done=False)
-            await _move(uow, clock, person, conv, {"township_id": township_id})
+            await _choose_township(uow, clock, person, conv, township_id)
         elif name == "vil":
             village = next((v for v in await _village_choices(uow, conv.data) if v.id == int(arg)), None)
             if village is None:
@@ -790,7 +796,8 @@ async def _edit(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversatio
 async def _back(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> Outcome:
     history = list(conv.data.get("history", []))
     if not history:
-        return Outcome(toast=STALE, locale=person.locale, done=False)
+        await _ask_again(uow, clock, person, conv, "intake.first_step")
+        return Outcome(locale=person.locale, done=False)
     previous = history.pop()
     data = {**conv.data, "history": history}
     if previous.startswith("followup:"):

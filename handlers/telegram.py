@@ -252,22 +252,22 @@ async def button(update: Update, context: AppContext) -> None:
     else:
         outcome = await _run(context, use_case)
     catalog = catalog_for(outcome.locale, context.services.default_locale)
-    toast = None
-    if outcome.toast:
-        params = {k: value(v, catalog) for k, v in outcome.params.items()}
-        toast = gettext(catalog, outcome.toast).format(**params)
-    await query.answer(toast, show_alert=outcome.alert)
+    # Redraw or disarm the pressed message first, so the next press already sees it changed.
     try:
         if outcome.edit is not None and query.message is not None:
             body, markup = render(outcome.edit, catalog)
-            await query.edit_message_text(
-                body, reply_markup=markup if isinstance(markup, InlineKeyboardMarkup) else None
-            )
+            inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+            await query.edit_message_text(body, reply_markup=inline)
         elif outcome.done and query.message is not None:
             # The press took effect: take the buttons away so it cannot be pressed again by mistake.
             await query.edit_message_reply_markup(None)
     except TelegramError as exc:
         log.debug("could not update the pressed message: %s", exc)
+    toast = None
+    if outcome.toast:
+        params = {k: value(v, catalog) for k, v in outcome.params.items()}
+        toast = gettext(catalog, outcome.toast).format(**params)
+    await query.answer(toast, show_alert=outcome.alert)
 
 
 async def on_error(update: object, context: AppContext) -> None:

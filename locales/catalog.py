@@ -34,12 +34,10 @@ KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
 def dynamic_keys() -> set[str]:
     """Keys the code composes at run time."""
-    from domain.model import Verdict
-    from handlers.render import ACTION_LABELS, COMMANDS
-
     from domain.intake import EDITABLE, RELATIONS
-    from domain.model import DeclarationStatus
+    from domain.model import DeclarationStatus, Verdict
     from domain.risk_types import FOLLOWUPS
+    from handlers.render import ACTION_LABELS, COMMANDS
 
     keys = {f"verdict.{v.value}" for v in Verdict}
     keys |= {f"{prefix}.{question}" for question in FOLLOWUPS for prefix in ("followup", "summary")}

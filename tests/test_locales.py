@@ -16,9 +16,7 @@ def test_locale_resolution() -> None:
 
 
 def test_render_translates_parameters_and_keeps_user_text() -> None:
-    message = Outgoing(
-        "followup.cost", {"risk": {"$risk": "illness"}}
-    ).led_by("validate.amount")
+    message = Outgoing("followup.cost", {"risk": {"$risk": "illness"}}).led_by("validate.amount")
     zh, _ = render(message, "zh_Hans")
     en, _ = render(message, "en")
     assert zh.startswith("没看懂这个金额") and "因病" in zh
@@ -40,7 +38,20 @@ def test_money_dates_and_lists_follow_the_locale() -> None:
 
 
 def test_an_empty_optional_line_is_left_out() -> None:
-    params = {k: "x" for k in ("village", "name", "declarant", "phone", "id_number", "household", "risks", "description", "photos")}
+    params = {
+        k: "x"
+        for k in (
+            "village",
+            "name",
+            "declarant",
+            "phone",
+            "id_number",
+            "household",
+            "risks",
+            "description",
+            "photos",
+        )
+    }
     with_line, _ = render(Outgoing("intake.summary", {**params, "followups": "因病花费：¥3"}), "zh_Hans")
     without, _ = render(Outgoing("intake.summary", {**params, "followups": ""}), "zh_Hans")
     assert "因病花费" in with_line and "\n\n\n" not in without

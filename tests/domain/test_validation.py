@@ -75,7 +75,9 @@ def test_valid_id_numbers_are_normalised(raw: str) -> None:
     assert len(value) == 18 and value == value.upper() and " " not in value
 
 
-@pytest.mark.parametrize("raw", ["110105194912310021", "11010519491231002", "1101051949123100XX", "", "身份证"])
+@pytest.mark.parametrize(
+    "raw", ["110105194912310021", "11010519491231002", "1101051949123100XX", "", "身份证"]
+)
 def test_invalid_id_numbers(raw: str) -> None:
     with pytest.raises(Invalid) as caught:
         validation.id_number(raw)

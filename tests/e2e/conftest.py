@@ -101,3 +101,39 @@ async def bind(service: Service, chat: Chat, phone: str) -> EmuMessage:
         await uow.commit()
     await chat.emu.send_command(chat.user, "start", invite.payload)
     return await chat.expect("您好")
+
+
+async def declare(
+    farmer: Chat,
+    payload: str | None = None,
+    *,
+    village: str = "李家村",
+    name: str = "王大山",
+    phone: str = "13912345678",
+    risks: tuple[str, ...] = ("因病",),
+    description: str = "老伴住院做手术，花了三万多元",
+) -> EmuMessage:
+    """A household declares, the plainest way through (in Chinese); returns the summary."""
+    await farmer.emu.send_command(farmer.user, "start", payload or village_payload())
+    await farmer.expect(village, "12317")
+    await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
+    await farmer.expect("请输入户主姓名", village)
+    await farmer.send(name)
+    await farmer.press(await farmer.expect(name, "本人"), "我是户主本人")
+    ask_phone = await farmer.expect("联系电话")
+    assert ask_phone.requests_contact
+    await farmer.send(phone)
+    await farmer.expect("电话已记下")
+    await farmer.press(await farmer.expect("身份证号"), "不填身份证号，跳过")
+    await farmer.press(await farmer.expect("几口人"), "4")
+    choose = await farmer.expect("哪些困难")
+    for risk in risks:
+        await farmer.press(choose, risk)
+    await farmer.press(choose, "选好了，下一步")
+    if "因病" in risks:
+        await farmer.expect("多少钱")
+        await farmer.send("3万")
+    await farmer.expect("具体情况")
+    await farmer.send(description)
+    await farmer.press(await farmer.expect("照片"), "没有照片，跳过")
+    return await farmer.expect("请核对", name, village)

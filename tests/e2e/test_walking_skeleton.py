@@ -11,25 +11,8 @@ from sqlalchemy import func, select
 from bot.service import Service
 from bot.settings import Settings
 from storage.models import DeclarationRow, OutboxRow
-from tests.e2e.conftest import Chat, bind, village_payload
-from tests.emulator import BotAPIEmulator, EmuMessage
-
-
-async def declare(farmer: Chat, payload: str | None = None, *, phone: str = "13912345678") -> EmuMessage:
-    """Fill in a declaration up to its summary; returns the summary message."""
-    await farmer.emu.send_command(farmer.user, "start", payload or village_payload())
-    await farmer.expect("李家村", "12317")
-    risks = await farmer.expect("第 1 步")
-    await farmer.press(risks, "因病")
-    await farmer.expect("第 2 步", "因病")
-    await farmer.send("老伴住院做手术，花了三万多元")
-    await farmer.expect("户主姓名")
-    await farmer.send("王大山")
-    ask_phone = await farmer.expect("联系电话")
-    assert ask_phone.requests_contact
-    await farmer.send(phone)
-    await farmer.expect("电话已记下")
-    return await farmer.expect("请核对", "王大山", "老伴住院", "李家村")
+from tests.e2e.conftest import Chat, bind, declare, village_payload
+from tests.emulator import BotAPIEmulator
 
 
 async def test_farmer_to_receipt_and_cadre_from_invite_to_verdict(
@@ -82,39 +65,6 @@ async def test_not_eligible_needs_a_reason_and_the_farmer_hears_it(
     await farmer.expect("暂不纳入监测", "医保报销", "12317")
 
 
-async def test_free_text_wrong_phone_and_stickers_lose_nothing(
-    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
-) -> None:
-    farmer = chat(1001)
-    await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("李家村")
-    await farmer.expect("第 1 步")
-    await farmer.send("我也不知道选哪个")
-    await farmer.expect("请点击下面的按钮")
-    await farmer.expect("第 1 步")
-    await farmer.send("因病")  # typing the label works as well as pressing it
-    await farmer.expect("第 2 步")
-    await emu.send_sticker(farmer.user)
-    await farmer.expect("需要文字回答")
-    await farmer.expect("第 2 步")
-    await farmer.send("病" * 1001)
-    await farmer.expect("最多 1000 字", "1001")
-    await farmer.expect("第 2 步")
-    await farmer.send("看病花了很多钱")
-    await farmer.expect("户主姓名")
-    await farmer.send("😀😀😀")
-    await farmer.expect("姓名格式不对")
-    await farmer.expect("户主姓名")
-    await farmer.send("王大山")
-    await farmer.expect("联系电话")
-    await farmer.send("1380013")
-    await farmer.expect("电话号码格式不对", "其他内容都还在")
-    await farmer.expect("联系电话")
-    await emu.send_contact(farmer.user, "+8613912345678")
-    await farmer.expect("电话已记下")
-    await farmer.expect("看病花了很多钱", "王大山", "13912345678")
-
-
 async def test_bad_payloads_and_plain_start_are_answered_politely(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:
@@ -130,8 +80,9 @@ async def test_bad_payloads_and_plain_start_are_answered_politely(
     await farmer.expect("暂未开通")
     await emu.send_command(farmer.user, "start")
     await farmer.expect("扫描", "12317")
+    await farmer.expect("知情同意")
     await farmer.send("你好")
-    await farmer.expect("扫描明白纸上的二维码")
+    await farmer.expect("请点击下面的按钮", "知情同意")
 
 
 async def test_buttons_are_for_their_owners(
@@ -169,18 +120,25 @@ async def test_restart_mid_conversation_loses_nothing(
         await seed_roster_once(first)
         await emu.send_command(farmer.user, "start", village_payload())
         await farmer.expect("李家村")
-        risks = await farmer.expect("第 1 步")
-        await farmer.press(risks, "因学")
-        await farmer.expect("第 2 步")
-        await farmer.send("两个孩子上大学，学费交不起")
+        await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
         await farmer.expect("户主姓名")
-    # The service is down; the farmer answers anyway. The update waits at Telegram.
-    await farmer.send("李秀英")
-    async with Service(settings, poll_timeout=1):
+        await farmer.send("李秀英")
+        await farmer.press(await farmer.expect("本人"), "我是家属，帮忙申报")
+        await farmer.press(await farmer.expect("什么人"), "子女")
         await farmer.expect("联系电话")
-        await farmer.send("13912345678")
+    # The service is down; the farmer answers anyway. The update waits at Telegram.
+    await farmer.send("13912345678")
+    async with Service(settings, poll_timeout=1):
         await farmer.expect("电话已记下")
-        summary = await farmer.expect("因学", "两个孩子上大学", "李秀英")
+        await farmer.press(await farmer.expect("身份证号"), "不填身份证号，跳过")
+        await farmer.press(await farmer.expect("几口人"), "3")
+        choose = await farmer.expect("哪些困难")
+        await farmer.press(choose, "因学")
+        await farmer.press(choose, "选好了，下一步")
+        await farmer.expect("具体情况")
+        await farmer.send("两个孩子上大学，学费交不起")
+        await farmer.press(await farmer.expect("照片"), "没有照片，跳过")
+        summary = await farmer.expect("因学", "两个孩子上大学", "李秀英", "家属代报（子女）", "13912345678")
         await farmer.press(summary, "确认提交")
         await farmer.expect("回执编号")
 
@@ -243,18 +201,14 @@ async def test_village_without_bound_cadre_goes_to_the_township(
     greeting = await bind(service, staff, "13800000003")
     assert "王芳" in (greeting.text or "")
     farmer = chat(1001)
-    await farmer.emu.send_command(farmer.user, "start", village_payload("QS03"))
-    await farmer.expect("陈家村")
-    risks = await farmer.expect("第 1 步")
-    await farmer.press(risks, "住房安全问题")
-    await farmer.expect("第 2 步")
-    await farmer.send("房子漏雨，墙有裂缝")
-    await farmer.expect("户主姓名")
-    await farmer.send("陈老三")
-    await farmer.expect("联系电话")
-    await farmer.send("13912345678")
-    await farmer.expect("电话已记下")
-    await farmer.press(await farmer.expect("请核对"), "确认提交")
+    summary = await declare(
+        farmer,
+        village_payload("QS03"),
+        village="陈家村",
+        risks=("住房安全问题",),
+        description="房子漏雨，墙有裂缝",
+    )
+    await farmer.press(summary, "确认提交")
     await farmer.expect("回执编号")
     case = await staff.expect("暂无绑定的村干部", "陈家村", "住房安全问题")
     assert await staff.press(case, "签收") == "已签收"
@@ -278,27 +232,6 @@ async def test_invite_is_one_time(service: Service, emu: BotAPIEmulator, chat: C
     await thief.expect("邀请链接无效")
 
 
-async def test_english_on_request(service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]) -> None:
-    farmer = chat(1001, language_code="en")
-    await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("李家村", "一键申报")  # Chinese by default, whatever the app's language
-    await farmer.expect("第 1 步")
-    await emu.send_command(farmer.user, "language")
-    choice = await farmer.expect("请选择语言")
-    await farmer.press(choice, "English")
-    await farmer.expect("Language set to English")
-    await emu.send_command(farmer.user, "start")
-    await farmer.expect("continue where you left off")
-    risks = await farmer.expect("Step 1")
-    assert "Illness" in risks.button_texts
-    await farmer.press(risks, "Illness")
-    await farmer.expect("Step 2", "Illness")
-    await farmer.send("hospital bills")
-    await farmer.expect("head of the household")
-    await emu.send_command(farmer.user, "cancel")
-    await farmer.expect("Cancelled")
-
-
 async def test_outbox_rides_out_telegram_errors(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:
@@ -307,10 +240,12 @@ async def test_outbox_rides_out_telegram_errors(
     emu.fail_next("sendMessage", status=429, retry_after=1, times=1)
     await emu.send_command(farmer.user, "start")
     await farmer.expect("扫描", timeout=15)
-    await farmer.silent()  # delivered once, not once per attempt
+    await farmer.expect("知情同意", timeout=15)
+    await farmer.silent()  # each delivered once, not once per attempt
+    assert len(emu.messages(farmer.user.id)) == 2
     async with service.sessions() as session:
-        rows = (await session.scalars(select(OutboxRow))).all()
-    assert [(r.status, r.attempts) for r in rows] == [("sent", 1)]
+        rows = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
+    assert [(r.status, r.attempts) for r in rows] == [("sent", 1), ("sent", 0)]
 
 
 async def test_blocked_recipient_is_kept_as_failed_and_nothing_crashes(
@@ -347,8 +282,8 @@ async def test_a_failing_handler_apologises_and_keeps_the_draft(
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start", village_payload())
     await farmer.expect("李家村")
-    await farmer.press(await farmer.expect("第 1 步"), "因病")
-    await farmer.expect("第 2 步")
+    await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
+    await farmer.expect("户主姓名")
 
     async def broken(*args: object) -> None:
         raise RuntimeError("database went away")
@@ -356,12 +291,12 @@ async def test_a_failing_handler_apologises_and_keeps_the_draft(
     patch = pytest.MonkeyPatch()
     patch.setattr(dialog, "on_text", broken)
     try:
-        await farmer.send("住院")
+        await farmer.send("王大山")
         await farmer.expect("系统出了点问题", "不会丢失")
     finally:
         patch.undo()
-    await farmer.send("住院花了两万")
-    await farmer.expect("户主姓名")
+    await farmer.send("王大山")
+    await farmer.expect("王大山", "本人")
 
 
 async def test_edited_messages_are_not_taken_as_answers(
@@ -370,9 +305,9 @@ async def test_edited_messages_are_not_taken_as_answers(
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start", village_payload())
     await farmer.expect("李家村")
-    await farmer.press(await farmer.expect("第 1 步"), "因病")
-    await farmer.expect("第 2 步")
-    sent = await emu.send_text(farmer.user, "住院花了两万")
+    await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
     await farmer.expect("户主姓名")
+    sent = await emu.send_text(farmer.user, "王大山")
+    await farmer.expect("本人")
     emu.queue_update({"edited_message": {**sent.to_api(), "text": "王大山", "edit_date": sent.date + 5}})
     await farmer.silent()

@@ -232,23 +232,45 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
         assert await connection.run_sync(diff) == []
 
 
-async def test_repeat_lookup_by_phone_or_id_within_the_window(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> None:
+async def test_repeat_lookup_by_phone_or_id_within_the_window(
+    uow: SqlUnitOfWorkFactory, clock: FakeClock
+) -> None:
     declaration_id, task_id = await _declaration(uow, clock)
     since = clock.now() - timedelta(days=30)
     async with uow() as work:
-        by_phone = await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=since)
+        by_phone = await work.declarations.open_for_household(
+            phone="+8613912345678", id_fingerprint=None, since=since
+        )
         by_id = await work.declarations.open_for_household(phone=None, id_fingerprint="f" * 64, since=since)
         assert by_phone is not None and by_id is not None and by_phone.id == by_id.id == declaration_id
         later = clock.now() + timedelta(days=31)
-        assert await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=later) is None
-        assert await work.declarations.open_for_household(phone="+8613900000000", id_fingerprint=None, since=since) is None
+        assert (
+            await work.declarations.open_for_household(
+                phone="+8613912345678", id_fingerprint=None, since=later
+            )
+            is None
+        )
+        assert (
+            await work.declarations.open_for_household(
+                phone="+8613900000000", id_fingerprint=None, since=since
+            )
+            is None
+        )
         # Withdrawn is no longer open.
         assert await work.tasks.close(task_id)
         assert not await work.tasks.close(task_id)
         await work.declarations.transition(
-            declaration_id, expected=DeclarationStatus.SUBMITTED, to=DeclarationStatus.WITHDRAWN, at=clock.now()
+            declaration_id,
+            expected=DeclarationStatus.SUBMITTED,
+            to=DeclarationStatus.WITHDRAWN,
+            at=clock.now(),
         )
-        assert await work.declarations.open_for_household(phone="+8613912345678", id_fingerprint=None, since=since) is None
+        assert (
+            await work.declarations.open_for_household(
+                phone="+8613912345678", id_fingerprint=None, since=since
+            )
+            is None
+        )
 
 
 async def test_idle_drafts_and_reminder_once(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> None:
