@@ -16,11 +16,12 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.clock import SystemClock
 from bot.crypto import FernetProtector
+from bot.deadlines import CalendarDayRules
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.web import make_app
-from domain import household
-from domain.ports import Clock
+from domain import deadlines, household
+from domain.ports import Clock, DeadlineRules
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage.db import create_engine, session_factory
@@ -30,6 +31,7 @@ from storage.uow import SqlUnitOfWorkFactory
 
 log = logging.getLogger(__name__)
 DRAFT_SWEEP_EVERY = 600  # seconds
+DEADLINE_TICK_EVERY = 60  # seconds
 
 
 def build_application(settings: Settings) -> Application[Any, AppContext, Any, Any, BotData, Any]:
@@ -50,9 +52,17 @@ def build_application(settings: Settings) -> Application[Any, AppContext, Any, A
 
 
 class Service:
-    def __init__(self, settings: Settings, *, clock: Clock | None = None, poll_timeout: int = 10) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        clock: Clock | None = None,
+        rules: DeadlineRules | None = None,
+        poll_timeout: int = 10,
+    ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.zone)
+        self.rules: DeadlineRules = rules or CalendarDayRules()
         self.poll_timeout = poll_timeout
         self.application = build_application(settings)
         self.engine = create_engine(settings.database_url)
@@ -72,6 +82,7 @@ class Service:
             clock=self.clock,
             qr_secret=self.settings.secret(),
             protector=FernetProtector(self.settings.id_key()),
+            rules=self.rules,
             default_locale=self.settings.default_locale,
             wake_sender=self.sender.wake,
         )
@@ -87,9 +98,9 @@ class Service:
         self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
         await self.application.start()
         assert self.application.job_queue is not None
-        self.application.job_queue.run_repeating(
-            self._sweep_job, interval=DRAFT_SWEEP_EVERY, first=30, name="drafts"
-        )
+        jobs = self.application.job_queue
+        jobs.run_repeating(self._sweep_job, interval=DRAFT_SWEEP_EVERY, first=30, name="drafts")
+        jobs.run_repeating(self._deadline_job, interval=DEADLINE_TICK_EVERY, first=5, name="deadlines")
         assert self.application.updater is not None
         await self.application.updater.start_polling(
             poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
@@ -108,6 +119,17 @@ class Service:
             await uow.commit()
         self.sender.wake()
         return result
+
+    async def deadline_tick(self) -> int:
+        """Remind, warn and escalate what is due (the JobQueue runs this every minute)."""
+        async with self.uow() as uow:
+            queued = await deadlines.tick(uow, self.clock, self.rules)
+            await uow.commit()
+        self.sender.wake()
+        return queued
+
+    async def _deadline_job(self, context: object) -> None:
+        await self.deadline_tick()
 
     async def _sweep_job(self, context: object) -> None:
         reminded, discarded = await self.sweep_drafts()

@@ -1,17 +1,23 @@
-"""A declaration after submission: routing, acknowledgement, verdict and feedback."""
+"""A declaration after submission: routing, the steps of the procedure, feedback to the household.
+
+The moves and who may make them are data (domain.procedure); this module carries them out: one
+conditional update of the declaration's status (so of two people pressing at once one wins and
+the other is told), the task's owner and next due time, an event in the log, and the messages.
+"""
 
 from __future__ import annotations
 
 import logging
 from dataclasses import replace
-from datetime import date, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from domain import validation
-from domain.messages import Action, Outcome, Outgoing, text
+from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
     HOTLINE,
     Attachment,
+    AttachmentKind,
     CaseEvent,
     Channel,
     Declaration,
@@ -26,34 +32,22 @@ from domain.model import (
     Verdict,
 )
 from domain.people import person_for
-from domain.ports import Clock, UnitOfWork
+from domain.ports import Clock, DeadlineRules, UnitOfWork
+from domain.procedure import DUE_STEP, Actor, MoveRefused, move
 from domain.validation import Invalid
 
 log = logging.getLogger(__name__)
-
-
-# The procedure: which action moves a declaration from which status to which.
-# Any pair not listed is refused.
-TRANSITIONS: dict[tuple[DeclarationStatus, str], DeclarationStatus] = {
-    (DeclarationStatus.SUBMITTED, "acknowledge"): DeclarationStatus.ACKNOWLEDGED,
-    (DeclarationStatus.ACKNOWLEDGED, "decide"): DeclarationStatus.DECIDED,
-    (DeclarationStatus.SUBMITTED, "withdraw"): DeclarationStatus.WITHDRAWN,
+S = DeclarationStatus
+GREEN_CHANNEL_RISKS = {"disaster", "accident"}  # 绿色通道: help first, paperwork after
+FINAL = {S.ENTERED, S.CLOSED, S.WITHDRAWN}
+DONE_TOASTS = {
+    "publicize": "case.done_publicize",
+    "close_notice": "case.done_close_notice",
+    "approve": "case.done_approve",
+    "enter": "case.done_enter",
+    "uphold": "case.done_uphold",
+    "reopen": "case.done_reopen",
 }
-# Until the procedure's limits come from a policy file, a case is due for acknowledgement
-# within two days (the Anhui rule: the village checks within 2 working days).
-ACKNOWLEDGE_WITHIN = timedelta(days=2)
-
-
-class TransitionRefused(Exception):
-    """The action is not allowed from the declaration's current status."""
-
-
-def next_status(current: DeclarationStatus, action: str) -> DeclarationStatus:
-    """The status `action` leads to from `current`, or raise `TransitionRefused`."""
-    try:
-        return TRANSITIONS[(current, action)]
-    except KeyError:
-        raise TransitionRefused(f"{action} from {current}") from None
 
 
 def receipt_number(day: date, declaration_id: int) -> str:
@@ -61,9 +55,28 @@ def receipt_number(day: date, declaration_id: int) -> str:
     return f"{day:%Y%m%d}{declaration_id:06d}"
 
 
+def first_check(rules: DeadlineRules, due: datetime | None) -> datetime | None:
+    """When the deadline tick first looks at a step due at `due`: time to remind its owner."""
+    return due - rules.remind_before if due is not None else None
+
+
+def due_for(rules: DeadlineRules, status: S, declaration: Declaration, now: datetime) -> datetime | None:
+    """When the step a declaration now waits for is due; None when nothing is."""
+    step = DUE_STEP.get(status)
+    if step is None:
+        return None
+    # The whole procedure runs from submission; every other step from when it began.
+    start = declaration.created_at if step == "whole" else now
+    return rules.due(step, start)
+
+
+# --- submission ------------------------------------------------------------------------------
+
+
 async def submit_declaration(
     uow: UnitOfWork,
     clock: Clock,
+    rules: DeadlineRules,
     declarant: Person,
     new: NewDeclaration,
     attachments: list[Attachment],
@@ -99,7 +112,16 @@ async def submit_declaration(
         # No cadre of the village has bound a chat yet: the township must not miss the case.
         routed_to = RoutedTo.TOWNSHIP
         recipients = await uow.persons.staff_of_township(village.township_id)
-    task = await uow.tasks.add(declaration.id, village.id, routed_to, now, due_at=now + ACKNOWLEDGE_WITHIN)
+    due = due_for(rules, S.SUBMITTED, declaration, now)
+    task = await uow.tasks.add(
+        declaration.id,
+        village.id,
+        routed_to,
+        now,
+        due_at=due,
+        step=DUE_STEP[S.SUBMITTED],
+        next_check_at=first_check(rules, due),
+    )
     await uow.events.add(
         CaseEvent(
             declaration.id,
@@ -149,15 +171,11 @@ async def submit_declaration(
     return declaration
 
 
-async def _may_act(uow: UnitOfWork, person: Person, task: Task) -> bool:
-    """Only those the task was routed to may act on it: a village's cadres, or its township."""
-    if task.routed_to is RoutedTo.VILLAGE:
-        return person.role is Role.CADRE and task.village_id in person.village_ids
-    village = await uow.geography.village(task.village_id)
-    return village is not None and person.role is Role.TOWNSHIP and person.township_id == village.township_id
+# --- who may act --------------------------------------------------------------------------------
 
 
 async def recipients_of(uow: UnitOfWork, task: Task) -> list[Person]:
+    """Everyone the task was routed to: the village's cadres, or the township's staff."""
     if task.routed_to is RoutedTo.VILLAGE:
         return await uow.persons.cadres_of_village(task.village_id)
     village = await uow.geography.village(task.village_id)
@@ -165,48 +183,180 @@ async def recipients_of(uow: UnitOfWork, task: Task) -> list[Person]:
     return await uow.persons.staff_of_township(village.township_id)
 
 
-VERDICT_ROW_1 = (Verdict.UNSTABLE, Verdict.MARGINAL)
-VERDICT_ROW_2 = (Verdict.SUDDEN, Verdict.NOT_ELIGIBLE)
+async def is_township_of(uow: UnitOfWork, person: Person, village_id: int) -> bool:
+    village = await uow.geography.village(village_id)
+    return village is not None and person.role is Role.TOWNSHIP and person.township_id == village.township_id
 
 
-def _verdict_actions(task_id: int) -> tuple[tuple[Action, ...], ...]:
-    return tuple(
-        tuple(Action("verdict", f"{task_id}:{v.value}", label=f"verdict.{v.value}") for v in row)
-        for row in (VERDICT_ROW_1, VERDICT_ROW_2)
-    )
+async def may_see(uow: UnitOfWork, person: Person, village_id: int) -> bool:
+    """A cadre sees the cases of their villages; township staff those of their township."""
+    if person.role is Role.CADRE:
+        return village_id in person.village_ids
+    return await is_township_of(uow, person, village_id)
+
+
+async def _is_handler(uow: UnitOfWork, person: Person, task: Task) -> bool:
+    if task.routed_to is RoutedTo.VILLAGE:
+        return person.role is Role.CADRE and task.village_id in person.village_ids
+    return await is_township_of(uow, person, task.village_id)
+
+
+async def _refusal(
+    uow: UnitOfWork, person: Person, task: Task, declaration: Declaration, actor: Actor
+) -> str | None:
+    """Why `person` may not make a move that needs `actor` (a catalog key), or None."""
+    if actor is Actor.HOUSEHOLD:
+        return None if declaration.declared_by == person.id else "case.not_allowed"
+    if actor is Actor.TOWNSHIP:
+        return None if await is_township_of(uow, person, task.village_id) else "case.township_only"
+    if not await _is_handler(uow, person, task):
+        return "case.not_allowed"
+    if actor is Actor.OWNER and task.acknowledged_by != person.id:
+        return "case.not_yours"
+    return None
+
+
+# --- carrying out a move ------------------------------------------------------------------------
 
 
 async def _load(
     uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int
-) -> tuple[Person, Task | None, Declaration | None, str | None]:
-    """The actor, the task and its declaration, and why the actor may not act (or None)."""
+) -> tuple[Person, Task | None, Declaration | None]:
     actor = await person_for(uow, channel, address, clock)
     task = await uow.tasks.get(task_id)
-    if task is None:
-        return actor, None, None, "case.not_found"
-    if not await _may_act(uow, actor, task):
-        return actor, task, None, "case.not_allowed"
-    declaration = await uow.declarations.get(task.declaration_id)
-    assert declaration is not None
-    return actor, task, declaration, None
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    return actor, task, declaration
 
 
-async def acknowledge(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int) -> Outcome:
-    """签收: the first assigned person to press it owns the case; the household hears of it."""
-    actor, task, declaration, refusal = await _load(uow, clock, channel, address, task_id)
-    if refusal or task is None or declaration is None:
-        return Outcome(toast=refusal, alert=True, locale=actor.locale, done=False)
+async def _apply(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    person: Person,
+    task: Task,
+    declaration: Declaration,
+    action: str,
+    *,
+    verdict: Verdict | None = None,
+    reason: str | None = None,
+    data: dict[str, Any] | None = None,
+) -> tuple[Declaration | None, str | None]:
+    """Make the move; returns the declaration as it now is, or why it was refused."""
+    try:
+        step = move(declaration.status, action)
+    except MoveRefused:
+        return None, "case.step_done"
+    refusal = await _refusal(uow, person, task, declaration, step.actor)
+    if refusal:
+        return None, refusal
     now = clock.now()
-    if task.status is not TaskStatus.OPEN or not await uow.tasks.acknowledge(task.id, actor.id, now):
-        return Outcome(toast="case.already_acknowledged", alert=True, locale=actor.locale, done=False)
-    status = next_status(declaration.status, "acknowledge")
-    moved = await uow.declarations.transition(declaration.id, expected=declaration.status, to=status, at=now)
-    if not moved:
-        raise TransitionRefused(f"declaration {declaration.id} changed concurrently")
-    await uow.events.add(CaseEvent(declaration.id, "acknowledged", actor.id, now, {"task": task.id}))
+    moved = await uow.declarations.transition(
+        declaration.id, expected=declaration.status, to=step.target, at=now, verdict=verdict, reason=reason
+    )
+    if not moved:  # someone else moved it first
+        return None, "case.step_done"
+    after = replace(
+        declaration, status=step.target, verdict=verdict or declaration.verdict, verdict_reason=reason
+    )
+    owner = person.id if action == "acknowledge" else None
+    status = (
+        TaskStatus.DONE if step.target in FINAL or step.target is S.NOT_ELIGIBLE else TaskStatus.ACKNOWLEDGED
+    )
+    due = due_for(rules, step.target, after, now)
+    await uow.tasks.advance(
+        task.id,
+        status=status,
+        owner=owner,
+        step=DUE_STEP.get(step.target),
+        due_at=due,
+        next_check_at=first_check(rules, due),
+    )
+    payload = dict(data or {})
+    if verdict is not None:
+        payload["verdict"] = verdict.value
+    if reason is not None:
+        payload["reason"] = reason
+    await uow.events.add(CaseEvent(declaration.id, action, person.id, now, payload))
+    return after, None
+
+
+def _refused(person: Person, key: str | None) -> Outcome:
+    return Outcome(toast=key or "case.not_found", alert=True, locale=person.locale, done=False)
+
+
+async def _tell_household(
+    uow: UnitOfWork, clock: Clock, declaration: Declaration, key: str, message: Outgoing
+) -> None:
+    await uow.outbox.add(
+        declaration.declared_by, message, key=f"farmer:{declaration.id}:{key}", at=clock.now()
+    )
+
+
+async def _tell_township(uow: UnitOfWork, clock: Clock, task: Task, key: str, message: Outgoing) -> None:
+    village = await uow.geography.village(task.village_id)
+    assert village is not None
+    for staff in await uow.persons.staff_of_township(village.township_id):
+        await uow.outbox.add(staff.id, message, key=f"township:{task.id}:{key}:{staff.id}", at=clock.now())
+
+
+def step_actions(
+    task: Task, declaration: Declaration, *, township: bool = False
+) -> tuple[tuple[Action, ...], ...]:
+    """The buttons for what can be done next on a case (for its owner, or for the township)."""
+    t = str(task.id)
+    status = declaration.status
+    rows: list[tuple[Action, ...]] = []
+    if status is S.SUBMITTED:
+        rows.append((Action("ack", t),))
+    elif status is S.ACKNOWLEDGED:
+        rows.append((Action("step", f"{t}:visit", label="action.visit"),))
+        if set(declaration.risk_types) & GREEN_CHANNEL_RISKS and not declaration.green_channel:
+            rows.append((Action("step", f"{t}:green", label="action.green_channel"),))
+    elif status is S.VISITED:
+        rows += [
+            tuple(Action("verdict", f"{t}:{v.value}", label=f"verdict.{v.value}") for v in pair)
+            for pair in ((Verdict.UNSTABLE, Verdict.MARGINAL), (Verdict.SUDDEN, Verdict.NOT_ELIGIBLE))
+        ]
+    elif status is S.PROPOSED:
+        rows.append((Action("step", f"{t}:publicize", label="action.publicize"),))
+    elif status is S.PUBLICIZING:
+        rows.append((Action("step", f"{t}:close_notice", label="action.close_notice"),))
+    elif status is S.TOWNSHIP_REVIEW and township:
+        rows.append((Action("step", f"{t}:approve", label="action.approve"),))
+    elif status is S.APPROVED and township:
+        rows.append((Action("step", f"{t}:enter", label="action.enter"),))
+    elif status is S.OBJECTED and township:
+        rows.append(
+            (
+                Action("step", f"{t}:uphold", label="action.uphold"),
+                Action("step", f"{t}:reopen", label="action.reopen"),
+            )
+        )
+    if status in (S.ACKNOWLEDGED, S.VISITED, S.PROPOSED, S.PUBLICIZING) and not township:
+        rows.append((Action("hand", t, label="action.hand_over"),))
+    return tuple(rows)
+
+
+# --- the steps ------------------------------------------------------------------------------------
+
+
+async def acknowledge(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, task_id: int
+) -> Outcome:
+    """签收: the first person the case went to who presses it owns it; the household hears of it."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
+    if declaration.status is not S.SUBMITTED and await _is_handler(uow, actor, task):
+        return _refused(actor, "case.already_acknowledged")
+    after, refusal = await _apply(uow, clock, rules, actor, task, declaration, "acknowledge")
+    if after is None:
+        return _refused(actor, "case.already_acknowledged" if refusal == "case.step_done" else refusal)
+    owned = replace(task, acknowledged_by=actor.id)
+    now = clock.now()
     await uow.outbox.add(
         actor.id,
-        Outgoing("case.acknowledged", {"receipt": declaration.receipt}, actions=_verdict_actions(task.id)),
+        Outgoing("case.acknowledged", {"receipt": declaration.receipt}, actions=step_actions(owned, after)),
         key=f"ack-next:{task.id}",
         at=now,
     )
@@ -218,27 +368,193 @@ async def acknowledge(uow: UnitOfWork, clock: Clock, channel: Channel, address: 
                 key=f"ack-other:{task.id}:{other.id}",
                 at=now,
             )
-    await uow.outbox.add(
-        declaration.declared_by,
+    await _tell_household(
+        uow,
+        clock,
+        declaration,
+        "ack",
         Outgoing("farmer.acknowledged", {"receipt": declaration.receipt, "name": actor.name}),
-        key=f"farmer-ack:{declaration.id}",
-        at=now,
     )
     return Outcome(toast="case.ack_done", locale=actor.locale)
 
 
-async def choose_verdict(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int, verdict: Verdict
+VISIT_STEPS = ("date", "notes", "photos")
+
+
+async def start_visit(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, task_id: int
 ) -> Outcome:
-    """A verdict button: record it, or for 不纳入 first ask for the reason."""
-    actor, task, declaration, refusal = await _load(uow, clock, channel, address, task_id)
-    if refusal or task is None or declaration is None:
-        return Outcome(toast=refusal, alert=True, locale=actor.locale, done=False)
-    if task.status is TaskStatus.DONE:
-        return Outcome(toast="case.already_decided", alert=True, locale=actor.locale, done=False)
-    if task.status is not TaskStatus.ACKNOWLEDGED or task.acknowledged_by != actor.id:
-        return Outcome(toast="case.not_yours", alert=True, locale=actor.locale, done=False)
+    """记录入户核实: ask the day, the notes and photos of the home visit."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
+    try:
+        step = move(declaration.status, "visit")
+    except MoveRefused:
+        return _refused(actor, "case.step_done")
+    refusal = await _refusal(uow, actor, task, declaration, step.actor)
+    if refusal:
+        return _refused(actor, refusal)
+    conv = await uow.conversations.start(
+        actor.id, Flow.VISIT, "date", {"task_id": task.id, "photos": []}, clock.now()
+    )
+    await uow.outbox.add(actor.id, _visit_prompt(conv.id, "date", declaration.receipt, 0), at=clock.now())
+    return Outcome(locale=actor.locale, done=False)
+
+
+def _visit_prompt(conversation_id: int, step: str, receipt: str, photos: int) -> Outgoing:
+    c = str(conversation_id)
+    cancel = Action("cancel", c)
+    if step == "date":
+        days = (
+            Action("vday", f"{c}:0", label="action.today"),
+            Action("vday", f"{c}:1", label="action.yesterday"),
+        )
+        return Outgoing("visit.ask_date", {"receipt": receipt}, actions=(days, (cancel,)))
+    if step == "notes":
+        return Outgoing("visit.ask_notes", {"limit": validation.MAX_REASON}, actions=((cancel,),))
+    return Outgoing(
+        "visit.ask_photos",
+        {"count": photos},
+        actions=((Action("vdone", c, label="action.visit_done"),), (cancel,)),
+    )
+
+
+async def visit_answer(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    person: Person,
+    conversation_id: int,
+    data: dict[str, Any],
+    step: str,
+    *,
+    text_answer: str | None = None,
+    photo: str | None = None,
+) -> None:
+    """An answer in the visit conversation (typed day or notes, or a photo)."""
+    task = await uow.tasks.get(int(data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    if task is None or declaration is None:
+        await uow.conversations.finish(conversation_id)
+        return
+    now = clock.now()
+    try:
+        if step == "date" and text_answer is not None:
+            visited = validation.past_date(text_answer, now.date())
+            await uow.conversations.update(
+                conversation_id, "notes", {**data, "date": visited.isoformat()}, now
+            )
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "notes", declaration.receipt, 0), at=now
+            )
+            return
+        if step == "notes" and text_answer is not None:
+            notes = validation.free_text(text_answer, limit=validation.MAX_REASON, key="validate.visit_notes")
+            await uow.conversations.update(conversation_id, "photos", {**data, "notes": notes}, now)
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "photos", declaration.receipt, 0), at=now
+            )
+            return
+        if step == "photos" and photo is not None:
+            photos = [*data.get("photos", []), photo][:5]
+            await uow.conversations.update(conversation_id, "photos", {**data, "photos": photos}, now)
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "photos", declaration.receipt, len(photos)), at=now
+            )
+            return
+    except Invalid as exc:
+        prompt = _visit_prompt(conversation_id, step, declaration.receipt, len(data.get("photos", [])))
+        await uow.outbox.add(person.id, prompt.led_by(exc.key, **exc.params), at=now)
+        return
+    prompt = _visit_prompt(conversation_id, step, declaration.receipt, len(data.get("photos", [])))
+    await uow.outbox.add(person.id, prompt.led_by("visit.wrong_kind"), at=now)
+
+
+async def visit_day_button(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    channel: Channel,
+    address: str,
+    conversation_id: int,
+    days_ago: int,
+) -> Outcome:
+    """今天 / 昨天 as the day of the visit."""
+    person = await person_for(uow, channel, address, clock)
+    conv = await uow.conversations.get(person.id)
+    if (
+        conv is None
+        or conv.id != conversation_id
+        or conv.flow is not Flow.VISIT
+        or conv.step != "date"
+        or days_ago not in (0, 1)
+    ):
+        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+    label = "今天" if days_ago == 0 else "昨天"
+    await visit_answer(uow, clock, rules, person, conv.id, conv.data, "date", text_answer=label)
+    return Outcome(locale=person.locale)
+
+
+async def finish_visit(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, conversation_id: int
+) -> Outcome:
+    """The visit is recorded: the case moves on and the household hears of it."""
+    person = await person_for(uow, channel, address, clock)
+    conv = await uow.conversations.get(person.id)
+    if conv is None or conv.id != conversation_id or conv.flow is not Flow.VISIT or conv.step != "photos":
+        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+    await uow.conversations.finish(conv.id)
+    task = await uow.tasks.get(int(conv.data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    if task is None or declaration is None:
+        return _refused(person, "case.not_found")
+    visit = {
+        "date": conv.data["date"],
+        "notes": conv.data["notes"],
+        "photos": len(conv.data.get("photos", [])),
+    }
+    after, refusal = await _apply(uow, clock, rules, person, task, declaration, "visit", data=visit)
+    if after is None:
+        return _refused(person, refusal)
+    for ref in conv.data.get("photos", []):
+        await uow.attachments.add(
+            Attachment(declaration.id, AttachmentKind.PHOTO, ref, person.id, clock.now())
+        )
+    await uow.outbox.add(
+        person.id,
+        Outgoing("case.visited", {"receipt": declaration.receipt}, actions=step_actions(task, after)),
+        key=f"visited:{task.id}:{clock.now().isoformat()}",
+        at=clock.now(),
+    )
+    await _tell_household(
+        uow, clock, declaration, f"visit:{clock.now().isoformat()}",
+        Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visit["date"])}),
+    )  # fmt: skip
+    return Outcome(toast="case.visit_recorded", locale=person.locale)
+
+
+async def choose_verdict(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    channel: Channel,
+    address: str,
+    task_id: int,
+    verdict: Verdict,
+) -> Outcome:
+    """A verdict button: an eligible category is proposed; 不纳入 first asks for the reason."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
     if verdict is Verdict.NOT_ELIGIBLE:
+        try:
+            step = move(declaration.status, "reject")
+        except MoveRefused:
+            return _refused(actor, "case.step_done")
+        refusal = await _refusal(uow, actor, task, declaration, step.actor)
+        if refusal:
+            return _refused(actor, refusal)
         conv = await uow.conversations.start(
             actor.id, Flow.VERDICT_REASON, "reason", {"task_id": task.id}, clock.now()
         )
@@ -252,71 +568,352 @@ async def choose_verdict(
             at=clock.now(),
         )
         return Outcome(locale=actor.locale)
-    await _decide(uow, clock, actor, task, declaration, verdict, None)
+    after, refusal = await _apply(uow, clock, rules, actor, task, declaration, "propose", verdict=verdict)
+    if after is None:
+        return _refused(actor, refusal)
+    verdict_text = text(f"verdict.{verdict.value}")
+    await uow.outbox.add(
+        actor.id,
+        Outgoing(
+            "case.proposed",
+            {"receipt": declaration.receipt, "verdict": verdict_text},
+            actions=step_actions(task, after),
+        ),
+        key=f"proposed:{task.id}",
+        at=clock.now(),
+    )
+    await _tell_household(
+        uow,
+        clock,
+        declaration,
+        "proposed",
+        Outgoing("farmer.proposed", {"receipt": declaration.receipt, "verdict": verdict_text}),
+    )
     return Outcome(toast="case.decided_toast", locale=actor.locale)
 
 
 async def give_reason(
-    uow: UnitOfWork, clock: Clock, actor: Person, conversation_id: int, task_id: int, raw: str
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    actor: Person,
+    conversation_id: int,
+    task_id: int,
+    raw: str,
 ) -> None:
-    """The reason typed for 不纳入 completes that verdict."""
+    """The reason typed for 不纳入 completes that verdict; the household may object."""
     now = clock.now()
     try:
         reason = validation.reason(raw)
     except Invalid as exc:
         await uow.outbox.add(actor.id, Outgoing(exc.key, dict(exc.params)), at=now)
         return
+    await uow.conversations.finish(conversation_id)
     task = await uow.tasks.get(task_id)
     declaration = await uow.declarations.get(task.declaration_id) if task else None
-    await uow.conversations.finish(conversation_id)
-    if (
-        task is None
-        or declaration is None
-        or task.status is not TaskStatus.ACKNOWLEDGED
-        or task.acknowledged_by != actor.id
-    ):
-        await uow.outbox.add(actor.id, Outgoing("case.already_decided"), at=now)
+    if task is None or declaration is None:
         return
-    await _decide(uow, clock, actor, task, declaration, Verdict.NOT_ELIGIBLE, reason)
+    after, refusal = await _apply(
+        uow, clock, rules, actor, task, declaration, "reject", verdict=Verdict.NOT_ELIGIBLE, reason=reason
+    )
+    if after is None:
+        await uow.outbox.add(actor.id, Outgoing(refusal or "case.step_done"), at=now)
+        return
+    await uow.outbox.add(
+        actor.id,
+        Outgoing("case.decided", {"receipt": declaration.receipt, "verdict": text("verdict.not_eligible")}),
+        key=f"decided:{task.id}:{now.isoformat()}",
+        at=now,
+    )
+    await _tell_household(
+        uow,
+        clock,
+        declaration,
+        f"rejected:{now.isoformat()}",
+        Outgoing(
+            "farmer.verdict_not_eligible",
+            {"receipt": declaration.receipt, "reason": reason, "hotline": HOTLINE},
+            actions=((Action("obj", str(declaration.id), label="action.object"),),),
+        ),
+    )
 
 
-async def _decide(
+async def simple_step(
     uow: UnitOfWork,
     clock: Clock,
+    rules: DeadlineRules,
+    channel: Channel,
+    address: str,
+    task_id: int,
+    action: str,
+) -> Outcome:
+    """A step taken with one button: publicize, close_notice, approve, enter, uphold, reopen, green."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
+    if action == "visit":
+        return await start_visit(uow, clock, rules, channel, address, task_id)
+    if action == "green":
+        return await _green_channel(uow, clock, actor, task, declaration)
+    if action == "close_notice" and declaration.status is S.PUBLICIZING:
+        until = rules.notice_ends(declaration.notice_started_at or clock.now())
+        if clock.now() < until:
+            return Outcome(
+                toast="case.notice_not_over", alert=True, locale=actor.locale, done=False,
+                params={"until": day(until.date().isoformat())},
+            )  # fmt: skip
+    data: dict[str, Any] = {}
+    if action == "publicize":
+        data["notice_started_at"] = clock.now().isoformat()
+    after, refusal = await _apply(uow, clock, rules, actor, task, declaration, action, data=data)
+    if after is None:
+        return _refused(actor, refusal)
+    if action == "publicize":
+        await uow.declarations.set_notice_start(declaration.id, clock.now())
+    await _after_step(uow, clock, rules, actor, task, after, action)
+    return Outcome(toast=DONE_TOASTS.get(action, "case.ack_done"), locale=actor.locale)
+
+
+async def _after_step(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
     actor: Person,
     task: Task,
     declaration: Declaration,
-    verdict: Verdict,
-    reason: str | None,
+    action: str,
 ) -> None:
+    """The messages a step sends: to the next person to act, and to the household."""
     now = clock.now()
-    if not await uow.tasks.decide(task.id, actor.id, now):
-        await uow.outbox.add(actor.id, Outgoing("case.already_decided"), at=now)
-        return
-    status = next_status(declaration.status, "decide")
-    if not await uow.declarations.transition(
-        declaration.id, expected=declaration.status, to=status, at=now, verdict=verdict, reason=reason
-    ):
-        raise TransitionRefused(f"declaration {declaration.id} changed concurrently")
-    await uow.events.add(
-        CaseEvent(declaration.id, "decided", actor.id, now, {"verdict": verdict.value, "reason": reason})
+    receipt = {"receipt": declaration.receipt}
+    verdict = text(f"verdict.{declaration.verdict.value}") if declaration.verdict else ""
+    if action == "publicize":
+        until = rules.notice_ends(now)
+        await uow.outbox.add(
+            actor.id,
+            Outgoing(
+                "case.publicizing",
+                {**receipt, "until": day(until.date().isoformat())},
+                actions=step_actions(task, declaration),
+            ),
+            key=f"publicize:{task.id}",
+            at=now,
+        )
+    elif action == "close_notice":
+        await uow.outbox.add(
+            actor.id, Outgoing("case.sent_to_township", receipt), key=f"to-township:{task.id}", at=now
+        )
+        review = Outgoing(
+            "case.for_review",
+            {**receipt, "verdict": verdict},
+            actions=step_actions(task, declaration, township=True),
+        )
+        await _tell_township(uow, clock, task, "review", review)
+    elif action == "approve":
+        await uow.outbox.add(
+            actor.id,
+            Outgoing("case.approved", receipt, actions=step_actions(task, declaration, township=True)),
+            key=f"approved:{task.id}",
+            at=now,
+        )
+    elif action == "enter":
+        await uow.outbox.add(actor.id, Outgoing("case.entered", receipt), key=f"entered:{task.id}", at=now)
+        if task.acknowledged_by is not None and task.acknowledged_by != actor.id:
+            await uow.outbox.add(
+                task.acknowledged_by,
+                Outgoing("case.entered", receipt),
+                key=f"entered:{task.id}:owner",
+                at=now,
+            )
+        await _tell_household(
+            uow, clock, declaration, "entered", Outgoing("farmer.entered", {**receipt, "verdict": verdict})
+        )
+    elif action == "uphold":
+        await uow.outbox.add(actor.id, Outgoing("case.upheld", receipt), key=f"upheld:{task.id}", at=now)
+        await _tell_household(
+            uow, clock, declaration, "upheld", Outgoing("farmer.upheld", {**receipt, "hotline": HOTLINE})
+        )
+    elif action == "reopen":
+        await uow.outbox.add(
+            actor.id,
+            Outgoing("case.reopened_staff", receipt),
+            key=f"reopened:{task.id}:{now.isoformat()}",
+            at=now,
+        )
+        if task.acknowledged_by is not None:
+            await uow.outbox.add(
+                task.acknowledged_by,
+                Outgoing("case.reopened", receipt, actions=step_actions(task, declaration)),
+                key=f"reopened:{task.id}:owner:{now.isoformat()}",
+                at=now,
+            )
+        await _tell_household(
+            uow, clock, declaration, f"reopened:{now.isoformat()}", Outgoing("farmer.reopened", receipt)
+        )
+
+
+async def _green_channel(
+    uow: UnitOfWork, clock: Clock, actor: Person, task: Task, declaration: Declaration
+) -> Outcome:
+    """绿色通道: for a disaster or accident with clear facts, help starts before the paperwork."""
+    refusal = await _refusal(uow, actor, task, declaration, Actor.OWNER)
+    if refusal:
+        return _refused(actor, refusal)
+    if not set(declaration.risk_types) & GREEN_CHANNEL_RISKS:
+        return _refused(actor, "case.green_not_applicable")
+    if not await uow.declarations.set_green_channel(declaration.id):
+        return _refused(actor, "case.step_done")
+    now = clock.now()
+    await uow.events.add(CaseEvent(declaration.id, "green_channel", actor.id, now))
+    await _tell_township(
+        uow,
+        clock,
+        task,
+        "green",
+        Outgoing("case.green_channel", {"receipt": declaration.receipt, "name": actor.name}),
     )
+    return Outcome(toast="case.green_done", locale=actor.locale)
+
+
+# --- objection by the household -----------------------------------------------------------------
+
+
+async def start_objection(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+) -> Outcome:
+    """我有异议: ask the household what they disagree with."""
+    person = await person_for(uow, channel, address, clock)
+    declaration = await uow.declarations.get(declaration_id)
+    if declaration is None or declaration.declared_by != person.id:
+        return _refused(person, "case.not_allowed")
+    if declaration.status is not S.NOT_ELIGIBLE:
+        return _refused(person, "case.step_done")
+    conv = await uow.conversations.start(
+        person.id, Flow.OBJECTION, "text", {"declaration_id": declaration.id}, clock.now()
+    )
+    await uow.outbox.add(
+        person.id,
+        Outgoing(
+            "farmer.ask_objection",
+            {"receipt": declaration.receipt},
+            actions=((Action("cancel", str(conv.id)),),),
+        ),
+        at=clock.now(),
+    )
+    return Outcome(locale=person.locale)
+
+
+async def give_objection(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    person: Person,
+    conversation_id: int,
+    declaration_id: int,
+    raw: str,
+) -> None:
+    """The household's objection goes to the township for a re-check."""
+    now = clock.now()
+    try:
+        objection = validation.reason(raw)
+    except Invalid as exc:
+        await uow.outbox.add(person.id, Outgoing("validate.objection", dict(exc.params)), at=now)
+        return
+    await uow.conversations.finish(conversation_id)
+    declaration = await uow.declarations.get(declaration_id)
+    task = await uow.tasks.for_declaration(declaration_id) if declaration else None
+    if declaration is None or task is None:
+        return
+    after, refusal = await _apply(
+        uow, clock, rules, person, task, declaration, "object", reason=declaration.verdict_reason,
+        verdict=declaration.verdict, data={"objection": objection},
+    )  # fmt: skip
+    if after is None:
+        await uow.outbox.add(person.id, Outgoing(refusal or "case.step_done"), at=now)
+        return
+    await uow.outbox.add(
+        person.id, Outgoing("farmer.objection_received", {"receipt": declaration.receipt}), at=now
+    )
+    await _tell_township(
+        uow, clock, task, f"objection:{now.isoformat()}",
+        Outgoing(
+            "case.objection",
+            {
+                "receipt": declaration.receipt,
+                "reason": declaration.verdict_reason or "",
+                "objection": objection,
+            },
+            actions=step_actions(task, after, township=True),
+        ),
+    )  # fmt: skip
+
+
+# --- handing over -------------------------------------------------------------------------------
+
+
+async def offer_handover(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int
+) -> Outcome:
+    """转交: the colleagues of the same village the owner may hand the case to."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
+    township = await is_township_of(uow, actor, task.village_id)
+    if not township and task.acknowledged_by != actor.id:
+        return _refused(actor, "case.not_yours")
+    colleagues = [
+        p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
+    ]
+    reachable = await uow.persons.reachable([p.id for p in colleagues], Channel.TELEGRAM)
+    buttons = [
+        Action("handto", f"{task.id}:{p.id}", label={"$plain": p.name or str(p.id)})
+        for p in colleagues
+        if p.id in reachable
+    ]
+    if not buttons:
+        return _refused(actor, "case.no_colleague")
     await uow.outbox.add(
         actor.id,
         Outgoing(
-            "case.decided", {"receipt": declaration.receipt, "verdict": text(f"verdict.{verdict.value}")}
+            "case.choose_colleague", {"receipt": declaration.receipt}, actions=tuple((b,) for b in buttons)
         ),
-        key=f"decided:{task.id}",
+        at=clock.now(),
+    )
+    return Outcome(locale=actor.locale, done=False)
+
+
+async def hand_over(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int, colleague_id: int
+) -> Outcome:
+    """Give the case to a colleague of the same village (the owner, or township staff, may)."""
+    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    if task is None or declaration is None:
+        return _refused(actor, "case.not_found")
+    township = await is_township_of(uow, actor, task.village_id)
+    if not township and task.acknowledged_by != actor.id:
+        return _refused(actor, "case.not_yours")
+    colleague = await uow.persons.get(colleague_id)
+    if colleague is None or colleague.role is not Role.CADRE or task.village_id not in colleague.village_ids:
+        return _refused(actor, "case.not_a_colleague")
+    if declaration.status in FINAL or declaration.status is S.SUBMITTED:
+        return _refused(actor, "case.step_done")
+    if not await uow.tasks.hand_over(task.id, expected_owner=task.acknowledged_by, to=colleague.id):
+        return _refused(actor, "case.step_done")
+    now = clock.now()
+    await uow.events.add(
+        CaseEvent(
+            declaration.id, "handed_over", actor.id, now, {"from": task.acknowledged_by, "to": colleague.id}
+        )
+    )
+    moved = replace(task, acknowledged_by=colleague.id)
+    await uow.outbox.add(
+        colleague.id,
+        Outgoing(
+            "case.handed_to_you",
+            {"receipt": declaration.receipt, "name": actor.name},
+            actions=step_actions(moved, declaration),
+        ),
+        key=f"handed:{task.id}:{colleague.id}:{now.isoformat()}",
         at=now,
     )
-    if verdict.eligible:
-        farmer = Outgoing(
-            "farmer.verdict_eligible",
-            {"receipt": declaration.receipt, "verdict": text(f"verdict.{verdict.value}")},
-        )
-    else:
-        farmer = Outgoing(
-            "farmer.verdict_not_eligible",
-            {"receipt": declaration.receipt, "reason": reason or "", "hotline": HOTLINE},
-        )
-    await uow.outbox.add(declaration.declared_by, farmer, key=f"farmer-verdict:{declaration.id}", at=now)
+    return Outcome(toast="case.handed_toast", params={"name": colleague.name or ""}, locale=actor.locale)

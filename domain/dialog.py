@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from domain import cases, household, intake
+from domain.messages import Outgoing
 from domain.model import AttachmentKind, Channel, Conversation, Flow, Person
 from domain.people import person_for, show_help
-from domain.ports import Clock, Protector, UnitOfWork
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 
 # Words typed (or reply-keyboard buttons tapped) that mean the same as a button, in any language.
-# The Chinese and English labels of the buttons are here so that typing them works too.
 BACK_WORDS = {"返回", "返回上一步", "上一步", "back", "← back", "← 返回"}
 CANCEL_WORDS = {"取消", "cancel", "不报了"}
 MENU_WORDS = {"我的申报", "my declarations"}
@@ -22,6 +22,7 @@ async def on_text(
     uow: UnitOfWork,
     clock: Clock,
     protector: Protector,
+    rules: DeadlineRules,
     channel: Channel,
     address: str,
     raw: str,
@@ -40,15 +41,19 @@ async def on_text(
         await show_help(uow, clock, channel, address)
     elif conv.flow is Flow.INTAKE:
         if word in BACK_WORDS:
-            await intake.press(uow, clock, protector, channel, address, "back", conv.id, "")
+            await intake.press(uow, clock, protector, rules, channel, address, "back", conv.id, "")
         else:
             await intake.answer_text(uow, clock, protector, person, conv, raw)
     elif conv.flow is Flow.ADD_INFO:
         await household.add_item(
             uow, clock, person, conv.id, conv.data, AttachmentKind.TEXT, raw.strip()[:1000]
         )
+    elif conv.flow is Flow.VISIT:
+        await cases.visit_answer(uow, clock, rules, person, conv.id, conv.data, conv.step, text_answer=raw)
+    elif conv.flow is Flow.OBJECTION:
+        await cases.give_objection(uow, clock, rules, person, conv.id, int(conv.data["declaration_id"]), raw)
     else:
-        await cases.give_reason(uow, clock, person, conv.id, int(conv.data["task_id"]), raw)
+        await cases.give_reason(uow, clock, rules, person, conv.id, int(conv.data["task_id"]), raw)
 
 
 async def _open(
@@ -82,21 +87,23 @@ async def on_voice(
         await on_other(uow, clock, channel, address)
 
 
-async def on_photo(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, file_ref: str) -> None:
-    """A photo: for a declaration's photo step, or information added to one."""
+async def on_photo(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, file_ref: str
+) -> None:
+    """A photo: for a declaration's photo step, information added to one, or a home visit."""
     person, conv = await _open(uow, clock, channel, address)
     if conv is not None and conv.flow is Flow.INTAKE:
         await intake.answer_photo(uow, clock, person, conv, file_ref)
     elif conv is not None and conv.flow is Flow.ADD_INFO:
         await household.add_item(uow, clock, person, conv.id, conv.data, AttachmentKind.PHOTO, file_ref)
+    elif conv is not None and conv.flow is Flow.VISIT:
+        await cases.visit_answer(uow, clock, rules, person, conv.id, conv.data, conv.step, photo=file_ref)
     else:
         await on_other(uow, clock, channel, address)
 
 
 async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """A sticker, file or anything else we cannot take at this point: say what is wanted."""
-    from domain.messages import Outgoing
-
     person, conv = await _open(uow, clock, channel, address)
     if conv is not None and conv.flow is Flow.INTAKE:
         await intake.answer_other(uow, clock, person, conv)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from domain.cases import next_status, recipients_of
+from domain.cases import recipients_of
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
     HOTLINE,
@@ -22,6 +22,7 @@ from domain.model import (
 )
 from domain.people import person_for
 from domain.ports import Clock, UnitOfWork
+from domain.procedure import move
 
 DRAFT_REMINDER_AFTER = timedelta(hours=24)
 DRAFT_DISCARDED_AFTER = timedelta(days=7)
@@ -30,8 +31,12 @@ DAYTIME = range(8, 21)  # reminders are sent between 08:00 and 21:00 local time
 NEXT_STEP = {
     DeclarationStatus.SUBMITTED: "status.next_acknowledge",
     DeclarationStatus.ACKNOWLEDGED: "status.next_visit",
-    DeclarationStatus.DECIDED: "status.next_none",
-    DeclarationStatus.WITHDRAWN: "status.next_none",
+    DeclarationStatus.VISITED: "status.next_verdict",
+    DeclarationStatus.PROPOSED: "status.next_notice",
+    DeclarationStatus.PUBLICIZING: "status.next_notice_end",
+    DeclarationStatus.TOWNSHIP_REVIEW: "status.next_township",
+    DeclarationStatus.APPROVED: "status.next_county",
+    DeclarationStatus.OBJECTED: "status.next_recheck",
 }
 
 
@@ -43,7 +48,7 @@ def _line(declaration: Declaration, task: Task | None) -> dict[str, Any]:
             "receipt": declaration.receipt,
             "date": day(declaration.created_at.date().isoformat()),
             "state": text(f"state.{declaration.status.value}"),
-            "next": text(NEXT_STEP[declaration.status]),
+            "next": text(NEXT_STEP.get(declaration.status, "status.next_none")),
             "due": day(due.date().isoformat()) if due else "",
         },
     }
@@ -214,7 +219,7 @@ async def withdraw(
     now = clock.now()
     if not await uow.tasks.close(task.id):
         return Outcome(toast="status.cannot_withdraw", alert=True, locale=person.locale, done=False)
-    to = next_status(declaration.status, "withdraw")
+    to = move(declaration.status, "withdraw").target
     await uow.declarations.transition(declaration.id, expected=declaration.status, to=to, at=now)
     await uow.events.add(CaseEvent(declaration.id, "withdrawn", person.id, now))
     for recipient in await recipients_of(uow, task):

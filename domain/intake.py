@@ -29,7 +29,7 @@ from domain.model import (
     Village,
 )
 from domain.people import person_for
-from domain.ports import Clock, Protector, UnitOfWork
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.validation import Invalid
 
 S = IntakeStep
@@ -661,6 +661,7 @@ async def press(
     uow: UnitOfWork,
     clock: Clock,
     protector: Protector,
+    rules: DeadlineRules,
     channel: Channel,
     address: str,
     name: str,
@@ -722,7 +723,7 @@ async def press(
         elif name == "dupadd":
             return await _add_to_existing(uow, clock, person, conv, int(arg))
         elif name == "confirm":
-            return await confirm(uow, clock, person, conv)
+            return await confirm(uow, clock, rules, person, conv)
         else:
             return Outcome(toast="button.invalid", locale=person.locale, done=False)
     except (Invalid, ValueError):
@@ -842,7 +843,9 @@ async def cancel(
     return Outcome(locale=person.locale)
 
 
-async def confirm(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> Outcome:
+async def confirm(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, conv: Conversation
+) -> Outcome:
     """Submit the declaration shown in the summary; a second press does nothing."""
     if not await uow.conversations.finish(conv.id):
         return Outcome(toast="intake.already_submitted", locale=person.locale, done=False)
@@ -876,7 +879,14 @@ async def confirm(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversat
         Attachment(0, AttachmentKind.PHOTO, ref, person.id, now) for ref in data.get("photos", [])
     ]
     declaration = await submit_declaration(
-        uow, clock, person, new, attachments, id_masked=data.get("id_masked"), summary=summary_params(data)
+        uow,
+        clock,
+        rules,
+        person,
+        new,
+        attachments,
+        id_masked=data.get("id_masked"),
+        summary=summary_params(data),
     )
     return Outcome(
         toast="intake.submitted_toast", locale=person.locale, params={"receipt": declaration.receipt}

@@ -22,14 +22,30 @@ class Channel(enum.StrEnum):
 
 
 class DeclarationStatus(enum.StrEnum):
+    """Where a declaration is in the procedure (see domain.procedure for the moves)."""
+
     SUBMITTED = "submitted"
-    ACKNOWLEDGED = "acknowledged"
-    DECIDED = "decided"
+    ACKNOWLEDGED = "acknowledged"  # 签收
+    VISITED = "visited"  # 入户核实 recorded
+    PROPOSED = "proposed"  # found eligible; 民主评议 to come
+    PUBLICIZING = "publicizing"  # 村内公示 under way
+    TOWNSHIP_REVIEW = "township_review"  # 乡镇审核
+    APPROVED = "approved"  # township approved; 县级确认 and entry to come
+    ENTERED = "entered"  # confirmed by the county and entered in the national system
+    NOT_ELIGIBLE = "not_eligible"  # 不纳入, the reason fed back
+    OBJECTED = "objected"  # the household objected; township re-check
+    CLOSED = "closed"  # not eligible, upheld after the re-check
     WITHDRAWN = "withdrawn"
 
     @property
     def open(self) -> bool:
-        return self in (DeclarationStatus.SUBMITTED, DeclarationStatus.ACKNOWLEDGED)
+        """Still being worked on (a repeat declaration adds to it rather than opening another)."""
+        return self not in (
+            DeclarationStatus.ENTERED,
+            DeclarationStatus.NOT_ELIGIBLE,
+            DeclarationStatus.CLOSED,
+            DeclarationStatus.WITHDRAWN,
+        )
 
 
 class Verdict(enum.StrEnum):
@@ -65,6 +81,8 @@ class Flow(enum.StrEnum):
     INTAKE = "intake"
     VERDICT_REASON = "verdict_reason"
     ADD_INFO = "add_info"
+    VISIT = "visit"
+    OBJECTION = "objection"
 
 
 class IntakeStep(enum.StrEnum):
@@ -156,6 +174,8 @@ class Declaration:
     id_sealed: str | None = None  # 身份证号, encrypted; see domain.ports.Protector
     followups: dict[str, Any] = field(default_factory=dict)
     consent_version: str | None = None
+    green_channel: bool = False
+    notice_started_at: datetime | None = None
 
     @property
     def risk_type(self) -> str:
@@ -204,6 +224,10 @@ class Task:
     acknowledged_by: int | None = None
     decided_by: int | None = None
     due_at: datetime | None = None
+    step: str | None = None  # the step whose deadline `due_at` is
+    reminded_at: datetime | None = None
+    warned_at: datetime | None = None
+    escalated_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
 
@@ -21,6 +21,7 @@ from domain.model import (
     Role,
     RoutedTo,
     Task,
+    TaskStatus,
     Township,
     Verdict,
     Village,
@@ -30,6 +31,41 @@ from domain.model import (
 class Clock(Protocol):
     def now(self) -> datetime:
         """The current time, timezone-aware, in the service's time zone."""
+        ...
+
+
+class DeadlineRules(Protocol):
+    """The time limits of the procedure (from the policy file, on the official calendar)."""
+
+    def due(self, step: str, start: datetime) -> datetime:
+        """When `step` begun at `start` is due.
+
+        Steps: "acknowledge", "visit", "feedback", "whole", "public_notice".
+        """
+        ...
+
+    def notice_ends(self, start: datetime) -> datetime:
+        """The earliest a public notice (村内公示) begun at `start` may end."""
+        ...
+
+    @property
+    def remind_before(self) -> timedelta:
+        """How long before a due time its owner is reminded."""
+        ...
+
+    @property
+    def escalation(self) -> tuple[tuple[timedelta, str], ...]:
+        """(time after the due time, "owner" or "township"), in order: 预警, then up to the township."""
+        ...
+
+    def quiet(self, moment: datetime) -> bool:
+        """Within quiet hours (22:00-07:00 by default): reminders wait, unless urgent."""
+        ...
+
+    def next_outside_quiet(self, moment: datetime) -> datetime: ...
+
+    def take_unknown_years(self) -> set[int]:
+        """Years the official calendar did not know since last asked (weekdays were used)."""
         ...
 
 
@@ -118,6 +154,14 @@ class DeclarationRepository(Protocol):
         self, *, phone: str | None, id_fingerprint: str | None, since: datetime
     ) -> Declaration | None: ...
     async def by_declarant(self, person_id: int, limit: int = 10) -> list[Declaration]: ...
+    async def set_notice_start(self, declaration_id: int, at: datetime) -> None: ...
+    async def in_villages(
+        self, village_ids: tuple[int, ...], *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Declaration]: ...
+    async def set_green_channel(self, declaration_id: int) -> bool:
+        """Open the green channel; False when it already was."""
+        ...
+
     async def get(self, declaration_id: int) -> Declaration | None: ...
     async def by_receipt(self, receipt: str) -> Declaration | None: ...
     async def transition(
@@ -142,9 +186,38 @@ class TaskRepository(Protocol):
         routed_to: RoutedTo,
         at: datetime,
         due_at: datetime | None = None,
+        step: str | None = None,
+        next_check_at: datetime | None = None,
     ) -> Task: ...
     async def get(self, task_id: int) -> Task | None: ...
     async def for_declaration(self, declaration_id: int) -> Task | None: ...
+    async def advance(
+        self,
+        task_id: int,
+        *,
+        status: TaskStatus,
+        owner: int | None,
+        step: str | None,
+        due_at: datetime | None,
+        next_check_at: datetime | None,
+    ) -> None:
+        """The task after a move: status, owner (when given), the next due step and its clock."""
+        ...
+
+    async def due_for_check(self, now: datetime, limit: int) -> list[Task]:
+        """Tasks whose deadline needs looking at now (a reminder, a warning, an escalation)."""
+        ...
+
+    async def mark(self, task_id: int, *, field: str, at: datetime, next_check_at: datetime | None) -> None:
+        """Record a reminder ("reminded_at"), warning ("warned_at") or escalation ("escalated_at")."""
+        ...
+
+    async def reschedule(self, task_id: int, next_check_at: datetime | None) -> None: ...
+    async def open_in(self, village_ids: tuple[int, ...]) -> list[Task]:
+        """Unfinished tasks of these villages, the soonest due first."""
+        ...
+
+    async def hand_over(self, task_id: int, *, expected_owner: int | None, to: int) -> bool: ...
     async def close(self, task_id: int) -> bool:
         """Close a task nobody acknowledged yet; False when someone did first."""
         ...

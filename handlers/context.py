@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from domain.ports import Clock, Protector, UnitOfWorkFactory
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWorkFactory
 
 
 @dataclass
@@ -16,6 +16,7 @@ class Services:
     clock: Clock
     qr_secret: bytes
     protector: Protector
+    rules: DeadlineRules
     default_locale: str
     wake_sender: Callable[[], None]
 

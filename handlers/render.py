@@ -34,7 +34,7 @@ ACTION_LABELS = {
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
 LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # Bot commands shown in Telegram's menu (described by "command.<name>").
-COMMANDS = ("start", "status", "daibao", "cancel", "language", "help")
+COMMANDS = ("start", "status", "daibao", "tasks", "overdue", "stats", "case", "cancel", "language", "help")
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
@@ -77,6 +77,8 @@ def value(raw: Any, catalog: str) -> str:
         return format_date(
             date.fromisoformat(raw["$date"]), format="long", locale=BABEL_LOCALES.get(catalog, catalog)
         )
+    if "$join" in raw:
+        return LIST_SEPARATORS.get(catalog, ", ").join(value(part, catalog) for part in raw["$join"])
     if "$lines" in raw:
         return "\n".join(value(line, catalog) for line in raw["$lines"])
     if "$plain" in raw:

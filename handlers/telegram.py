@@ -20,12 +20,12 @@ from telegram.ext import (
     filters,
 )
 
-from domain import cases, dialog, household, intake, people
+from domain import cases, dialog, household, intake, people, work
 from domain.messages import Outcome
 from domain.model import Channel, Verdict
 from domain.people import INVITE_PREFIX
-from domain.ports import Clock, Protector, UnitOfWork
-from handlers.context import AppContext
+from domain.ports import Clock, UnitOfWork
+from handlers.context import AppContext, Services
 from handlers.render import COMMANDS, render, value
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -128,14 +128,40 @@ async def daibao(update: Update, context: AppContext) -> None:
     await _run(context, lambda uow, clock: intake.start_for_household(uow, clock, TG, address))
 
 
+async def tasks(update: Update, context: AppContext) -> None:
+    """/tasks: a cadre's (or the township's) open cases, the most urgent first."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: work.my_tasks(uow, clock, TG, address))
+
+
+async def overdue(update: Update, context: AppContext) -> None:
+    """/overdue: the township's cases past their due time."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: work.overdue(uow, clock, TG, address))
+
+
+async def stats(update: Update, context: AppContext) -> None:
+    """/stats: the township's declarations by village and state."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: work.stats(uow, clock, TG, address))
+
+
+async def case(update: Update, context: AppContext) -> None:
+    """/case <receipt>: a case's whole history."""
+    address = _address(update)
+    receipt = context.args[0] if context.args else ""
+    await _run(context, lambda uow, clock: work.history(uow, clock, TG, address, receipt))
+
+
 async def text(update: Update, context: AppContext) -> None:
     """Typed text: an answer to the open conversation."""
     assert update.effective_message is not None
     raw = update.effective_message.text or ""
     address, language = _address(update), _language(update)
-    protector = context.services.protector
+    protector, rules = context.services.protector, context.services.rules
     await _run(
-        context, lambda uow, clock: dialog.on_text(uow, clock, protector, TG, address, raw, language=language)
+        context,
+        lambda uow, clock: dialog.on_text(uow, clock, protector, rules, TG, address, raw, language=language),
     )
 
 
@@ -165,8 +191,8 @@ async def photo(update: Update, context: AppContext) -> None:
     """A photo: the largest size Telegram offers is kept."""
     assert update.effective_message is not None and update.effective_message.photo
     file_id = update.effective_message.photo[-1].file_id
-    address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_photo(uow, clock, TG, address, file_id))
+    address, rules = _address(update), context.services.rules
+    await _run(context, lambda uow, clock: dialog.on_photo(uow, clock, rules, TG, address, file_id))
 
 
 async def other(update: Update, context: AppContext) -> None:
@@ -176,50 +202,52 @@ async def other(update: Update, context: AppContext) -> None:
 
 
 INTAKE_BUTTONS = {
-    "consent",
-    "town",
-    "vil",
-    "decl",
-    "rel",
-    "skip",
-    "hh",
-    "risk",
-    "risks",
-    "photos",
-    "confirm",
-    "edit",
-    "dupadd",
-    "back",
-}
+    "consent", "town", "vil", "decl", "rel", "skip", "hh", "risk", "risks", "photos", "confirm", "edit",
+    "dupadd", "back",
+}  # fmt: skip
+UseCase = Callable[[UnitOfWork, Clock], Awaitable[Outcome]]
 
 
-def _button_use_case(
-    data: str, address: str, protector: Protector
-) -> Callable[[UnitOfWork, Clock], Awaitable[Outcome]] | None:
+def _button_use_case(data: str, address: str, services: Services) -> UseCase | None:
     """The use case a button's callback data asks for, or None when the data is not ours."""
     name, _, rest = data.partition(":")
     parts = rest.split(":") if rest else []
+    protector, rules = services.protector, services.rules
     try:
         if name in INTAKE_BUTTONS and 1 <= len(parts) <= 2:
             conv, arg = int(parts[0]), parts[1] if len(parts) == 2 else ""
-            return lambda uow, clock: intake.press(uow, clock, protector, TG, address, name, conv, arg)
-        if len(parts) != 1:
-            return None
-        if name == "cancel":
-            conv = int(parts[0])
-            return lambda uow, clock: intake.cancel(uow, clock, TG, address, conv)
-        if name == "ack":
-            task = int(parts[0])
-            return lambda uow, clock: cases.acknowledge(uow, clock, TG, address, task)
-        if name == "lang":
+            return lambda uow, clock: intake.press(uow, clock, protector, rules, TG, address, name, conv, arg)
+        if name == "verdict" and len(parts) == 2:
+            task, verdict = int(parts[0]), Verdict(parts[1])
+            return lambda uow, clock: cases.choose_verdict(uow, clock, rules, TG, address, task, verdict)
+        if name == "step" and len(parts) == 2 and parts[1] in STEP_BUTTONS:
+            task, action = int(parts[0]), parts[1]
+            return lambda uow, clock: cases.simple_step(uow, clock, rules, TG, address, task, action)
+        if name == "vday" and len(parts) == 2:
+            conv, days_ago = int(parts[0]), int(parts[1])
+            return lambda uow, clock: cases.visit_day_button(uow, clock, rules, TG, address, conv, days_ago)
+        if name == "handto" and len(parts) == 2:
+            task, colleague = int(parts[0]), int(parts[1])
+            return lambda uow, clock: cases.hand_over(uow, clock, TG, address, task, colleague)
+        if name == "lang" and len(parts) == 1:
             locale = parts[0]
             return lambda uow, clock: people.set_language(uow, clock, TG, address, locale)
+        if len(parts) != 1:
+            return None
         number = int(parts[0])
-        simple = {
+        if name == "ack":
+            return lambda uow, clock: cases.acknowledge(uow, clock, rules, TG, address, number)
+        if name == "vdone":
+            return lambda uow, clock: cases.finish_visit(uow, clock, rules, TG, address, number)
+        simple: dict[str, Callable[[UnitOfWork, Clock, Channel, str, int], Awaitable[Outcome]]] = {
+            "cancel": intake.cancel,
             "addinfo": household.press_add,
             "adddone": household.finish_adding,
             "withdraw": household.ask_withdraw,
             "withdrawyes": household.withdraw,
+            "obj": cases.start_objection,
+            "hand": cases.offer_handover,
+            "open": work.open_task,
         }
         if name in simple:
             use_case = simple[name]
@@ -229,16 +257,7 @@ def _button_use_case(
     return None
 
 
-def _verdict_use_case(data: str, address: str) -> Callable[[UnitOfWork, Clock], Awaitable[Outcome]] | None:
-    name, _, rest = data.partition(":")
-    parts = rest.split(":")
-    if name != "verdict" or len(parts) != 2:
-        return None
-    try:
-        task, verdict = int(parts[0]), Verdict(parts[1])
-    except ValueError:
-        return None
-    return lambda uow, clock: cases.choose_verdict(uow, clock, TG, address, task, verdict)
+STEP_BUTTONS = {"visit", "green", "publicize", "close_notice", "approve", "enter", "uphold", "reopen"}
 
 
 async def button(update: Update, context: AppContext) -> None:
@@ -246,7 +265,7 @@ async def button(update: Update, context: AppContext) -> None:
     query = update.callback_query
     assert query is not None
     data, address = query.data or "", _address(update)
-    use_case = _verdict_use_case(data, address) or _button_use_case(data, address, context.services.protector)
+    use_case = _button_use_case(data, address, context.services)
     if use_case is None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:
@@ -296,6 +315,10 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("help", show_help, filters=PRIVATE),
         CommandHandler("status", status, filters=PRIVATE),
         CommandHandler("daibao", daibao, filters=PRIVATE),
+        CommandHandler("tasks", tasks, filters=PRIVATE),
+        CommandHandler("overdue", overdue, filters=PRIVATE),
+        CommandHandler("stats", stats, filters=PRIVATE),
+        CommandHandler("case", case, filters=PRIVATE),
         CallbackQueryHandler(button),
         MessageHandler(PRIVATE & filters.CONTACT, contact),
         MessageHandler(PRIVATE & (filters.VOICE | filters.AUDIO), voice),

@@ -27,7 +27,8 @@ PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
 NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
-    "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit",
+    "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit", "work", "event",
+    "step", "visit", "deadline",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
@@ -44,6 +45,10 @@ def dynamic_keys() -> set[str]:
     keys |= {f"edit.{field}" for field in EDITABLE}
     keys |= {f"relation.{relation}" for relation in RELATIONS}
     keys |= {f"state.{status.value}" for status in DeclarationStatus}
+    from domain.procedure import DUE_STEP, EVENT_KINDS
+
+    keys |= {f"event.{kind}" for kind in EVENT_KINDS}
+    keys |= {f"step.{step}" for step in DUE_STEP.values()}
     keys |= set(ACTION_LABELS.values())
     keys |= {f"command.{name}" for name in COMMANDS}
     keys |= {"language.zh", "language.en"}

@@ -151,6 +151,8 @@ class DeclarationRow(Base):
     followups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    green_channel: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(32), index=True)
     verdict: Mapped[str | None] = mapped_column(String(32))
     verdict_reason: Mapped[str | None] = mapped_column(Text)
@@ -171,6 +173,13 @@ class TaskRow(Base):
     decided_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
     decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
+    step: Mapped[str | None] = mapped_column(String(32))
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    warned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When the deadline tick must next look at this task (a reminder, a warning, escalation);
+    # indexed so a tick reads only what is due.
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), index=True)
 
 
 class AttachmentRow(Base):

@@ -336,6 +336,8 @@ class DeclarationRepository(_Repo):
             id_sealed=row.id_sealed,
             followups=dict(row.followups or {}),
             consent_version=row.consent_version,
+            green_channel=bool(row.green_channel),
+            notice_started_at=row.notice_started_at,
         )
 
     async def add(self, new: NewDeclaration, at: datetime) -> Declaration:
@@ -389,6 +391,32 @@ class DeclarationRepository(_Repo):
         )
         return self._declaration(row) if row else None
 
+    async def in_villages(
+        self, village_ids: tuple[int, ...], *, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Declaration]:
+        if not village_ids:
+            return []
+        query = select(DeclarationRow).where(DeclarationRow.village_id.in_(village_ids))
+        if since is not None:
+            query = query.where(DeclarationRow.created_at >= since)
+        if until is not None:
+            query = query.where(DeclarationRow.created_at < until)
+        rows = await self.session.scalars(query.order_by(DeclarationRow.id))
+        return [self._declaration(row) for row in rows]
+
+    async def set_notice_start(self, declaration_id: int, at: datetime) -> None:
+        await self.session.execute(
+            update(DeclarationRow).where(DeclarationRow.id == declaration_id).values(notice_started_at=at)
+        )
+
+    async def set_green_channel(self, declaration_id: int) -> bool:
+        result = await self.session.execute(
+            update(DeclarationRow)
+            .where(DeclarationRow.id == declaration_id, DeclarationRow.green_channel.is_(False))
+            .values(green_channel=True)
+        )
+        return _rowcount(result) == 1
+
     async def by_declarant(self, person_id: int, limit: int = 10) -> list[Declaration]:
         rows = await self.session.scalars(
             select(DeclarationRow)
@@ -440,6 +468,10 @@ class TaskRepository(_Repo):
             acknowledged_by=row.acknowledged_by,
             decided_by=row.decided_by,
             due_at=row.due_at,
+            step=row.step,
+            reminded_at=row.reminded_at,
+            warned_at=row.warned_at,
+            escalated_at=row.escalated_at,
         )
 
     async def add(
@@ -449,6 +481,8 @@ class TaskRepository(_Repo):
         routed_to: RoutedTo,
         at: datetime,
         due_at: datetime | None = None,
+        step: str | None = None,
+        next_check_at: datetime | None = None,
     ) -> Task:
         row = TaskRow(
             declaration_id=declaration_id,
@@ -457,6 +491,8 @@ class TaskRepository(_Repo):
             status=TaskStatus.OPEN.value,
             created_at=at,
             due_at=due_at,
+            step=step,
+            next_check_at=next_check_at,
         )
         self.session.add(row)
         await self.session.flush()
@@ -482,6 +518,71 @@ class TaskRepository(_Repo):
             .limit(1)
         )
         return self._task(row) if row else None
+
+    async def advance(
+        self,
+        task_id: int,
+        *,
+        status: TaskStatus,
+        owner: int | None,
+        step: str | None,
+        due_at: datetime | None,
+        next_check_at: datetime | None,
+    ) -> None:
+        values: dict[str, Any] = {
+            "status": status.value,
+            "step": step,
+            "due_at": due_at,
+            "next_check_at": next_check_at,
+            "reminded_at": None,
+            "warned_at": None,
+            "escalated_at": None,
+        }
+        if owner is not None:
+            values.update(acknowledged_by=owner, acknowledged_at=_utcnow())
+        await self.session.execute(update(TaskRow).where(TaskRow.id == task_id).values(**values))
+
+    async def hand_over(self, task_id: int, *, expected_owner: int | None, to: int) -> bool:
+        owner_was = (
+            TaskRow.acknowledged_by.is_(None)
+            if expected_owner is None
+            else TaskRow.acknowledged_by == expected_owner
+        )
+        result = await self.session.execute(
+            update(TaskRow).where(TaskRow.id == task_id, owner_was).values(acknowledged_by=to)
+        )
+        return _rowcount(result) == 1
+
+    async def due_for_check(self, now: datetime, limit: int) -> list[Task]:
+        rows = await self.session.scalars(
+            select(TaskRow).where(TaskRow.next_check_at <= now).order_by(TaskRow.next_check_at).limit(limit)
+        )
+        return [self._task(row) for row in rows]
+
+    async def mark(self, task_id: int, *, field: str, at: datetime, next_check_at: datetime | None) -> None:
+        if field not in ("reminded_at", "warned_at", "escalated_at"):
+            raise ValueError(field)
+        await self.session.execute(
+            update(TaskRow).where(TaskRow.id == task_id).values({field: at, "next_check_at": next_check_at})
+        )
+
+    async def reschedule(self, task_id: int, next_check_at: datetime | None) -> None:
+        await self.session.execute(
+            update(TaskRow).where(TaskRow.id == task_id).values(next_check_at=next_check_at)
+        )
+
+    async def open_in(self, village_ids: tuple[int, ...]) -> list[Task]:
+        if not village_ids:
+            return []
+        rows = await self.session.scalars(
+            select(TaskRow)
+            .where(
+                TaskRow.village_id.in_(village_ids),
+                TaskRow.status.in_([TaskStatus.OPEN.value, TaskStatus.ACKNOWLEDGED.value]),
+            )
+            .order_by(TaskRow.due_at.is_(None), TaskRow.due_at, TaskRow.id)
+        )
+        return [self._task(row) for row in rows]
 
     async def close(self, task_id: int) -> bool:
         """Close an open (not yet acknowledged) task; False when someone acknowledged it first."""

@@ -137,3 +137,13 @@ async def declare(
     await farmer.send(description)
     await farmer.press(await farmer.expect("照片"), "没有照片，跳过")
     return await farmer.expect("请核对", name, village)
+
+
+async def visit(cadre: Chat, acknowledged: EmuMessage, notes: str = "入户看了，情况属实") -> EmuMessage:
+    """Record the home visit from the message that offers it; returns the message with the verdicts."""
+    await cadre.press(acknowledged, "记录入户核实")
+    await cadre.press(await cadre.expect("哪天去的"), "今天")
+    await cadre.expect("核实情况怎么样")
+    await cadre.send(notes)
+    await cadre.press(await cadre.expect("有照片"), "核实记录完成")
+    return await cadre.expect("入户核实已记录", "认定结果")

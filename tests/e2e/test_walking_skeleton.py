@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.service import Service
 from bot.settings import Settings
 from storage.models import DeclarationRow, OutboxRow
-from tests.e2e.conftest import Chat, bind, declare, village_payload
+from tests.e2e.conftest import Chat, bind, declare, village_payload, visit
 from tests.emulator import BotAPIEmulator
 
 
@@ -33,12 +33,14 @@ async def test_farmer_to_receipt_and_cadre_from_invite_to_verdict(
 
     case = await cadre.expect("新申报", "李家村", "因病", "老伴住院", "王大山", "13912345678")
     assert await cadre.press(case, "签收") == "已签收"
-    verdicts = await cadre.expect("入户核实后")
+    acknowledged = await cadre.expect("尽快入户核实")
     await farmer.expect("已由村干部 张伟 签收")
+    verdicts = await visit(cadre, acknowledged)
+    await farmer.expect("到您家核实")
 
     assert await cadre.press(verdicts, "边缘易致贫户") == "结果已记录"
-    await cadre.expect("边缘易致贫户", "农户已收到通知")
-    await farmer.expect("已纳入防返贫监测", "边缘易致贫户")
+    await cadre.expect("初步认定为：边缘易致贫户", "民主评议")
+    await farmer.expect("初步认定为：边缘易致贫户")
     # The buttons were taken away once used, so nothing is pressed twice by mistake.
     assert emu.message(cadre.user.id, case.message_id).button_texts == []  # type: ignore[union-attr]
 
@@ -53,8 +55,9 @@ async def test_not_eligible_needs_a_reason_and_the_farmer_hears_it(
     await farmer.expect("回执编号")
     case = await cadre.expect("新申报")
     await cadre.press(case, "签收")
-    verdicts = await cadre.expect("入户核实后")
     await farmer.expect("签收")
+    verdicts = await visit(cadre, await cadre.expect("尽快入户核实"))
+    await farmer.expect("到您家核实")
     await cadre.press(verdicts, "不纳入")
     await cadre.expect("理由")
     await cadre.send("!")  # not a reason: asked again, nothing decided
@@ -107,9 +110,10 @@ async def test_buttons_are_for_their_owners(
     assert "找不到" in await stranger.press_data(case.message_id, "ack:999999")
     # None of that changed the case: the real cadre can still acknowledge it.
     assert await cadre.press(case, "签收") == "已签收"
-    verdicts = await cadre.expect("入户核实后")
+    verdicts = await visit(cadre, await cadre.expect("尽快入户核实"))
     verdict_data = verdicts.inline_keyboard[0][0]["callback_data"]
     assert "无权" in await stranger.press_data(verdicts.message_id, verdict_data)
+    assert "无权" in await other_village.press_data(verdicts.message_id, verdict_data)
 
 
 async def test_restart_mid_conversation_loses_nothing(
@@ -188,7 +192,7 @@ async def test_two_cadres_acknowledge_at_once_one_wins(
     answers = [str((await emu.wait_for_answer(q)).get("text")) for q in (qz, ql)]
     assert sorted(answers) == sorted(["已签收", "这个案件已经有人签收了。"])
     winner, loser = (zhang, li) if answers[0] == "已签收" else (li, zhang)
-    await winner.expect("入户核实后")
+    await winner.expect("尽快入户核实")
     await loser.expect("已由", "签收")
     await farmer.expect("签收")
     await farmer.silent()
