@@ -83,6 +83,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     settings.token()
     settings.secret()
+    settings.load_policy()
     asyncio.run(run_forever(settings))
     return 0
 

@@ -1,62 +1,60 @@
-"""The procedure's time limits as the domain asks for them (domain.ports.DeadlineRules)."""
+"""The procedure's time limits as the domain asks for them (domain.ports.DeadlineRules):
+the policy file's limits counted on China's official calendar."""
 
 from __future__ import annotations
 
-from datetime import datetime, time, timedelta
+import logging
+from datetime import datetime, timedelta
 
-DEFAULT_LIMITS = {"acknowledge": 1, "visit": 2, "feedback": 5, "whole": 20, "public_notice": 5}
+from bot.calendar import OfficialCalendar
+from domain import workdays
+from domain.policy import Limit, Policy
+
+log = logging.getLogger(__name__)
 
 
-def _end_of_day(moment: datetime) -> datetime:
-    return moment.replace(hour=23, minute=59, second=59, microsecond=0)
+class PolicyRules:
+    def __init__(self, policy: Policy, calendar: OfficialCalendar | None = None) -> None:
+        self.policy = policy
+        self.calendar = calendar or OfficialCalendar.for_policy(policy)
+        self._unknown: set[int] = set()
+        self._told: set[int] = set()
 
+    def _limit(self, step: str) -> Limit:
+        limit = getattr(self.policy, step)
+        assert isinstance(limit, Limit), step
+        return limit
 
-class CalendarDayRules:
-    """Limits counted in calendar days, ending at the end of the day."""
-
-    def __init__(
-        self,
-        limits: dict[str, int] | None = None,
-        *,
-        remind_before: timedelta = timedelta(hours=24),
-        escalation: tuple[tuple[timedelta, str], ...] = (
-            (timedelta(0), "owner"),
-            (timedelta(hours=24), "township"),
-        ),
-        quiet_start: time = time(22, 0),
-        quiet_end: time = time(7, 0),
-    ) -> None:
-        self.limits = {**DEFAULT_LIMITS, **(limits or {})}
-        self._remind_before = remind_before
-        self._escalation = escalation
-        self.quiet_start = quiet_start
-        self.quiet_end = quiet_end
+    def _note_unknown(self, year: int) -> None:
+        if year not in self._told:
+            log.warning("the official calendar does not know %s; deadlines count Monday-Friday", year)
+            self._unknown.add(year)
+            self._told.add(year)
 
     def due(self, step: str, start: datetime) -> datetime:
-        return _end_of_day(start + timedelta(days=self.limits[step]))
+        return workdays.due(start, self._limit(step), self.calendar, on_unknown=self._note_unknown)
 
     def notice_ends(self, start: datetime) -> datetime:
-        return start + timedelta(days=self.limits["public_notice"])
+        # The notice lasts at least its number of whole days: it may end that many days later.
+        limit = self.policy.public_notice
+        if limit.working:
+            return workdays.due(start, limit, self.calendar, on_unknown=self._note_unknown)
+        return start + timedelta(days=limit.days)
 
     @property
     def remind_before(self) -> timedelta:
-        return self._remind_before
+        return self.policy.remind_before
 
     @property
     def escalation(self) -> tuple[tuple[timedelta, str], ...]:
-        return self._escalation
+        return tuple((level.after, level.to) for level in self.policy.escalation)
 
     def quiet(self, moment: datetime) -> bool:
-        now = moment.time()
-        return now >= self.quiet_start or now < self.quiet_end
+        return workdays.quiet(moment, self.policy)
 
     def next_outside_quiet(self, moment: datetime) -> datetime:
-        if not self.quiet(moment):
-            return moment
-        morning = moment.replace(
-            hour=self.quiet_end.hour, minute=self.quiet_end.minute, second=0, microsecond=0
-        )
-        return morning if moment.time() < self.quiet_end else morning + timedelta(days=1)
+        return workdays.next_outside_quiet(moment, self.policy)
 
     def take_unknown_years(self) -> set[int]:
-        return set()
+        years, self._unknown = self._unknown, set()
+        return years

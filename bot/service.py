@@ -16,7 +16,7 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 
 from bot.clock import SystemClock
 from bot.crypto import FernetProtector
-from bot.deadlines import CalendarDayRules
+from bot.deadlines import PolicyRules
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.web import make_app
@@ -62,7 +62,7 @@ class Service:
     ) -> None:
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.zone)
-        self.rules: DeadlineRules = rules or CalendarDayRules()
+        self.rules: DeadlineRules = rules or PolicyRules(settings.load_policy())
         self.poll_timeout = poll_timeout
         self.application = build_application(settings)
         self.engine = create_engine(settings.database_url)

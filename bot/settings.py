@@ -9,6 +9,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
 
+from domain.policy import Policy, PolicyError, load_policy
 from locales import parse_locale
 
 
@@ -31,6 +32,7 @@ class Settings(BaseSettings):
     web_host: str = "127.0.0.1"
     web_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
+    policy: str = "anhui"
 
     @field_validator("database_url")
     @classmethod
@@ -105,6 +107,15 @@ class Settings(BaseSettings):
             return value.encode("utf-8")
         # One secret is then the root of both keys; HKDF (bot.crypto) separates them.
         return b"id:" + self.secret()
+
+    def load_policy(self) -> Policy:
+        """The procedure's time limits: a shipped profile ("anhui", "gansu") or a TOML file."""
+        try:
+            return load_policy(self.policy)
+        except PolicyError as exc:
+            raise ConfigError(f"POLICY: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"POLICY: cannot read {self.policy}: {exc.strerror}") from None
 
 
 def load(**overrides: object) -> Settings:
