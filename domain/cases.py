@@ -285,18 +285,28 @@ def _refused(person: Person, key: str | None) -> Outcome:
 
 
 async def _tell_household(
-    uow: UnitOfWork, clock: Clock, declaration: Declaration, key: str, message: Outgoing
+    uow: UnitOfWork, clock: Clock, declaration: Declaration, key: str | None, message: Outgoing
 ) -> None:
-    await uow.outbox.add(
-        declaration.declared_by, message, key=f"farmer:{declaration.id}:{key}", at=clock.now()
-    )
+    """A message to the household: with a `key` it can go only once; None for one that may recur."""
+    full_key = f"farmer:{declaration.id}:{key}" if key else None
+    await uow.outbox.add(declaration.declared_by, message, key=full_key, at=clock.now())
 
 
-async def _tell_township(uow: UnitOfWork, clock: Clock, task: Task, key: str, message: Outgoing) -> None:
+async def _tell_township(
+    uow: UnitOfWork, clock: Clock, task: Task, key: str | None, message: Outgoing
+) -> None:
+    """A message to every staff member of the case's township (who can be reached)."""
+    for staff in await township_staff(uow, task):
+        full_key = f"township:{task.id}:{key}:{staff}" if key else None
+        await uow.outbox.add(staff, message, key=full_key, at=clock.now())
+
+
+async def township_staff(uow: UnitOfWork, task: Task) -> list[int]:
     village = await uow.geography.village(task.village_id)
     assert village is not None
-    for staff in await uow.persons.staff_of_township(village.township_id):
-        await uow.outbox.add(staff.id, message, key=f"township:{task.id}:{key}:{staff.id}", at=clock.now())
+    staff = [p.id for p in await uow.persons.staff_of_township(village.township_id)]
+    reachable = await uow.persons.reachable(staff, Channel.TELEGRAM)
+    return [p for p in staff if p in reachable]
 
 
 def step_actions(
@@ -524,11 +534,11 @@ async def finish_visit(
     await uow.outbox.add(
         person.id,
         Outgoing("case.visited", {"receipt": declaration.receipt}, actions=step_actions(task, after)),
-        key=f"visited:{task.id}:{clock.now().isoformat()}",
+        key=None,
         at=clock.now(),
     )
     await _tell_household(
-        uow, clock, declaration, f"visit:{clock.now().isoformat()}",
+        uow, clock, declaration, None,
         Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visit["date"])}),
     )  # fmt: skip
     return Outcome(toast="case.visit_recorded", locale=person.locale)
@@ -622,14 +632,14 @@ async def give_reason(
     await uow.outbox.add(
         actor.id,
         Outgoing("case.decided", {"receipt": declaration.receipt, "verdict": text("verdict.not_eligible")}),
-        key=f"decided:{task.id}:{now.isoformat()}",
+        key=None,
         at=now,
     )
     await _tell_household(
         uow,
         clock,
         declaration,
-        f"rejected:{now.isoformat()}",
+        None,
         Outgoing(
             "farmer.verdict_not_eligible",
             {"receipt": declaration.receipt, "reason": reason, "hotline": HOTLINE},
@@ -737,19 +747,17 @@ async def _after_step(
         await uow.outbox.add(
             actor.id,
             Outgoing("case.reopened_staff", receipt),
-            key=f"reopened:{task.id}:{now.isoformat()}",
+            key=None,
             at=now,
         )
         if task.acknowledged_by is not None:
             await uow.outbox.add(
                 task.acknowledged_by,
                 Outgoing("case.reopened", receipt, actions=step_actions(task, declaration)),
-                key=f"reopened:{task.id}:owner:{now.isoformat()}",
+                key=None,
                 at=now,
             )
-        await _tell_household(
-            uow, clock, declaration, f"reopened:{now.isoformat()}", Outgoing("farmer.reopened", receipt)
-        )
+        await _tell_household(uow, clock, declaration, None, Outgoing("farmer.reopened", receipt))
 
 
 async def _green_channel(
@@ -835,7 +843,7 @@ async def give_objection(
         person.id, Outgoing("farmer.objection_received", {"receipt": declaration.receipt}), at=now
     )
     await _tell_township(
-        uow, clock, task, f"objection:{now.isoformat()}",
+        uow, clock, task, None,
         Outgoing(
             "case.objection",
             {
@@ -913,7 +921,7 @@ async def hand_over(
             {"receipt": declaration.receipt, "name": actor.name},
             actions=step_actions(moved, declaration),
         ),
-        key=f"handed:{task.id}:{colleague.id}:{now.isoformat()}",
+        key=None,
         at=now,
     )
     return Outcome(toast="case.handed_toast", params={"name": colleague.name or ""}, locale=actor.locale)

@@ -10,22 +10,19 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from domain.cases import FINAL, recipients_of
+from domain.cases import FINAL, recipients_of, township_staff
 from domain.messages import Outgoing, day, text
-from domain.model import Role, Task, TaskStatus
+from domain.model import Channel, Role, Task, TaskStatus
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 
 
 async def _owners(uow: UnitOfWork, task: Task) -> list[int]:
+    """Who answers for the step: its owner, or (before anyone acknowledged it) all it went to."""
     if task.acknowledged_by is not None and task.status is TaskStatus.ACKNOWLEDGED:
         return [task.acknowledged_by]
-    return [p.id for p in await recipients_of(uow, task)]
-
-
-async def _township(uow: UnitOfWork, task: Task) -> list[int]:
-    village = await uow.geography.village(task.village_id)
-    assert village is not None
-    return [p.id for p in await uow.persons.staff_of_township(village.township_id)]
+    people = [p.id for p in await recipients_of(uow, task)]
+    reachable = await uow.persons.reachable(people, Channel.TELEGRAM)
+    return [p for p in people if p in reachable]
 
 
 def _level_time(task: Task, rules: DeadlineRules, index: int) -> datetime | None:
@@ -46,12 +43,13 @@ async def tick(uow: UnitOfWork, clock: Clock, rules: DeadlineRules, limit: int =
         if rules.quiet(now) and not declaration.green_channel:
             await uow.tasks.reschedule(task.id, rules.next_outside_quiet(now))
             continue
+        local_due = task.due_at.astimezone(now.tzinfo)  # stored in UTC, shown in the service's zone
         params = {
             "receipt": declaration.receipt,
             "village": await _village_name(uow, task),
             "step": text(f"step.{task.step}"),
-            "due": day(task.due_at.date().isoformat()),
-            "time": task.due_at.strftime("%H:%M"),
+            "due": day(local_due.date().isoformat()),
+            "time": local_due.strftime("%H:%M"),
         }
         if now < task.due_at:
             if task.reminded_at is None:
@@ -68,7 +66,7 @@ async def tick(uow: UnitOfWork, clock: Clock, rules: DeadlineRules, limit: int =
             field = "warned_at" if whom == "owner" else "escalated_at"
             if at is None or now < at or getattr(task, field) is not None:
                 continue
-            people = await _owners(uow, task) if whom == "owner" else await _township(uow, task)
+            people = await _owners(uow, task) if whom == "owner" else await township_staff(uow, task)
             template = "deadline.warning" if whom == "owner" else "deadline.escalated"
             for person in people:
                 key = f"{field}:{task.id}:{task.step}:{task.due_at.isoformat()}:{person}"

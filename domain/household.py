@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from domain.cases import recipients_of
@@ -40,13 +40,14 @@ NEXT_STEP = {
 }
 
 
-def _line(declaration: Declaration, task: Task | None) -> dict[str, Any]:
+def _line(declaration: Declaration, task: Task | None, now: datetime) -> dict[str, Any]:
     due = task.due_at if task and task.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED) else None
+    due = due.astimezone(now.tzinfo) if due else None  # stored in UTC, shown in the service's zone
     return {
         "$t": "status.line_due" if due else "status.line",
         "$with": {
             "receipt": declaration.receipt,
-            "date": day(declaration.created_at.date().isoformat()),
+            "date": day(declaration.created_at.astimezone(now.tzinfo).date().isoformat()),
             "state": text(f"state.{declaration.status.value}"),
             "next": text(NEXT_STEP.get(declaration.status, "status.next_none")),
             "due": day(due.date().isoformat()) if due else "",
@@ -65,7 +66,7 @@ async def my_declarations(uow: UnitOfWork, clock: Clock, channel: Channel, addre
     actions: list[tuple[Action, ...]] = []
     for declaration in declarations:
         task = await uow.tasks.for_declaration(declaration.id)
-        lines.append(_line(declaration, task))
+        lines.append(_line(declaration, task, clock.now()))
         if declaration.status.open:
             row = [
                 Action(

@@ -543,7 +543,10 @@ async def _offer_existing(
     if existing.declared_by == person.id or person.id == existing.filed_by_cadre:
         message = Outgoing(
             "intake.repeat_own",
-            {"receipt": existing.receipt, "date": day(existing.created_at.date().isoformat())},
+            {
+                "receipt": existing.receipt,
+                "date": day(existing.created_at.astimezone(clock.now().tzinfo).date().isoformat()),
+            },
             actions=actions,
         )
     else:

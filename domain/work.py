@@ -39,10 +39,8 @@ def _due_text(task: Task, now: datetime) -> Any:
     if task.due_at is None:
         return text("work.no_due")
     key = "work.overdue_since" if task.due_at < now else "work.due_by"
-    return {
-        "$t": key,
-        "$with": {"date": day(task.due_at.date().isoformat()), "time": task.due_at.strftime("%H:%M")},
-    }
+    local = task.due_at.astimezone(now.tzinfo)  # stored in UTC, shown in the service's zone
+    return {"$t": key, "$with": {"date": day(local.date().isoformat()), "time": local.strftime("%H:%M")}}
 
 
 async def _lines(
