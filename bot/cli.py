@@ -14,7 +14,7 @@ import asyncio
 import logging
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from telegram.error import TelegramError
 
 from bot import settings as settings_module
 from bot.clock import SystemClock
+from bot.crypto import FernetProtector
 from bot.roster_file import UnreadableFile, read_rows
 from bot.settings import ConfigError, Settings
 from domain import people, roster
@@ -164,6 +165,31 @@ def cmd_qr_link(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import export
+    from handlers.xlsx import cases_workbook
+
+    zone = settings.zone
+    since = datetime.combine(args.since, time(0), zone)
+    until = datetime.combine(args.until + timedelta(days=1), time(0), zone)
+    protector = FernetProtector(settings.id_key())
+
+    async def work(uow: UnitOfWork) -> list[dict[str, object]]:
+        return await export.rows(
+            uow, protector, township_name=args.township, since=since, until=until, requester=None
+        )
+
+    try:
+        found = asyncio.run(_with_uow(settings, work))
+    except export.ExportRefused as exc:
+        print(_say(settings, exc.key, township=args.township or ""), file=sys.stderr)
+        return 1
+    catalog = catalog_for(settings.default_locale)
+    Path(args.output).write_bytes(cases_workbook(found, export.COLUMNS, catalog, zone))
+    print(_say(settings, "cli.exported", count=len(found), file=args.output))
+    return 0
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -199,6 +225,14 @@ def parser() -> argparse.ArgumentParser:
     )
     link.add_argument("--png", help="also write the QR code as a PNG file")
     link.set_defaults(handler=cmd_qr_link)
+    export_cmd = commands.add_parser("export", help="spreadsheets for the township")
+    export_sub = export_cmd.add_subparsers(dest="export_command", required=True)
+    cases = export_sub.add_parser("cases", help="declarations, one row each, for the national system")
+    cases.add_argument("--township", help="township name (default: all)")
+    cases.add_argument("--from", dest="since", type=_date, required=True, help="first day (YYYY-MM-DD)")
+    cases.add_argument("--to", dest="until", type=_date, required=True, help="last day, included")
+    cases.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
+    cases.set_defaults(handler=cmd_export_cases)
     return top
 
 

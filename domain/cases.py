@@ -342,7 +342,8 @@ def step_actions(
                 Action("step", f"{t}:reopen", label="action.reopen"),
             )
         )
-    if status in (S.ACKNOWLEDGED, S.VISITED, S.PROPOSED, S.PUBLICIZING) and not township:
+    if status in (S.ACKNOWLEDGED, S.VISITED, S.PROPOSED, S.PUBLICIZING):
+        # The owner hands over to a colleague; township staff may reassign.
         rows.append((Action("hand", t, label="action.hand_over"),))
     return tuple(rows)
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from telegram import BotCommand, InlineKeyboardMarkup, Update
+from telegram import BotCommand, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -21,12 +21,14 @@ from telegram.ext import (
 )
 
 from domain import cases, dialog, household, intake, people, work
+from domain import export as export_cases
 from domain.messages import Outcome
 from domain.model import Channel, Verdict
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers.context import AppContext, Services
 from handlers.render import COMMANDS, render, value
+from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
 
@@ -151,6 +153,51 @@ async def case(update: Update, context: AppContext) -> None:
     address = _address(update)
     receipt = context.args[0] if context.args else ""
     await _run(context, lambda uow, clock: work.history(uow, clock, TG, address, receipt))
+
+
+async def export(update: Update, context: AppContext) -> None:
+    """/export [from] [to]: the township's declarations as a spreadsheet, sent in chat.
+
+    Sent straight away rather than through the outbox: the file holds ID numbers, and a copy
+    kept for a later retry would keep them longer than the request needs; if sending fails the
+    staff member is told and asks again.
+    """
+    assert update.effective_chat is not None
+    address, services = _address(update), context.services
+    zone = services.clock.now().tzinfo
+    try:
+        days = [date.fromisoformat(arg) for arg in (context.args or [])[:2]]
+    except ValueError:
+        days = []
+    today = services.clock.now().date()
+    if len(days) == 2:
+        first, last = days
+    elif days:
+        first, last = days[0], today
+    else:  # this month so far
+        first, last = today.replace(day=1), today
+    since = datetime.combine(first, time(0), zone)
+    until = datetime.combine(last + timedelta(days=1), time(0), zone)
+    async with services.uow() as uow:
+        person = await people.person_for(uow, TG, address, services.clock)
+        catalog = catalog_for(person.locale, services.default_locale)
+        try:
+            rows = await export_cases.rows(
+                uow, services.protector, township_name=None, since=since, until=until, requester=person
+            )
+        except export_cases.ExportRefused as exc:
+            await update.effective_chat.send_message(gettext(catalog, exc.key))
+            return
+    document = cases_workbook(rows, export_cases.COLUMNS, catalog, zone or UTC)
+    name = f"cases-{first.isoformat()}-{last.isoformat()}.xlsx"
+    caption = gettext(catalog, "work.exported").format(
+        count=len(rows), first=first.isoformat(), last=last.isoformat()
+    )
+    try:
+        await update.effective_chat.send_document(InputFile(document, filename=name), caption=caption)
+    except TelegramError:
+        log.warning("could not send an export")
+        await update.effective_chat.send_message(gettext(catalog, "error.generic"))
 
 
 async def text(update: Update, context: AppContext) -> None:
@@ -319,6 +366,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("overdue", overdue, filters=PRIVATE),
         CommandHandler("stats", stats, filters=PRIVATE),
         CommandHandler("case", case, filters=PRIVATE),
+        CommandHandler("export", export, filters=PRIVATE),
         CallbackQueryHandler(button),
         MessageHandler(PRIVATE & filters.CONTACT, contact),
         MessageHandler(PRIVATE & (filters.VOICE | filters.AUDIO), voice),

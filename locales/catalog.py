@@ -28,7 +28,7 @@ NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
     "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit", "work", "event",
-    "step", "visit", "deadline",
+    "step", "visit", "deadline", "export",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
@@ -49,6 +49,9 @@ def dynamic_keys() -> set[str]:
 
     keys |= {f"event.{kind}" for kind in EVENT_KINDS}
     keys |= {f"step.{step}" for step in DUE_STEP.values()}
+    from domain.export import COLUMNS
+
+    keys |= {f"export.{column}" for column in COLUMNS} | {"export.sheet"}
     keys |= set(ACTION_LABELS.values())
     keys |= {f"command.{name}" for name in COMMANDS}
     keys |= {"language.zh", "language.en"}

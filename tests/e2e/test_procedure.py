@@ -361,3 +361,77 @@ def test_deadlines_over_national_day_on_the_real_calendar() -> None:
     assert rules.take_unknown_years() == {2027}
     assert rules.take_unknown_years() == set()
     assert timedelta(hours=24) == rules.remind_before
+
+
+async def test_export_in_chat_for_the_township_only(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    from io import BytesIO
+
+    from openpyxl import load_workbook
+
+    staff = chat(4001, "王芳")
+    await bind(service, staff, "13800000003")
+    cadre, _farmer, _case = await submitted(service, chat)
+    await emu.send_command(cadre.user, "export")
+    await cadre.expect("只给乡镇工作人员用")
+    await emu.send_command(staff.user, "export")
+    sent = await staff.emu.next_message(staff.user.id)
+    assert sent.method == "sendDocument" and "共 1 件" in (sent.caption or "")
+    book = load_workbook(BytesIO(sent.file_data or b""))
+    sheet = book.active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert rows[0][:5] == ("回执编号", "乡镇", "村", "户主姓名", "身份证号")
+    assert rows[1][1:4] == ("青山镇", "李家村", "王大山") and rows[1][5] == "13912345678"
+    assert len(rows) == 2
+
+
+def test_export_on_the_command_line_has_full_id_numbers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from openpyxl import load_workbook
+
+    from bot.cli import main
+    from bot.crypto import FernetProtector
+    from domain.model import NewDeclaration, Role
+    from storage.db import create_engine, session_factory
+    from storage.migrate import upgrade
+    from storage.uow import SqlUnitOfWorkFactory
+
+    secret = "cli-export-secret-0123456789"
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+
+    async def seed() -> None:
+        engine = create_engine(url)
+        await upgrade(engine)
+        uow = SqlUnitOfWorkFactory(session_factory(engine))
+        await seed_roster(uow)
+        protector = FernetProtector(b"id:" + secret.encode())
+        async with uow() as work:
+            village = await work.geography.village_by_code("QS01")
+            farmer = await work.persons.add(Role.FARMER)
+            assert village is not None
+            await work.declarations.add(
+                NewDeclaration(
+                    village_id=village.id, declared_by=farmer.id, head_name="王大山", phone="+8613912345678",
+                    risk_types=("illness",), description="住院", consent_version="2026-11", consent_at=MONDAY,
+                    id_sealed=protector.seal("11010519491231002X"),
+                ),
+                MONDAY,
+            )  # fmt: skip
+            await work.commit()
+        await engine.dispose()
+
+    asyncio.run(seed())
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("QR_SECRET", secret)
+    out = tmp_path / "cases.xlsx"
+    command = ["export", "cases", "--from", "2026-11-01", "--to", "2026-11-30", "-o", str(out)]
+    assert main([*command, "--township", "青山镇"]) == 0
+    rows = list(load_workbook(out).active.iter_rows(values_only=True))  # type: ignore[union-attr]
+    assert rows[1][4] == "11010519491231002X"
+    assert main([*command, "--township", "没有这个乡"]) == 1

@@ -1,0 +1,89 @@
+"""Rows for entering declarations into 全国防返贫监测信息系统, for the township that keeps them.
+
+Only township staff (and the operator's command line) export; they are the ones who enter the
+cases, so they get full ID numbers. Everyone else's view masks them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from domain import risk_types, validation
+from domain.model import Declaration, Person, Role
+from domain.ports import Protector, UnitOfWork
+
+COLUMNS = (
+    "receipt", "township", "village", "head_name", "id_number", "phone", "household_size", "risk_types",
+    "followups", "description", "declared_by", "status", "verdict", "reason", "green_channel",
+    "submitted_at", "acknowledged_by",
+)  # fmt: skip
+
+
+class ExportRefused(Exception):
+    """The export is not allowed or names nothing; `key` says why (a catalog key)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+async def rows(
+    uow: UnitOfWork,
+    protector: Protector,
+    *,
+    township_name: str | None,
+    since: datetime,
+    until: datetime,
+    requester: Person | None,
+) -> list[dict[str, Any]]:
+    """One row per declaration of the township submitted in [since, until); `requester` None = operator."""
+    if requester is not None and requester.role is not Role.TOWNSHIP:
+        raise ExportRefused("work.township_only")
+    if requester is not None:
+        townships = [t for t in await uow.geography.townships() if t.id == requester.township_id]
+    else:
+        townships = [t for t in await uow.geography.townships() if township_name in (None, t.name)]
+        if township_name and not townships:
+            raise ExportRefused("cli.unknown_township")
+    out: list[dict[str, Any]] = []
+    for township in townships:
+        villages = {v.id: v for v in await uow.geography.villages_in(township.id)}
+        for declaration in await uow.declarations.in_villages(tuple(villages), since=since, until=until):
+            out.append(
+                await _row(uow, protector, declaration, township.name, villages[declaration.village_id].name)
+            )
+    return out
+
+
+async def _row(
+    uow: UnitOfWork, protector: Protector, d: Declaration, township: str, village: str
+) -> dict[str, Any]:
+    task = await uow.tasks.for_declaration(d.id)
+    owner = await uow.persons.get(task.acknowledged_by) if task and task.acknowledged_by else None
+    followups = "; ".join(f"{key}={value}" for key, value in d.followups.items())
+    if d.filed_by_cadre:
+        declared_by = "cadre"
+    else:
+        declared_by = f"family:{d.relation}" if d.relation else "self"
+    return {
+        "receipt": d.receipt,
+        "township": township,
+        "village": village,
+        "head_name": d.head_name,
+        "id_number": protector.unseal(d.id_sealed) if d.id_sealed else "",
+        "phone": validation.display_phone(d.phone),
+        "household_size": d.household_size or "",
+        "risk_types": "、".join(
+            r.label("zh_Hans") for code in d.risk_types if (r := risk_types.by_code(code))
+        ),
+        "followups": followups,
+        "description": d.description,
+        "declared_by": declared_by,
+        "status": d.status.value,
+        "verdict": d.verdict.value if d.verdict else "",
+        "reason": d.verdict_reason or "",
+        "green_channel": "yes" if d.green_channel else "",
+        "submitted_at": d.created_at,
+        "acknowledged_by": owner.name if owner and owner.name else "",
+    }
