@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from bot.clock import SystemClock
 from bot.service import Service
 from bot.settings import Settings, load
 from domain import people
@@ -97,7 +96,7 @@ def chat(emu: BotAPIEmulator) -> Callable[..., Chat]:
 async def bind(service: Service, chat: Chat, phone: str) -> EmuMessage:
     """Invite the roster person with `phone` and open the link in `chat`, as a cadre would."""
     async with service.uow() as uow:
-        invite = await people.issue_invite(uow, SystemClock(service.settings.zone), phone)
+        invite = await people.issue_invite(uow, service.clock, phone)
         await uow.commit()
     await chat.emu.send_command(chat.user, "start", invite.payload)
     return await chat.expect("您好")

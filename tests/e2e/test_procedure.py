@@ -435,3 +435,18 @@ def test_export_on_the_command_line_has_full_id_numbers(
     rows = list(load_workbook(out).active.iter_rows(values_only=True))  # type: ignore[union-attr]
     assert rows[1][4] == "11010519491231002X"
     assert main([*command, "--township", "没有这个乡"]) == 1
+
+
+async def test_past_the_known_calendar_the_township_is_told_once(
+    settings: Settings, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    clock = FakeClock(datetime(2026, 12, 31, 10, 0, tzinfo=SHANGHAI))
+    async with Service(settings, poll_timeout=1, clock=clock) as service:
+        await seed_roster(service.uow)
+        staff = chat(4001, "王芳")
+        await bind(service, staff, "13800000003")
+        await submitted(service, chat)  # due in 2027, a year the official calendar does not know
+        await service.deadline_tick()
+        await staff.expect("2027 年", "周一至周五")
+        await service.deadline_tick()
+        await staff.silent(0.5)
