@@ -502,14 +502,6 @@ class TaskRepository(_Repo):
         row = await self.session.get(TaskRow, task_id, populate_existing=True)
         return self._task(row) if row else None
 
-    async def acknowledge(self, task_id: int, person_id: int, at: datetime) -> bool:
-        result = await self.session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.OPEN.value)
-            .values(status=TaskStatus.ACKNOWLEDGED.value, acknowledged_by=person_id, acknowledged_at=at)
-        )
-        return _rowcount(result) == 1
-
     async def for_declaration(self, declaration_id: int) -> Task | None:
         row = await self.session.scalar(
             select(TaskRow)
@@ -590,14 +582,6 @@ class TaskRepository(_Repo):
             update(TaskRow)
             .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.OPEN.value)
             .values(status=TaskStatus.CLOSED.value)
-        )
-        return _rowcount(result) == 1
-
-    async def decide(self, task_id: int, person_id: int, at: datetime) -> bool:
-        result = await self.session.execute(
-            update(TaskRow)
-            .where(TaskRow.id == task_id, TaskRow.status == TaskStatus.ACKNOWLEDGED.value)
-            .values(status=TaskStatus.DONE.value, decided_by=person_id, decided_at=at)
         )
         return _rowcount(result) == 1
 

@@ -10,7 +10,7 @@ from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.messages import Outgoing
-from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo
+from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo, TaskStatus
 from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
@@ -129,8 +129,16 @@ async def test_receipt_and_conditional_transitions(uow: SqlUnitOfWorkFactory, cl
         assert await work.declarations.by_receipt(declaration.receipt) == declaration
         cadre = await work.persons.by_phone("+8613800000001")
         assert cadre is not None
-        assert await work.tasks.acknowledge(task_id, cadre.id, clock.now())
-        assert not await work.tasks.acknowledge(task_id, cadre.id, clock.now())
+        await work.tasks.advance(
+            task_id,
+            status=TaskStatus.ACKNOWLEDGED,
+            owner=cadre.id,
+            step="visit",
+            due_at=clock.now(),
+            next_check_at=None,
+        )
+        task = await work.tasks.get(task_id)
+        assert task is not None and task.acknowledged_by == cadre.id and task.step == "visit"
         assert await work.declarations.transition(
             declaration_id,
             expected=DeclarationStatus.SUBMITTED,
@@ -147,15 +155,21 @@ async def test_receipt_and_conditional_transitions(uow: SqlUnitOfWorkFactory, cl
 
 async def test_two_acknowledgements_at_once_one_wins(engine: AsyncEngine, clock: FakeClock) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
-    _, task_id = await _declaration(uow, clock)
+    declaration_id, _ = await _declaration(uow, clock)
     async with uow() as work:
         a = await work.persons.by_phone("+8613800000001")
         b = await work.persons.by_phone("+8613800000002")
     assert a is not None and b is not None
 
     async def press(person_id: int) -> bool:
+        # What acknowledging does first: move the declaration on, only from where it was.
         async with uow() as work:
-            won = await work.tasks.acknowledge(task_id, person_id, clock.now())
+            won = await work.declarations.transition(
+                declaration_id,
+                expected=DeclarationStatus.SUBMITTED,
+                to=DeclarationStatus.ACKNOWLEDGED,
+                at=clock.now(),
+            )
             await work.commit()
             return won
 
