@@ -1,4 +1,5 @@
-"""A local Telegram Bot API emulator for end-to-end tests of python-telegram-bot bots.
+"""A local Telegram Bot API emulator: the end-to-end tests and the sandbox (`make run` without a token)
+run the real python-telegram-bot application against it.
 
 The server half speaks the HTTP Bot API (``{base_url}{token}/{method}``) with the result and
 error shapes Telegram uses; the test half (methods on :class:`BotAPIEmulator`) plays the human
