@@ -26,7 +26,7 @@ ROOT = HERE.parent
 PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
 NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
-    "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli",
+    "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "sandbox",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
