@@ -138,6 +138,8 @@ async def test_reset_starts_over_and_the_tour_follows_the_steps(browser: Browser
     await pane(page, "farmer").locator(".flyer button").click()
     await last_bot_message(page, "farmer", "第 1 步")
     tour = page.locator("#tour")
+    await expect(tour).to_be_hidden()  # on a phone's screen, only when asked for
+    await page.locator("#tour-toggle").click()
     await expect(tour).to_contain_text("1/6")
     await tour.get_by_role("button", name="下一步").click()
     await expect(pane(page, "cadre")).to_be_visible()
