@@ -1,4 +1,6 @@
-"""Take the README's screenshot of the sandbox: `.venv/bin/python -m tests.sandbox.screenshot docs/sandbox.png`.
+"""Take the README's screenshot of the sandbox.
+
+    .venv/bin/python -m tests.sandbox.screenshot docs/sandbox.png
 
 It runs a declaration through the page as the browser test does, then photographs the cadre's pane.
 """
