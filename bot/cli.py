@@ -83,9 +83,12 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
 
     try:
         settings.token()
+        sandbox = False
     except ConfigError:
         if args.require_token:
             raise
+        sandbox = True
+    if sandbox:
         # No token: the real service against a local Bot API, with demo people (bot/sandbox/).
         from bot.sandbox.runtime import run_sandbox
 

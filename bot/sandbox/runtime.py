@@ -26,10 +26,12 @@ from bot.sandbox.demo import PANES, Demo, Persona, load, read_demo
 from bot.service import Service
 from bot.settings import Settings
 from botapi import BotAPIEmulator, EmuMessage, EmuUser
+from domain.model import OutboxStatus
 from locales import catalog_for, gettext
 from qr.links import deep_link
 from qr.payload import sign_village
 from storage.models import Base
+from storage.outbox_store import OutboxStore
 
 log = logging.getLogger(__name__)
 
@@ -197,25 +199,39 @@ class Sandbox:
             updater = application.updater
             assert updater is not None
             await updater.stop()
-            await service.sender.stop()
-            # Let what was already fetched finish before its rows disappear under it.
-            for _ in range(100):
-                if application.update_queue.empty():
-                    break
-                await asyncio.sleep(0.02)
-            await asyncio.sleep(0.05)
+            # Application.stop() lets the updates already fetched finish before their rows go.
+            await application.stop()
+            await self._outbox_drained(service)
             async with service.sessions() as session:
                 for table in reversed(Base.metadata.sorted_tables):
                     await session.execute(table.delete())
                 await session.commit()
             self.emulator.forget_chats()
-            service.sender.start()
+            await application.start()
             await updater.start_polling(
                 poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
             )
             await self._load_demo()
             log.info("sandbox reset")
             return self.epoch
+
+    @staticmethod
+    async def _outbox_drained(service: Service, within: float = 5.0) -> None:
+        """Wait until the sender has nothing queued or in hand, so no old message lands after a reset.
+
+        The sender keeps running (stopping it mid-query leaves SQLAlchemy complaining); with the
+        application stopped nothing new is queued, so this ends as soon as the last row is sent.
+        """
+        store = OutboxStore(service.sessions)
+        service.sender.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            counts = await store.counts()
+            if not counts.get(OutboxStatus.PENDING.value) and not counts.get(OutboxStatus.SENDING.value):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("sandbox reset: the outbox did not drain within %ss; resetting anyway", within)
 
     # ------------------------------------------------------------------ what the page asks
 
