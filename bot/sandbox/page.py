@@ -72,17 +72,43 @@ def _refusals(handler: Handler) -> Handler:
                 "epoch": request.app[SANDBOX].epoch,
             }
             return web.json_response(body, status=exc.status)
-        except (ValueError, KeyError, TypeError):
+        except Malformed:
             return web.json_response({"ok": False, "error": "请求的格式不对。"}, status=400)
 
     return wrapped
 
 
+class Malformed(Exception):
+    """The request's body is not the JSON object the endpoint takes."""
+
+
 async def _body(request: web.Request) -> dict[str, Any]:
-    data = json.loads(await request.text() or "{}")
+    try:
+        data = json.loads(await request.text() or "{}")
+    except ValueError:
+        raise Malformed from None
     if not isinstance(data, dict):
-        raise ValueError("a JSON object is expected")
+        raise Malformed
     return data
+
+
+def _text(body: dict[str, Any], name: str) -> str:
+    value = body.get(name)
+    if not isinstance(value, str):
+        raise Malformed
+    return value
+
+
+def _number(body: dict[str, Any], name: str) -> int:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Malformed
+    return value
+
+
+def _epoch(body: dict[str, Any]) -> str:
+    """The demo the page was showing; a missing one is as stale as an old one."""
+    return str(body.get("epoch") or "")
 
 
 async def page(request: web.Request) -> web.Response:
@@ -126,38 +152,38 @@ async def events(request: web.Request) -> web.StreamResponse:
             before = asyncio.get_running_loop().time()
             seen = await sandbox.emulator.wait_changed(seen, 1.0)
             idle += asyncio.get_running_loop().time() - before
-    except (ConnectionResetError, asyncio.CancelledError):
-        pass
+    except ConnectionResetError:
+        pass  # the page was closed
     return response
 
 
 async def send(request: web.Request) -> web.Response:
     body = await _body(request)
-    await request.app[SANDBOX].send_text(str(body["persona"]), str(body.get("epoch")), str(body["text"]))
+    await request.app[SANDBOX].send_text(_text(body, "persona"), _epoch(body), _text(body, "text"))
     return web.json_response({"ok": True})
 
 
 async def keyboard(request: web.Request) -> web.Response:
     body = await _body(request)
-    await request.app[SANDBOX].tap_keyboard(str(body["persona"]), str(body.get("epoch")), str(body["text"]))
+    await request.app[SANDBOX].tap_keyboard(_text(body, "persona"), _epoch(body), _text(body, "text"))
     return web.json_response({"ok": True})
 
 
 async def press(request: web.Request) -> web.Response:
     body = await _body(request)
     answer = await request.app[SANDBOX].press(
-        str(body["persona"]),
-        str(body.get("epoch")),
-        int(body["message_id"]),
-        int(body["row"]),
-        int(body["column"]),
+        _text(body, "persona"),
+        _epoch(body),
+        _number(body, "message_id"),
+        _number(body, "row"),
+        _number(body, "column"),
     )
     return web.json_response({"ok": True, "answer": answer.text, "alert": answer.alert})
 
 
 async def scan(request: web.Request) -> web.Response:
     body = await _body(request)
-    await request.app[SANDBOX].scan(str(body.get("epoch")))
+    await request.app[SANDBOX].scan(_epoch(body))
     return web.json_response({"ok": True})
 
 

@@ -114,9 +114,11 @@ async def test_bad_input_is_refused_politely(sandbox: Sandbox, client: Client) -
     assert nobody.status == 404 and (await nobody.json())["error"] == UNKNOWN_PERSONA
     empty = await client.post("/sandbox/api/send", json={"persona": "farmer", "epoch": epoch, "text": "  "})
     assert empty.status == 400
-    for body in ("not json", "[1, 2]", '{"persona": "farmer"}'):
+    for body in ("not json", "[1, 2]", '{"persona": "farmer"}', '{"persona": 7, "text": "x"}'):
         broken = await client.post("/sandbox/api/send", data=body)
-        assert broken.status in (400, 409) and (await broken.json())["ok"] is False
+        assert broken.status == 400 and (await broken.json())["ok"] is False
+    wrong_type = {"persona": "cadre", "epoch": epoch, "message_id": "1", "row": True, "column": 0}
+    assert (await client.post("/sandbox/api/press", json=wrong_type)).status == 400
     ghost = {"persona": "cadre", "epoch": epoch, "message_id": 999, "row": 0, "column": 0}
     assert (await client.post("/sandbox/api/press", json=ghost)).status == 409
     negative = {**ghost, "message_id": 1, "row": -1, "column": -1}

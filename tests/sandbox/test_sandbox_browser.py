@@ -128,6 +128,10 @@ async def test_two_tabs_on_one_persona_stay_in_step(browser: Browser, sandbox: S
         await last_bot_message(page, "staff", "请选择语言")
         await expect(pane(page, "staff").get_by_role("button", name="English")).to_be_visible()
     await pane(first, "staff").get_by_role("button", name="简体中文").click()
+    # A persona that does not exist in the address shows the farmer instead.
+    stray = await browser.new_page()
+    await stray.goto(f"{sandbox.url}#mayor")
+    await expect(pane(stray, "farmer")).to_be_visible()
     await last_bot_message(second, "staff", "已切换为简体中文")
     await expect(pane(second, "staff").get_by_role("button", name="简体中文")).to_have_count(0)
 
