@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,6 +13,7 @@ from aiohttp.test_utils import TestClient, TestServer
 
 from bot.sandbox import page
 from bot.sandbox.runtime import STALE, UNKNOWN_PERSONA, Sandbox, database_file
+from bot.settings import load
 from domain.model import Channel
 
 Client = TestClient[web.Request, web.Application]
@@ -161,3 +164,14 @@ async def test_events_announce_changes(sandbox: Sandbox, client: Client) -> None
     second = await response.content.readuntil(b"\n\n")
     assert second.startswith(b"event: changed")
     response.close()
+
+
+async def test_a_taken_port_gives_way_to_a_free_one(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        settings = load(web_port=port, _env_file=None)
+        async with Sandbox(settings, var_dir=tmp_path / "var", poll_timeout=1) as sandbox:
+            assert sandbox.service is not None and sandbox.service.web_port not in (port, 0)
+            assert sandbox.url.endswith(f":{sandbox.service.web_port}/sandbox")
