@@ -1,12 +1,15 @@
 # Two commands on a fresh machine:
 #   make run    create .venv, install, compile the catalogs, migrate and start the service
-#   make test   the same setup, then lint, type-check and the whole test suite
+#   make test   the same setup (and Chromium for the browser tests), then lint, type-check and all tests
+# `make run` without TELEGRAM_BOT_TOKEN starts the local sandbox (see README.md).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: run test install locales lint clean
+CHROMIUM := /usr/bin/chromium
+
+.PHONY: run test install locales lint chromium clean
 
 install: $(STAMP)
 
@@ -26,7 +29,21 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
 
-test: locales lint
+# The browser tests drive Debian's Chromium through Playwright (never a browser Playwright downloads).
+chromium:
+	@if [ ! -x $(CHROMIUM) ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing Chromium for the browser tests (apt-get install chromium)"; \
+	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	    echo "could not install Chromium: the browser tests will be skipped (and fail in CI)" >&2; \
+	  else \
+	    echo "no $(CHROMIUM) and no apt-get: the browser tests will be skipped (and fail in CI)" >&2; \
+	  fi; \
+	fi
+
+test: locales lint chromium
 	$(PY) -m pytest
 
 clean:

@@ -1,6 +1,6 @@
 """Command line: run the service and the township's tools.
 
-python -m bot run
+python -m bot run [--require-token]     (no token: the sandbox, see bot/sandbox/)
 python -m bot migrate
 python -m bot roster import FILE
 python -m bot invite PHONE [--days 7]
@@ -82,7 +82,19 @@ async def _bot_username(settings: Settings) -> str:
 def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
     from bot.service import run_forever
 
-    settings.token()
+    try:
+        settings.token()
+        sandbox = False
+    except ConfigError:
+        if args.require_token:
+            raise
+        sandbox = True
+    if sandbox:
+        # No token: the real service against a local Bot API, with demo people (bot/sandbox/).
+        from bot.sandbox.runtime import run_sandbox
+
+        asyncio.run(run_sandbox(settings))
+        return 0
     settings.secret()
     settings.load_policy()
     asyncio.run(run_forever(settings))
@@ -200,7 +212,15 @@ def _date(text: str) -> date:
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m bot", description="防返贫监测申报机器人")
     commands = top.add_subparsers(dest="command", required=True)
-    commands.add_parser("run", help="run the bot (polling) and its web server").set_defaults(handler=cmd_run)
+    run = commands.add_parser(
+        "run", help="run the bot (polling) and its web server; without a token, the local sandbox"
+    )
+    run.add_argument(
+        "--require-token",
+        action="store_true",
+        help="stop with an error instead of starting the sandbox when TELEGRAM_BOT_TOKEN is unset",
+    )
+    run.set_defaults(handler=cmd_run)
     commands.add_parser("migrate", help="bring the database schema up to date").set_defaults(
         handler=cmd_migrate
     )

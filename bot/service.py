@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, Self
 
@@ -59,7 +60,9 @@ class Service:
         clock: Clock | None = None,
         rules: DeadlineRules | None = None,
         poll_timeout: int = 10,
+        web_routes: Callable[[web.Application], None] | None = None,
     ) -> None:
+        """`web_routes` adds pages to the web app before it starts (the sandbox mounts its own)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.zone)
         self.rules: DeadlineRules = rules or PolicyRules(settings.load_policy())
@@ -71,6 +74,7 @@ class Service:
         self.sender = OutboxSender(
             OutboxStore(self.sessions), self.application.bot, self.clock, settings.default_locale
         )
+        self._web_routes = web_routes
         self._runner: web.AppRunner | None = None
         self.web_port: int | None = None
         self.bot_username: str | None = settings.bot_username
@@ -90,7 +94,10 @@ class Service:
         self.bot_username = self.bot_username or self.application.bot.username
         await tg_handlers.publish_commands(self.application, self.settings.default_locale)
         self.sender.start()
-        self._runner = web.AppRunner(make_app(OutboxStore(self.sessions)), access_log=None)
+        app = make_app(OutboxStore(self.sessions))
+        if self._web_routes is not None:
+            self._web_routes(app)
+        self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.settings.web_host, self.settings.web_port)
         await site.start()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -104,7 +106,7 @@ def test_run_without_token_says_what_to_set(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "QR_SECRET")}
     environment["PYTHONPATH"] = str(ROOT)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "run"],
+        [sys.executable, "-m", "bot", "run", "--require-token"],
         cwd=tmp_path,
         env=environment,
         capture_output=True,
@@ -129,3 +131,30 @@ def test_bad_setting_is_one_line(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert result.stderr.startswith("TIMEZONE:") and "Traceback" not in result.stderr
+
+
+def test_run_without_token_starts_the_sandbox(tmp_path: Path) -> None:
+    """One line: a sandbox, its address, how to use Telegram; its own database and secret in var/."""
+    environment = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "QR_SECRET")}
+    environment.update(PYTHONPATH=str(ROOT), WEB_PORT="0", DATABASE_URL=f"sqlite:///{tmp_path / 'prod.db'}")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", "run"],
+        cwd=tmp_path,
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert "沙盒" in line and "TELEGRAM_BOT_TOKEN" in line
+        url = line.split("http://", 1)[1].split()[0]
+        with urllib.request.urlopen(f"http://{url}", timeout=10) as page:
+            assert "重置" in page.read().decode("utf-8")
+        assert (tmp_path / "var" / "sandbox.db").exists()
+        assert (tmp_path / "var" / "sandbox-qr-secret").stat().st_mode & 0o077 == 0
+        assert not (tmp_path / "prod.db").exists()  # DATABASE_URL is the production one: untouched
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0

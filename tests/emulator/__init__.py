@@ -1,5 +1,5 @@
-"""Local Telegram Bot API emulator for end-to-end tests."""
+"""Local Telegram Bot API emulator for end-to-end tests; it lives in the product as `botapi`."""
 
-from .server import BotAPIEmulator, EmuMessage, EmuUser, UploadedFile
+from botapi.emulator import BotAPIEmulator, EmuMessage, EmuUser, UploadedFile
 
 __all__ = ["BotAPIEmulator", "EmuMessage", "EmuUser", "UploadedFile"]

@@ -1,4 +1,5 @@
-"""A local Telegram Bot API emulator for end-to-end tests of python-telegram-bot bots.
+"""A local Telegram Bot API emulator: the end-to-end tests and the sandbox (`make run` without a token)
+run the real python-telegram-bot application against it.
 
 The server half speaks the HTTP Bot API (``{base_url}{token}/{method}``) with the result and
 error shapes Telegram uses; the test half (methods on :class:`BotAPIEmulator`) plays the human
@@ -707,6 +708,7 @@ class BotAPIEmulator:
         self.bot_texts: dict[tuple[str, str], str] = {}
         self.webhook_url: str = ""
         self.flood_errors = 0
+        self.changes = 0  # counts state changes; see wait_changed()
 
         # Flood limits (only applied when enforce_limits is True).
         self.enforce_limits = False
@@ -1272,6 +1274,26 @@ class BotAPIEmulator:
         """Number of queued updates the bot has not confirmed yet."""
         return len(self._updates)
 
+    def history(self, chat: ChatRef) -> list[EmuMessage]:
+        """Every message of the chat, the user's and the bot's, in order (deleted ones left out)."""
+        state = self._chats.get(_chat_id(chat))
+        if state is None:
+            return []
+        return [m for _, m in sorted(state.messages.items()) if not m.deleted]
+
+    def forget_chats(self) -> None:
+        """Drop every chat, queued update and open callback query: the users start afresh.
+
+        Users stay registered (with empty chats); update ids keep counting, so a bot that is
+        polling never sees an old id again.
+        """
+        self._updates.clear()
+        self._queries.clear()
+        self._answered.clear()
+        self.callback_answers.clear()
+        self._chats = {uid: _Chat(uid, user.chat_api()) for uid, user in self._users.items()}
+        self._notify()
+
     def transcript(self, chat: ChatRef) -> str:
         """A readable log of everything that happened in the chat."""
         state = self._chats.get(_chat_id(chat))
@@ -1303,8 +1325,14 @@ class BotAPIEmulator:
 
     def _notify(self) -> None:
         """Wake everybody waiting for a state change."""
+        self.changes += 1
         self._changed.set()
         self._changed = asyncio.Event()
+
+    async def wait_changed(self, since: int, timeout: float) -> int:
+        """Wait until :attr:`changes` moves past ``since`` (or ``timeout``); returns it."""
+        await self._wait_for(lambda: self.changes != since, timeout)
+        return self.changes
 
     async def _wait_for(self, predicate: Callable[[], bool], timeout: float) -> bool:
         """Wait until predicate() holds or timeout passes; return the final predicate value."""

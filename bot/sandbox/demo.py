@@ -1,0 +1,113 @@
+"""The demo township of the sandbox: read from `demo.toml`, loaded through the real use cases."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from domain import people, roster
+from domain.model import Channel
+from domain.ports import Clock, UnitOfWorkFactory
+
+DEMO_FILE = Path(__file__).with_name("demo.toml")
+
+# The three panes of the sandbox page, in the order of its switch.
+PANES = (("farmer", "农户"), ("cadre", "村干部"), ("staff", "乡镇工作人员"))
+
+
+@dataclass(frozen=True)
+class Persona:
+    """A demo person and the sandbox chat they use."""
+
+    chat_id: int
+    name: str
+    phone: str  # as on the roster: 11 digits, no country code
+    role: str  # "farmer", "cadre" or "township"
+    villages: tuple[str, ...] = ()
+    pane: str | None = None  # "farmer", "cadre", "staff", or None: bound, but not shown
+
+
+@dataclass(frozen=True)
+class Demo:
+    township: str
+    villages: dict[str, str]  # code -> name
+    people: tuple[Persona, ...]  # the roster people (cadres, staff)
+    farmer: Persona
+
+    def pane(self, slug: str) -> Persona | None:
+        if slug == "farmer":
+            return self.farmer
+        return next((p for p in self.people if p.pane == slug), None)
+
+    @property
+    def farmer_village(self) -> tuple[str, str]:
+        """(code, name) of the village whose QR code the farmer scans."""
+        code = self.farmer.villages[0]
+        return code, self.villages[code]
+
+    def roster_rows(self) -> list[tuple[int, list[str]]]:
+        """The roster as a sheet would give it (header first), for `domain.roster.parse`."""
+        rows: list[tuple[int, list[str]]] = [(1, list(roster.COLUMNS))]
+        for line, person in enumerate(self.people, start=2):
+            codes = ";".join(person.villages)
+            names = ";".join(self.villages[c] for c in person.villages)
+            rows.append((line, [self.township, codes, names, person.name, person.phone, person.role]))
+        return rows
+
+
+def read_demo(path: Path = DEMO_FILE) -> Demo:
+    """The demo township described by a TOML file."""
+    data = tomllib.loads(path.read_text("utf-8"))
+    villages = {str(v["code"]): str(v["name"]) for v in data["villages"]}
+    persons = tuple(
+        Persona(
+            chat_id=int(p["chat_id"]),
+            name=str(p["name"]),
+            phone=str(p["phone"]),
+            role=str(p["role"]),
+            villages=tuple(str(c) for c in p.get("villages", ())),
+            pane=p.get("pane"),
+        )
+        for p in data["people"]
+    )
+    f = data["farmer"]
+    farmer = Persona(
+        chat_id=int(f["chat_id"]),
+        name=str(f["name"]),
+        phone=str(f["phone"]),
+        role="farmer",
+        villages=(str(f["village"]),),
+        pane="farmer",
+    )
+    demo = Demo(township=str(data["township"]), villages=villages, people=persons, farmer=farmer)
+    missing = [slug for slug, _ in PANES if demo.pane(slug) is None]
+    if missing or farmer.villages[0] not in villages:
+        raise ValueError(f"{path}: every pane needs a person ({missing}) and the farmer a known village")
+    return demo
+
+
+async def load(uow: UnitOfWorkFactory, clock: Clock, demo: Demo) -> int:
+    """Import the demo roster and bind each roster person to their sandbox chat by invite.
+
+    Both steps are the ones a township uses (roster import, a one-time invite opened in the
+    chat), and both leave alone what is already there, so this runs on every start. Returns
+    how many people were bound now.
+    """
+    rows = roster.parse(demo.roster_rows())
+    async with uow() as work:
+        await roster.apply(work, rows)
+        await work.commit()
+    bound = 0
+    for person in demo.people:
+        address = str(person.chat_id)
+        async with uow() as work:
+            if await work.persons.by_address(Channel.TELEGRAM, address) is not None:
+                continue
+            invite = await people.issue_invite(work, clock, person.phone)
+            await work.commit()
+        async with uow() as work:
+            await people.redeem_invite(work, clock, Channel.TELEGRAM, address, invite.token)
+            await work.commit()
+        bound += 1
+    return bound

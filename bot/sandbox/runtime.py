@@ -1,0 +1,388 @@
+"""The sandbox: the real service against a Bot API emulator in the same process, with demo people.
+
+It is what `make run` starts when TELEGRAM_BOT_TOKEN is unset. The service is the production
+`Service` (PTB application, database, outbox sender, web app); only the Bot API it talks to, the
+database file and the QR secret are the sandbox's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import errno
+import logging
+import secrets
+import signal
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from pydantic import SecretStr
+from telegram.ext import Application
+
+from bot.sandbox import page
+from bot.sandbox.demo import PANES, Demo, Persona, load, read_demo
+from bot.service import Service
+from bot.settings import Settings
+from botapi import BotAPIEmulator, EmuMessage, EmuUser
+from domain.model import OutboxStatus
+from locales import catalog_for, gettext
+from qr.links import deep_link
+from qr.payload import sign_village
+from storage.models import Base
+from storage.outbox_store import OutboxStore
+
+log = logging.getLogger(__name__)
+
+BOT_USERNAME = "fanghui_sandbox_bot"
+BOT_NAME = "防返贫监测申报（沙盒）"
+
+
+class SandboxRefused(Exception):
+    """A request from the page that cannot be done; `message` is shown to the person as is."""
+
+    def __init__(self, message: str, *, status: int = 409, stale: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.stale = stale
+
+
+STALE = "演示已经重置，这里的按钮和消息已失效。请在新的对话里继续。"
+UNKNOWN_PERSONA = "沙盒里没有这个角色。"
+GONE_BUTTON = "这个按钮已经失效（消息已更新），请使用最新消息里的按钮。"
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the bot answered to a button press: the short notice shown where it was pressed."""
+
+    text: str
+    alert: bool = False
+
+
+def secret_file(var_dir: Path) -> bytes:
+    """The sandbox's own QR secret, made once and kept in var/ (never the production QR_SECRET)."""
+    path = var_dir / "sandbox-qr-secret"
+    if not path.exists():
+        var_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(32), "ascii")
+        path.chmod(0o600)
+    return path.read_text("ascii").strip().encode("ascii")
+
+
+def database_file(var_dir: Path) -> Path:
+    """var/sandbox.db: the sandbox's own SQLite file, never the production database."""
+    return (var_dir / "sandbox").with_suffix(".db")
+
+
+def sandbox_settings(
+    settings: Settings, emulator: BotAPIEmulator, var_dir: Path, *, web_port: int
+) -> Settings:
+    """The person's settings with the Bot API, database and secret replaced by the sandbox's."""
+    return settings.model_copy(
+        update={
+            "telegram_bot_token": SecretStr(emulator.token),
+            "telegram_api_base_url": emulator.base_url,
+            "telegram_api_file_url": emulator.base_file_url,
+            "database_url": f"sqlite+aiosqlite:///{database_file(var_dir)}",
+            "qr_secret": SecretStr(secret_file(var_dir).decode("ascii")),
+            "bot_username": BOT_USERNAME,
+            "web_port": web_port,
+        }
+    )
+
+
+class Sandbox:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        var_dir: Path = Path("var"),
+        demo: Demo | None = None,
+        poll_timeout: int = 10,
+    ) -> None:
+        self.base_settings = settings
+        self.var_dir = var_dir
+        self.demo = demo or read_demo()
+        self.poll_timeout = poll_timeout
+        # A fresh random token each start: nothing outside this process can talk as the bot.
+        token = f"{secrets.randbelow(9 * 10**8) + 10**8}:{secrets.token_urlsafe(24)}"
+        self.emulator = BotAPIEmulator(token=token, bot_username=BOT_USERNAME, bot_name=BOT_NAME)
+        self.service: Service | None = None
+        # Changes on every start and reset; the page sends it back, so nothing from before counts.
+        self.epoch = secrets.token_hex(4)
+        self.closing = False
+        self._lock = asyncio.Lock()
+        self._users: dict[int, EmuUser] = {}
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def url(self) -> str:
+        assert self.service is not None
+        host = self.service.settings.web_host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
+        return f"http://{shown}:{self.service.web_port}{page.ROOT}"
+
+    async def start(self) -> None:
+        await self.emulator.start()
+        self._register_users()
+        wanted = self.base_settings.web_port
+        for port in (wanted, 0) if wanted else (0,):
+            service = Service(
+                sandbox_settings(self.base_settings, self.emulator, self.var_dir, web_port=port),
+                poll_timeout=self.poll_timeout,
+                web_routes=lambda app: page.mount(app, self),
+            )
+            try:
+                await service.start()
+            except OSError as exc:
+                await service.stop()
+                if exc.errno != errno.EADDRINUSE or port == 0:
+                    raise
+                # A newcomer's port 8080 is often taken; any free port will do for a sandbox.
+                log.warning("port %s is in use; the sandbox takes a free one", port)
+                continue
+            self.service = service
+            break
+        await self._load_demo()
+
+    async def stop(self) -> None:
+        self.closing = True
+        if self.service is not None:
+            await self.service.stop()
+            self.service = None
+        await self.emulator.stop()
+
+    async def __aenter__(self) -> Sandbox:
+        try:
+            await self.start()
+        except BaseException:
+            await self.stop()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _register_users(self) -> None:
+        """Every demo person as a Telegram user with a private chat (and a phone to share)."""
+        for person in (self.demo.farmer, *self.demo.people):
+            self._users[person.chat_id] = self.emulator.user(
+                person.chat_id,
+                person.name,
+                language_code="zh-hans",
+                phone_number="+86" + person.phone,
+            )
+
+    async def _load_demo(self) -> None:
+        service = self._service()
+        bound = await load(service.uow, service.clock, self.demo)
+        if bound:
+            service.sender.wake()
+
+    def _service(self) -> Service:
+        if self.service is None:
+            raise SandboxRefused("沙盒还没有启动。", status=503)
+        return self.service
+
+    # ------------------------------------------------------------------ reset
+
+    async def reset(self) -> str:
+        """Start the demo over: empty database and chats, the demo roster bound again."""
+        async with self._lock:
+            service = self._service()
+            self.epoch = secrets.token_hex(4)
+            application: Application[Any, Any, Any, Any, Any, Any] = service.application
+            updater = application.updater
+            assert updater is not None
+            await updater.stop()
+            # Application.stop() lets the updates already fetched finish before their rows go.
+            await application.stop()
+            await self._outbox_drained(service)
+            async with service.sessions() as session:
+                for table in reversed(Base.metadata.sorted_tables):
+                    await session.execute(table.delete())
+                await session.commit()
+            self.emulator.forget_chats()
+            await application.start()
+            await updater.start_polling(
+                poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
+            )
+            await self._load_demo()
+            log.info("sandbox reset")
+            return self.epoch
+
+    @staticmethod
+    async def _outbox_drained(service: Service, within: float = 5.0) -> None:
+        """Wait until the sender has nothing queued or in hand, so no old message lands after a reset.
+
+        The sender keeps running (stopping it mid-query leaves SQLAlchemy complaining); with the
+        application stopped nothing new is queued, so this ends as soon as the last row is sent.
+        """
+        store = OutboxStore(service.sessions)
+        service.sender.wake()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + within
+        while loop.time() < deadline:
+            counts = await store.counts()
+            if not counts.get(OutboxStatus.PENDING.value) and not counts.get(OutboxStatus.SENDING.value):
+                return
+            await asyncio.sleep(0.05)
+        log.warning("sandbox reset: the outbox did not drain within %ss; resetting anyway", within)
+
+    # ------------------------------------------------------------------ what the page asks
+
+    def persona(self, slug: str) -> Persona:
+        person = self.demo.pane(slug)
+        if person is None:
+            raise SandboxRefused(UNKNOWN_PERSONA, status=404)
+        return person
+
+    def _user(self, slug: str, epoch: str) -> EmuUser:
+        person = self.persona(slug)
+        if epoch != self.epoch:
+            raise SandboxRefused(STALE, stale=True)
+        return self._users[person.chat_id]
+
+    def village_link(self) -> str:
+        """The farmer village's deep link, signed as a printed flyer's would be."""
+        service = self._service()
+        code, _ = self.demo.farmer_village
+        valid_until = date(service.clock.now().year + 2, 12, 31)
+        return deep_link(BOT_USERNAME, sign_village(service.settings.secret(), code, valid_until))
+
+    async def send_text(self, slug: str, epoch: str, text: str) -> None:
+        user = self._user(slug, epoch)
+        text = text.strip()
+        if not text:
+            raise SandboxRefused("请先输入内容。", status=400)
+        if len(text) > 4096:
+            raise SandboxRefused("消息太长了（Telegram 最多 4096 个字）。", status=400)
+        await self.emulator.send_text(user, text)
+
+    async def scan(self, epoch: str) -> None:
+        """The farmer scans the village's QR code: Telegram opens the bot with /start <payload>."""
+        user = self._user("farmer", epoch)
+        payload = self.village_link().split("start=", 1)[1]
+        await self.emulator.send_command(user, "start", payload)
+
+    async def tap_keyboard(self, slug: str, epoch: str, text: str) -> None:
+        """A reply-keyboard button: sends its text, or the person's contact when it asks for one."""
+        user = self._user(slug, epoch)
+        keyboard = self.emulator.reply_keyboard(user.id) or {}
+        labels = [
+            b if isinstance(b, str) else b.get("text") for row in keyboard.get("keyboard", []) for b in row
+        ]
+        if text not in labels:
+            raise SandboxRefused(GONE_BUTTON)
+        await self.emulator.tap_keyboard(user, text)
+
+    async def press(self, slug: str, epoch: str, message_id: int, row: int, column: int) -> Answer:
+        """An inline button, named by its place on the message; returns the bot's short answer."""
+        user = self._user(slug, epoch)
+        message = self.emulator.message(user.id, message_id)
+        try:
+            assert message is not None and message.from_bot
+            button = message.inline_keyboard[row][column]
+            assert row >= 0 and column >= 0 and "callback_data" in button
+        except (AssertionError, IndexError):
+            raise SandboxRefused(GONE_BUTTON) from None
+        query = await self.emulator.press_data(user, message, str(button["callback_data"]))
+        with contextlib.suppress(AssertionError):
+            answer = await self.emulator.wait_for_answer(query, timeout=10)
+            return Answer(str(answer.get("text") or ""), bool(answer.get("show_alert")))
+        return Answer("")
+
+    # ------------------------------------------------------------------ what the page shows
+
+    def state(self) -> dict[str, Any]:
+        """Everything the page draws: the panes and each chat as Telegram would show it."""
+        code, village = self.demo.farmer_village
+        panes = []
+        for slug, label in PANES:
+            person = self.persona(slug)
+            panes.append(
+                {
+                    "slug": slug,
+                    "label": label,
+                    "name": person.name,
+                    "detail": self._detail(person),
+                    "messages": [_message(m) for m in self.emulator.history(person.chat_id)],
+                    "keyboard": _keyboard(self.emulator.reply_keyboard(person.chat_id)),
+                }
+            )
+        return {
+            "epoch": self.epoch,
+            "bot": {"name": BOT_NAME, "username": BOT_USERNAME},
+            "township": self.demo.township,
+            "village": {"code": code, "name": village},
+            "panes": panes,
+        }
+
+    def _detail(self, person: Persona) -> str:
+        if person.role == "farmer":
+            return f"{self.demo.villages[person.villages[0]]} 农户"
+        if person.role == "cadre":
+            return "、".join(self.demo.villages[c] for c in person.villages) + " 村干部"
+        return f"{self.demo.township} 乡镇工作人员"
+
+    def signature(self) -> tuple[object, ...]:
+        """Changes whenever something the page shows changes."""
+        counts = []
+        for slug, _ in PANES:
+            chat = self.persona(slug).chat_id
+            history = self.emulator.history(chat)
+            counts.append((len(history), sum(len(m.history) for m in history)))
+        return (self.epoch, *counts)
+
+
+def _message(message: EmuMessage) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": message.message_id,
+        "from_bot": message.from_bot,
+        "kind": message.kind,
+        "text": message.text if message.text is not None else message.caption,
+        "entities": message.entities,
+        "date": message.date,
+        "edited": message.edited,
+        "buttons": [
+            [{"text": b.get("text"), "url": b.get("url"), "data": "callback_data" in b} for b in row]
+            for row in message.inline_keyboard
+        ],
+    }
+    if message.kind == "contact":
+        data["contact"] = message.content["contact"].get("phone_number")
+    return data
+
+
+def _keyboard(markup: dict[str, Any] | None) -> list[list[dict[str, Any]]]:
+    if not markup:
+        return []
+    return [
+        [
+            {"text": b, "contact": False}
+            if isinstance(b, str)
+            else {"text": b.get("text"), "contact": bool(b.get("request_contact"))}
+            for b in row
+        ]
+        for row in markup.get("keyboard", [])
+    ]
+
+
+def banner(sandbox: Sandbox, locale: str) -> str:
+    """The one line `make run` prints: a sandbox, its address, how to use real Telegram instead."""
+    return gettext(catalog_for(locale), "sandbox.ready").format(url=sandbox.url)
+
+
+async def run_sandbox(settings: Settings) -> None:
+    """Run the sandbox until SIGINT or SIGTERM."""
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with Sandbox(settings) as sandbox:
+        print(banner(sandbox, settings.default_locale), flush=True)
+        await stop.wait()
