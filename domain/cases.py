@@ -33,7 +33,7 @@ from domain.model import (
 )
 from domain.people import person_for
 from domain.ports import Clock, DeadlineRules, UnitOfWork
-from domain.procedure import DUE_STEP, Actor, MoveRefused, move
+from domain.procedure import DUE_STEP, Actor, Move, MoveRefused, move
 from domain.validation import Invalid
 
 log = logging.getLogger(__name__)
@@ -228,6 +228,18 @@ async def _load(
     return actor, task, declaration
 
 
+async def _allowed(
+    uow: UnitOfWork, person: Person, task: Task, declaration: Declaration, action: str
+) -> tuple[Move | None, str | None]:
+    """The move `action` would make now, if `person` may make it; else why not (a catalog key)."""
+    try:
+        step = move(declaration.status, action)
+    except MoveRefused:
+        return None, "case.step_done"
+    refusal = await _refusal(uow, person, task, declaration, step.actor)
+    return (None, refusal) if refusal else (step, None)
+
+
 async def _apply(
     uow: UnitOfWork,
     clock: Clock,
@@ -242,12 +254,8 @@ async def _apply(
     data: dict[str, Any] | None = None,
 ) -> tuple[Declaration | None, str | None]:
     """Make the move; returns the declaration as it now is, or why it was refused."""
-    try:
-        step = move(declaration.status, action)
-    except MoveRefused:
-        return None, "case.step_done"
-    refusal = await _refusal(uow, person, task, declaration, step.actor)
-    if refusal:
+    step, refusal = await _allowed(uow, person, task, declaration, action)
+    if step is None:
         return None, refusal
     now = clock.now()
     moved = await uow.declarations.transition(
@@ -399,12 +407,8 @@ async def start_visit(
     actor, task, declaration = await _load(uow, clock, channel, address, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
-    try:
-        step = move(declaration.status, "visit")
-    except MoveRefused:
-        return _refused(actor, "case.step_done")
-    refusal = await _refusal(uow, actor, task, declaration, step.actor)
-    if refusal:
+    step, refusal = await _allowed(uow, actor, task, declaration, "visit")
+    if step is None:
         return _refused(actor, refusal)
     conv = await uow.conversations.start(
         actor.id, Flow.VISIT, "date", {"task_id": task.id, "photos": []}, clock.now()
@@ -559,12 +563,8 @@ async def choose_verdict(
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     if verdict is Verdict.NOT_ELIGIBLE:
-        try:
-            step = move(declaration.status, "reject")
-        except MoveRefused:
-            return _refused(actor, "case.step_done")
-        refusal = await _refusal(uow, actor, task, declaration, step.actor)
-        if refusal:
+        step, refusal = await _allowed(uow, actor, task, declaration, "reject")
+        if step is None:
             return _refused(actor, refusal)
         conv = await uow.conversations.start(
             actor.id, Flow.VERDICT_REASON, "reason", {"task_id": task.id}, clock.now()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
@@ -106,46 +106,26 @@ async def cancel(update: Update, context: AppContext) -> None:
     await _run(context, lambda uow, clock: intake.cancel(uow, clock, TG, address, None))
 
 
-async def language(update: Update, context: AppContext) -> None:
-    """/language: offer the languages."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: people.offer_languages(uow, clock, TG, address))
+def _for_sender(
+    use_case: Callable[[UnitOfWork, Clock, Channel, str], Awaitable[object]],
+) -> Callable[[Update, AppContext], Coroutine[Any, Any, None]]:
+    """A command whose use case needs nothing but who sent it."""
+
+    async def callback(update: Update, context: AppContext) -> None:
+        address = _address(update)
+        await _run(context, lambda uow, clock: use_case(uow, clock, TG, address))
+
+    callback.__doc__ = use_case.__doc__
+    return callback
 
 
-async def show_help(update: Update, context: AppContext) -> None:
-    """/help: what this person can do here."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: people.show_help(uow, clock, TG, address))
-
-
-async def status(update: Update, context: AppContext) -> None:
-    """/status (or the 我的申报 button): the household's declarations."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: household.my_declarations(uow, clock, TG, address))
-
-
-async def daibao(update: Update, context: AppContext) -> None:
-    """/daibao: a cadre files a declaration on a household's behalf (代报)."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: intake.start_for_household(uow, clock, TG, address))
-
-
-async def tasks(update: Update, context: AppContext) -> None:
-    """/tasks: a cadre's (or the township's) open cases, the most urgent first."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: work.my_tasks(uow, clock, TG, address))
-
-
-async def overdue(update: Update, context: AppContext) -> None:
-    """/overdue: the township's cases past their due time."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: work.overdue(uow, clock, TG, address))
-
-
-async def stats(update: Update, context: AppContext) -> None:
-    """/stats: the township's declarations by village and state."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: work.stats(uow, clock, TG, address))
+language = _for_sender(people.offer_languages)  # /language
+show_help = _for_sender(people.show_help)  # /help, and any unknown command
+status = _for_sender(household.my_declarations)  # /status, and the 我的申报 button
+daibao = _for_sender(intake.start_for_household)  # /daibao: a cadre files for a household (代报)
+tasks = _for_sender(work.my_tasks)  # /tasks
+overdue = _for_sender(work.overdue)  # /overdue (township)
+stats = _for_sender(work.stats)  # /stats (township)
 
 
 async def case(update: Update, context: AppContext) -> None:
