@@ -235,6 +235,16 @@ async def test_handing_over_and_a_button_from_a_task_handed_away(
     assert "由签收人负责" in await zhang.press_data(
         verdicts.message_id, verdicts.inline_keyboard[0][0]["callback_data"]
     )
+    # The township reassigns it back, from the case's history.
+    staff = chat(4001, "王芳")
+    await bind(service, staff, "13800000003")
+    await emu.send_command(staff.user, "case", await declaration_receipt(service))
+    history = await staff.expect("办理记录", "转交")
+    await staff.press(history, next(b for b in history.button_texts if b.startswith("打开")))
+    card = await staff.expect("负责人：李娜")
+    await staff.press(card, "转交同事")
+    assert "已转交给 张伟" in await staff.press(await staff.expect("转交给哪位同事"), "张伟")
+    await zhang.expect("王芳 把回执编号")
 
 
 async def test_green_channel_for_a_disaster(
