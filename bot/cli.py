@@ -266,6 +266,8 @@ def main(argv: list[str] | None = None) -> int:
         # httpx logs every request URL at INFO, and Bot API URLs contain the token.
         logging.getLogger("httpx").setLevel(logging.WARNING)
         logging.getLogger("httpcore").setLevel(logging.WARNING)
+        # The JobQueue's scheduler logs every run of every job at INFO.
+        logging.getLogger("apscheduler").setLevel(logging.WARNING)
         return int(args.handler(settings, args))
     except ConfigError as exc:
         print(exc, file=sys.stderr)

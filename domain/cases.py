@@ -296,6 +296,8 @@ async def _tell_household(
     uow: UnitOfWork, clock: Clock, declaration: Declaration, key: str | None, message: Outgoing
 ) -> None:
     """A message to the household: with a `key` it can go only once; None for one that may recur."""
+    if not await uow.persons.reachable([declaration.declared_by], Channel.TELEGRAM):
+        return  # declared without a chat (a web form): the status page shows where it stands
     full_key = f"farmer:{declaration.id}:{key}" if key else None
     await uow.outbox.add(declaration.declared_by, message, key=full_key, at=clock.now())
 
