@@ -27,6 +27,7 @@ PACKAGES = ("domain", "handlers", "bot", "qr", "storage")
 NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli",
+    "notice", "sender", "campaign", "report", "ledger",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 

@@ -102,6 +102,8 @@ class ChannelAccountRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when the person blocked the bot; binding again (a new row) clears it.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InviteRow(Base):
@@ -194,3 +196,44 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     external_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class ScheduledRow(Base):
+    """Something due at a time: survives restarts; the tick finds due rows through ix_schedule_due."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (Index("ix_schedule_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class NoticeRow(Base):
+    """A township notice, from its draft (status draft, `step` the question asked) to sent."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_author_status", "author_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str | None] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remind_rounds: Mapped[int] = mapped_column(default=0)
+
+
+class NoticeRecipientRow(Base):
+    __tablename__ = "notice_recipients"
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

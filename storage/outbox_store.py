@@ -117,6 +117,15 @@ class OutboxStore:
             claimed_until=None,
         )
 
+    async def release(self, message_ids: list[int]) -> None:
+        """Hand back claimed messages that were never sent, so they need not wait for the lease."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(message_ids), OutboxRow.status == OutboxStatus.SENDING.value)
+                .values(status=OutboxStatus.PENDING.value, claimed_until=None)
+            )
+
     async def counts(self) -> dict[str, int]:
         from sqlalchemy import func
 

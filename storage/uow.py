@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import notification_repos
 from storage import repositories as repos
 
 
@@ -26,6 +27,9 @@ class SqlUnitOfWork:
         self.tasks = repos.TaskRepository(session)
         self.events = repos.EventLog(session)
         self.outbox = repos.Outbox(session)
+        self.schedule = notification_repos.ScheduleRepository(session)
+        self.notices = notification_repos.NoticeRepository(session)
+        self.delivery = notification_repos.DeliveryRepository(session)
         return self
 
     async def __aexit__(

@@ -1,0 +1,124 @@
+"""What notices, the schedule and delivery need from storage, beyond the skeleton's ports."""
+
+from __future__ import annotations
+
+import enum
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from domain.model import Channel, Person, Village
+from domain.ports import UnitOfWork
+
+
+class NoticeStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class NoticeStep(enum.StrEnum):
+    """The question a draft notice is waiting on."""
+
+    TEXT = "text"
+    AUDIENCE = "audience"
+    VILLAGES = "villages"
+    WHEN = "when"
+    TIME = "time"
+    CONFIRM = "confirm"
+    DONE = "done"
+
+
+class Audience(enum.StrEnum):
+    CADRES = "cadres"  # every village cadre of the township
+    VILLAGES = "villages"  # the cadres of chosen villages
+    STAFF = "staff"  # the township's staff (a role)
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    township_id: int
+    author_id: int
+    status: NoticeStatus
+    step: NoticeStep
+    body: str | None
+    audience: dict[str, Any]
+    send_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None = None
+    remind_rounds: int = 0
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person: Person
+    acknowledged_at: datetime | None
+    reachable: bool
+
+
+@dataclass(frozen=True)
+class ScheduledItem:
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    due_at: datetime
+
+
+class ScheduleRepository(Protocol):
+    async def add(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any], at: datetime) -> bool:
+        """Schedule once; False (and nothing changed) when `key` was scheduled before."""
+        ...
+
+    async def due(self, now: datetime, limit: int) -> list[ScheduledItem]:
+        """The oldest pending items due by `now`, locked for this transaction (others skip them)."""
+        ...
+
+    async def done(self, item_id: int, at: datetime) -> None: ...
+    async def defer(self, item_id: int, due_at: datetime) -> None: ...
+    async def failed(self, item_id: int, at: datetime, error: str) -> None: ...
+    def isolated(self) -> AbstractAsyncContextManager[object]:
+        """A savepoint: what fails inside is undone without undoing the rest of the tick."""
+        ...
+
+
+class NoticeRepository(Protocol):
+    async def add_draft(self, township_id: int, author_id: int, at: datetime) -> Notice: ...
+    async def get(self, notice_id: int) -> Notice | None: ...
+    async def draft_of(self, author_id: int) -> Notice | None: ...
+    async def update_draft(self, notice_id: int, **values: Any) -> bool:
+        """Change a draft (body, step, audience, send_at); False when it is no longer a draft."""
+        ...
+
+    async def transition(
+        self, notice_id: int, *, expected: tuple[NoticeStatus, ...], to: NoticeStatus, at: datetime
+    ) -> bool: ...
+    async def next_remind_round(self, notice_id: int) -> int: ...
+    async def township_villages(self, township_id: int) -> list[Village]: ...
+    async def cadres_of_township(self, township_id: int) -> list[Person]: ...
+    async def cadres_of_villages(self, village_ids: tuple[int, ...]) -> list[Person]: ...
+    async def add_recipients(self, notice_id: int, person_ids: list[int]) -> None: ...
+    async def recipients(self, notice_id: int, channel: Channel) -> list[Recipient]: ...
+    async def acknowledge(self, notice_id: int, person_id: int, at: datetime) -> bool | None:
+        """True when recorded now, False when already acknowledged, None when not a recipient."""
+        ...
+
+
+class DeliveryRepository(Protocol):
+    async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
+        """Record that the person blocked us; False when already recorded since the last binding."""
+        ...
+
+    async def townships_of(self, person_id: int) -> list[int]: ...
+
+
+class NotificationsUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def schedule(self) -> ScheduleRepository: ...
+    @property
+    def notices(self) -> NoticeRepository: ...
+    @property
+    def delivery(self) -> DeliveryRepository: ...

@@ -1,0 +1,115 @@
+"""What is due lives in the database; a tick runs what has come due.
+
+The tick looks only at due rows (through an index), so its cost grows with what is due, not
+with everything stored. Reminders respect quiet hours: one that comes due at night waits for
+the morning. Each kind of item has a handler; a handler queues its messages with keys derived
+from the item, so a tick that runs twice (a crash before its commit) queues nothing twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from domain.notification_ports import NotificationsUnitOfWork, ScheduledItem
+from domain.ports import Clock
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    """From `start` to `end` local time (across midnight when start > end) reminders wait."""
+
+    start: time = time(22, 0)
+    end: time = time(7, 0)
+
+    @classmethod
+    def parse(cls, text: str) -> QuietHours:
+        """'22:00-07:00'; an empty string or '-' means none."""
+        text = text.strip()
+        if text in ("", "-"):
+            return cls(time(0, 0), time(0, 0))
+        first, _, second = text.partition("-")
+        return cls(time.fromisoformat(first.strip()), time.fromisoformat(second.strip()))
+
+    def contains(self, moment: datetime) -> bool:
+        local = moment.timetz().replace(tzinfo=None)
+        if self.start == self.end:
+            return False
+        if self.start < self.end:
+            return self.start <= local < self.end
+        return local >= self.start or local < self.end
+
+    def morning_after(self, moment: datetime) -> datetime:
+        """The end of the quiet hours `moment` falls in, in `moment`'s time zone."""
+        candidate = moment.replace(hour=self.end.hour, minute=self.end.minute, second=0, microsecond=0)
+        if candidate <= moment:
+            candidate += timedelta(days=1)
+        return candidate
+
+
+Run = Callable[[NotificationsUnitOfWork, Clock, ScheduledItem], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Handler:
+    run: Run
+    quiet: bool  # a reminder: waits out the quiet hours
+
+
+@dataclass(frozen=True)
+class TickResult:
+    done: int = 0
+    deferred: int = 0
+    failed: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.done + self.deferred + self.failed
+
+
+async def tick(
+    uow: NotificationsUnitOfWork,
+    clock: Clock,
+    handlers: dict[str, Handler],
+    quiet: QuietHours,
+    *,
+    limit: int = 200,
+) -> TickResult:
+    """Run up to `limit` due items in this transaction; the caller commits."""
+    now = clock.now()
+    done = deferred = failed = 0
+    for item in await uow.schedule.due(now, limit):
+        handler = handlers.get(item.kind)
+        if handler is None:
+            await uow.schedule.failed(item.id, now, f"no handler for {item.kind}")
+            failed += 1
+            continue
+        if handler.quiet and quiet.contains(now):
+            await uow.schedule.defer(item.id, quiet.morning_after(now))
+            deferred += 1
+            continue
+        try:
+            async with uow.schedule.isolated():
+                await handler.run(uow, clock, item)
+        except Exception as exc:
+            # One broken item must not stop the others; it stays visible as failed.
+            log.exception("scheduled item %s (%s) failed", item.id, item.kind)
+            await uow.schedule.failed(item.id, now, f"{type(exc).__name__}: {exc}")
+            failed += 1
+        else:
+            await uow.schedule.done(item.id, now)
+            done += 1
+    return TickResult(done, deferred, failed)
+
+
+def default_handlers() -> dict[str, Handler]:
+    """Every kind of scheduled item the service knows."""
+    from domain import notices
+
+    return {
+        notices.SEND_KIND: Handler(notices.send_scheduled, quiet=False),
+    }

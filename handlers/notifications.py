@@ -1,0 +1,148 @@
+"""Telegram handlers of notices (and, later, campaigns and reports).
+
+They run in group -1, before the skeleton's handlers: a handler that took the update stops it
+(ApplicationHandlerStop); one that finds nothing of its own (no draft notice open) returns and
+lets the skeleton's handlers answer as before.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+from telegram import Update
+from telegram.error import TelegramError
+from telegram.ext import (
+    ApplicationHandlerStop,
+    BaseHandler,
+    CallbackQueryHandler,
+    CommandHandler,
+    MessageHandler,
+    filters,
+)
+
+from domain import notices
+from domain.messages import Outcome
+from domain.model import Channel
+from domain.notification_ports import NotificationsUnitOfWork
+from domain.ports import Clock
+from handlers.context import AppContext
+from handlers.render import value
+from locales import catalog_for, gettext
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+GROUP = -1
+PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+BUTTONS = r"^n(ack|stat|rem|aud|vil|when|send|cancel):"
+TG = Channel.TELEGRAM
+
+
+def _address(update: Update) -> str:
+    assert update.effective_chat is not None
+    return str(update.effective_chat.id)
+
+
+async def _run(context: AppContext, use_case: Callable[[NotificationsUnitOfWork, Clock], Awaitable[T]]) -> T:
+    """Run a use case in its own transaction, then wake the sender for what it queued."""
+    services = context.services
+    async with services.uow() as uow:
+        result = await use_case(cast(NotificationsUnitOfWork, uow), services.clock)
+        await uow.commit()
+    services.wake_sender()
+    return result
+
+
+async def notice(update: Update, context: AppContext) -> None:
+    """/notice: township staff start writing a notice."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: notices.start(uow, clock, TG, address))
+    raise ApplicationHandlerStop
+
+
+async def cancel(update: Update, context: AppContext) -> None:
+    """/cancel while drafting a notice drops the draft; otherwise the skeleton's /cancel runs."""
+    address = _address(update)
+    if await _run(context, lambda uow, clock: notices.cancel(uow, clock, TG, address)):
+        raise ApplicationHandlerStop
+
+
+async def text(update: Update, context: AppContext) -> None:
+    """Typed text that answers an open notice draft."""
+    assert update.effective_message is not None
+    raw = update.effective_message.text or ""
+    address = _address(update)
+    if await _run(context, lambda uow, clock: notices.on_text(uow, clock, TG, address, raw)):
+        raise ApplicationHandlerStop
+
+
+async def other(update: Update, context: AppContext) -> None:
+    """A photo, file or sticker sent while drafting a notice."""
+    address = _address(update)
+    if await _run(context, lambda uow, clock: notices.on_other(uow, clock, TG, address)):
+        raise ApplicationHandlerStop
+
+
+UseCase = Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]
+
+
+def button_use_case(data: str, address: str) -> UseCase | None:
+    """The use case a notice button asks for, or None when its data is malformed."""
+    name, _, rest = data.partition(":")
+    parts = rest.split(":")
+    try:
+        notice_id = int(parts[0])
+        if name == "naud" and len(parts) == 2:
+            return lambda uow, clock: notices.choose_audience(uow, clock, TG, address, notice_id, parts[1])
+        if name == "nvil" and len(parts) == 2:
+            return lambda uow, clock: notices.toggle_village(uow, clock, TG, address, notice_id, parts[1])
+        if name == "nwhen" and len(parts) == 2:
+            return lambda uow, clock: notices.choose_when(uow, clock, TG, address, notice_id, parts[1])
+        simple = {
+            "nack": notices.acknowledge,
+            "nstat": notices.show_status,
+            "nrem": notices.remind,
+            "nsend": notices.confirm,
+            "ncancel": notices.cancel_button,
+        }
+        if name in simple and len(parts) == 1:
+            use_case = simple[name]
+            return lambda uow, clock: use_case(uow, clock, TG, address, notice_id)
+    except ValueError:
+        return None
+    return None
+
+
+async def button(update: Update, context: AppContext) -> None:
+    """A notice button: run what it asks, answer with a short toast, take used buttons away."""
+    query = update.callback_query
+    assert query is not None
+    use_case = button_use_case(query.data or "", _address(update))
+    outcome = (
+        Outcome(toast="button.invalid", done=False) if use_case is None else await _run(context, use_case)
+    )
+    catalog = catalog_for(outcome.locale, context.services.default_locale)
+    toast = None
+    if outcome.toast:
+        params = {k: value(v, catalog) for k, v in outcome.params.items()}
+        toast = gettext(catalog, outcome.toast).format(**params)
+    await query.answer(toast, show_alert=outcome.alert)
+    # A used button is taken away so that it is not pressed twice by mistake.
+    if outcome.done and query.message is not None:
+        try:
+            await query.edit_message_reply_markup(None)
+        except TelegramError as exc:
+            log.debug("could not remove buttons: %s", exc)
+    raise ApplicationHandlerStop
+
+
+def handlers() -> list[BaseHandler[Any, Any, Any]]:
+    """The notification handlers, to be added in group GROUP."""
+    return [
+        CommandHandler("notice", notice, filters=PRIVATE),
+        CommandHandler("cancel", cancel, filters=PRIVATE),
+        CallbackQueryHandler(button, pattern=BUTTONS),
+        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),
+        MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, other),
+    ]

@@ -1,0 +1,295 @@
+"""Repositories of the schedule, notices and delivery state: return dataclasses, never commit."""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from domain.model import Channel, Person, Role, Village
+from domain.notification_ports import Notice, NoticeStatus, NoticeStep, Recipient, ScheduledItem
+from storage.models import (
+    CadreVillageRow,
+    ChannelAccountRow,
+    DeclarationRow,
+    NoticeRecipientRow,
+    NoticeRow,
+    PersonRow,
+    ScheduledRow,
+    TownshipRow,
+    VillageRow,
+)
+from storage.repositories import GeographyRepository, PersonRepository, _Repo, _rowcount
+
+PENDING = "pending"
+DONE = "done"
+FAILED = "failed"
+
+
+def _dialect_insert(repo: _Repo, table: Any) -> Any:
+    dialect = repo.session.bind.dialect.name if repo.session.bind else "sqlite"
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+class ScheduleRepository(_Repo):
+    async def add(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any], at: datetime) -> bool:
+        statement = (
+            _dialect_insert(self, ScheduledRow)
+            .values(key=key, kind=kind, payload=payload, status=PENDING, due_at=due_at, created_at=at)
+            .on_conflict_do_nothing(index_elements=["key"])
+        )
+        return _rowcount(await self.session.execute(statement)) == 1
+
+    async def due(self, now: datetime, limit: int) -> list[ScheduledItem]:
+        rows = await self.session.scalars(
+            select(ScheduledRow)
+            .where(ScheduledRow.status == PENDING, ScheduledRow.due_at <= now)
+            .order_by(ScheduledRow.due_at)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return [ScheduledItem(r.id, r.key, r.kind, dict(r.payload), r.due_at) for r in rows]
+
+    async def _set(self, item_id: int, **values: Any) -> None:
+        await self.session.execute(update(ScheduledRow).where(ScheduledRow.id == item_id).values(**values))
+
+    async def done(self, item_id: int, at: datetime) -> None:
+        await self._set(item_id, status=DONE, done_at=at)
+
+    async def defer(self, item_id: int, due_at: datetime) -> None:
+        await self._set(item_id, due_at=due_at)
+
+    async def failed(self, item_id: int, at: datetime, error: str) -> None:
+        await self._set(item_id, status=FAILED, done_at=at, last_error=error[:500])
+
+    def isolated(self) -> AbstractAsyncContextManager[object]:
+        return self.session.begin_nested()
+
+
+class NoticeRepository(_Repo):
+    @staticmethod
+    def _notice(row: NoticeRow) -> Notice:
+        return Notice(
+            id=row.id,
+            township_id=row.township_id,
+            author_id=row.author_id,
+            status=NoticeStatus(row.status),
+            step=NoticeStep(row.step),
+            body=row.body,
+            audience=dict(row.audience or {}),
+            send_at=row.send_at,
+            created_at=row.created_at,
+            sent_at=row.sent_at,
+            remind_rounds=row.remind_rounds,
+        )
+
+    async def add_draft(self, township_id: int, author_id: int, at: datetime) -> Notice:
+        row = NoticeRow(
+            township_id=township_id,
+            author_id=author_id,
+            status=NoticeStatus.DRAFT.value,
+            step=NoticeStep.TEXT.value,
+            audience={},
+            created_at=at,
+            remind_rounds=0,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        return self._notice(row)
+
+    async def get(self, notice_id: int) -> Notice | None:
+        row = await self.session.get(NoticeRow, notice_id, populate_existing=True)
+        return self._notice(row) if row else None
+
+    async def draft_of(self, author_id: int) -> Notice | None:
+        row = await self.session.scalar(
+            select(NoticeRow)
+            .where(NoticeRow.author_id == author_id, NoticeRow.status == NoticeStatus.DRAFT.value)
+            .order_by(NoticeRow.id.desc())
+            .limit(1)
+        )
+        return self._notice(row) if row else None
+
+    async def update_draft(self, notice_id: int, **values: Any) -> bool:
+        result = await self.session.execute(
+            update(NoticeRow)
+            .where(NoticeRow.id == notice_id, NoticeRow.status == NoticeStatus.DRAFT.value)
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def transition(
+        self, notice_id: int, *, expected: tuple[NoticeStatus, ...], to: NoticeStatus, at: datetime
+    ) -> bool:
+        values: dict[str, Any] = {"status": to.value}
+        if to is NoticeStatus.SENT:
+            values["sent_at"] = at
+        result = await self.session.execute(
+            update(NoticeRow)
+            .where(NoticeRow.id == notice_id, NoticeRow.status.in_([s.value for s in expected]))
+            .values(**values)
+            .execution_options(synchronize_session=False)
+        )
+        return _rowcount(result) == 1
+
+    async def next_remind_round(self, notice_id: int) -> int:
+        await self.session.execute(
+            update(NoticeRow)
+            .where(NoticeRow.id == notice_id)
+            .values(remind_rounds=NoticeRow.remind_rounds + 1)
+            .execution_options(synchronize_session=False)
+        )
+        return int(
+            await self.session.scalar(select(NoticeRow.remind_rounds).where(NoticeRow.id == notice_id)) or 0
+        )
+
+    async def township_villages(self, township_id: int) -> list[Village]:
+        result = await self.session.execute(
+            select(VillageRow, TownshipRow.name)
+            .join(TownshipRow, VillageRow.township_id == TownshipRow.id)
+            .where(VillageRow.township_id == township_id)
+            .order_by(VillageRow.code)
+        )
+        return [GeographyRepository._village(row, name) for row, name in result.all()]
+
+    async def _people(self, query: Any) -> list[Person]:
+        rows = (await self.session.execute(query)).all()
+        village_ids: dict[int, list[int]] = {}
+        ids = [row.id for row in rows]
+        for chunk in range(0, len(ids), 500):
+            links = await self.session.execute(
+                select(CadreVillageRow.person_id, CadreVillageRow.village_id).where(
+                    CadreVillageRow.person_id.in_(ids[chunk : chunk + 500])
+                )
+            )
+            for person_id, village_id in links.all():
+                village_ids.setdefault(person_id, []).append(village_id)
+        return [
+            Person(
+                id=row.id,
+                role=Role(row.role),
+                name=row.name,
+                phone=row.phone,
+                township_id=row.township_id,
+                locale=row.locale,
+                village_ids=tuple(sorted(village_ids.get(row.id, []))),
+            )
+            for row in rows
+        ]
+
+    async def cadres_of_township(self, township_id: int) -> list[Person]:
+        in_township = (
+            select(CadreVillageRow.person_id)
+            .join(VillageRow, VillageRow.id == CadreVillageRow.village_id)
+            .where(VillageRow.township_id == township_id)
+        )
+        return await self._people(
+            select(PersonRow)
+            .where(
+                PersonRow.role == Role.CADRE.value,
+                or_(PersonRow.township_id == township_id, PersonRow.id.in_(in_township)),
+            )
+            .order_by(PersonRow.id)
+        )
+
+    async def cadres_of_villages(self, village_ids: tuple[int, ...]) -> list[Person]:
+        if not village_ids:
+            return []
+        chosen = select(CadreVillageRow.person_id).where(CadreVillageRow.village_id.in_(village_ids))
+        return await self._people(
+            select(PersonRow)
+            .where(PersonRow.role == Role.CADRE.value, PersonRow.id.in_(chosen))
+            .order_by(PersonRow.id)
+        )
+
+    async def add_recipients(self, notice_id: int, person_ids: list[int]) -> None:
+        for chunk in range(0, len(person_ids), 500):
+            part = person_ids[chunk : chunk + 500]
+            if part:
+                await self.session.execute(
+                    insert(NoticeRecipientRow), [{"notice_id": notice_id, "person_id": p} for p in part]
+                )
+
+    async def recipients(self, notice_id: int, channel: Channel) -> list[Recipient]:
+        result = await self.session.execute(
+            select(
+                PersonRow,
+                NoticeRecipientRow.acknowledged_at,
+                ChannelAccountRow.id,
+                ChannelAccountRow.unreachable_at,
+            )
+            .join(NoticeRecipientRow, NoticeRecipientRow.person_id == PersonRow.id)
+            .outerjoin(
+                ChannelAccountRow,
+                (ChannelAccountRow.person_id == PersonRow.id) & (ChannelAccountRow.channel == channel.value),
+            )
+            .where(NoticeRecipientRow.notice_id == notice_id)
+            .order_by(PersonRow.id)
+        )
+        return [
+            Recipient(
+                Person(id=row.id, role=Role(row.role), name=row.name, township_id=row.township_id),
+                acknowledged_at,
+                account is not None and unreachable_at is None,
+            )
+            for row, acknowledged_at, account, unreachable_at in result.all()
+        ]
+
+    async def acknowledge(self, notice_id: int, person_id: int, at: datetime) -> bool | None:
+        result = await self.session.execute(
+            update(NoticeRecipientRow)
+            .where(
+                NoticeRecipientRow.notice_id == notice_id,
+                NoticeRecipientRow.person_id == person_id,
+                NoticeRecipientRow.acknowledged_at.is_(None),
+            )
+            .values(acknowledged_at=at)
+        )
+        if _rowcount(result) == 1:
+            return True
+        exists = await self.session.scalar(
+            select(func.count())
+            .select_from(NoticeRecipientRow)
+            .where(NoticeRecipientRow.notice_id == notice_id, NoticeRecipientRow.person_id == person_id)
+        )
+        return False if exists else None
+
+
+class DeliveryRepository(_Repo):
+    async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(ChannelAccountRow)
+            .where(
+                ChannelAccountRow.person_id == person_id,
+                ChannelAccountRow.channel == channel.value,
+                ChannelAccountRow.unreachable_at.is_(None),
+            )
+            .values(unreachable_at=at)
+        )
+        return _rowcount(result) == 1
+
+    async def townships_of(self, person_id: int) -> list[int]:
+        own = await self.session.scalar(select(PersonRow.township_id).where(PersonRow.id == person_id))
+        via_villages = await self.session.scalars(
+            select(VillageRow.township_id)
+            .join(CadreVillageRow, CadreVillageRow.village_id == VillageRow.id)
+            .where(CadreVillageRow.person_id == person_id)
+            .distinct()
+        )
+        # A farmer belongs to the townships of the villages they declared in.
+        via_declarations = await self.session.scalars(
+            select(VillageRow.township_id)
+            .join(DeclarationRow, DeclarationRow.village_id == VillageRow.id)
+            .where(DeclarationRow.declared_by == person_id)
+            .distinct()
+        )
+        found = {own} if own is not None else set()
+        found |= set(via_villages) | set(via_declarations)
+        return sorted(found)
+
+
+__all__ = ["DeliveryRepository", "NoticeRepository", "PersonRepository", "ScheduleRepository"]
