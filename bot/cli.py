@@ -3,6 +3,7 @@
 python -m bot run
 python -m bot migrate
 python -m bot roster import FILE
+python -m bot campaign import FILE
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 """
@@ -130,6 +131,32 @@ def cmd_roster_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign_import(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import campaigns
+
+    path = Path(args.file)
+    clock = SystemClock(settings.zone)
+    try:
+        spec = campaigns.parse(read_rows(path), clock.now().date())
+        campaign_id = asyncio.run(
+            _with_uow(settings, lambda uow: campaigns.create(uow, clock, spec))  # type: ignore[arg-type]
+        )
+    except FileNotFoundError:
+        print(f"{path}: file not found", file=sys.stderr)
+        return 2
+    except UnreadableFile as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except campaigns.CampaignRejected as exc:
+        for problem in exc.problems:
+            text = _say(settings, problem.key, **problem.params)
+            print(_say(settings, "campaign.cli_line", line=problem.line, problem=text), file=sys.stderr)
+        print(_say(settings, "campaign.cli_rejected"), file=sys.stderr)
+        return 1
+    print(_say(settings, "campaign.cli_done", name=spec.name, id=campaign_id, phases=len(spec.phases)))
+    return 0
+
+
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     username = asyncio.run(_bot_username(settings))
     clock = SystemClock(settings.zone)
@@ -182,6 +209,11 @@ def parser() -> argparse.ArgumentParser:
     importer = roster_sub.add_parser("import", help="import a CSV (UTF-8) or .xlsx roster")
     importer.add_argument("file")
     importer.set_defaults(handler=cmd_roster_import)
+    campaign_cmd = commands.add_parser("campaign", help="campaigns: phases, deadlines and reminders")
+    campaign_sub = campaign_cmd.add_subparsers(dest="campaign_command", required=True)
+    campaign_import = campaign_sub.add_parser("import", help="import a campaign file (CSV UTF-8 or .xlsx)")
+    campaign_import.add_argument("file")
+    campaign_import.set_defaults(handler=cmd_campaign_import)
     invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
     invite.add_argument("phone")
     invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")

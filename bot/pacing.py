@@ -137,26 +137,39 @@ class Pacer:
         await bucket.take()
         return bucket.done
 
-    @asynccontextmanager
-    async def slot(self, chat_id: int, *, wait_at_most: float | None = None) -> AsyncIterator[bool]:
-        """Wait for the chat's turn and an overall token; yields False if the chat's turn took
-        longer than `wait_at_most` (nothing was sent, nothing is held)."""
+    async def turn(self, chat_id: int, *, wait_at_most: float | None = None) -> Callable[[], None] | None:
+        """Wait for the chat's turn and an overall token; returns what to call as soon as the
+        request is answered, or None if the chat's turn took longer than `wait_at_most`."""
         try:
             if wait_at_most is None:
                 finish_chat = await self._take_chat(chat_id)
             else:
                 finish_chat = await asyncio.wait_for(self._take_chat(chat_id), wait_at_most)
         except TimeoutError:
-            yield False
-            return
+            return None
         try:
             await self._overall.take()
         except BaseException:
             finish_chat()
             raise
-        try:
-            yield True
-        finally:
+        done = False
+
+        def finish() -> None:
             # Whatever the answer (even an error), Telegram may have counted the request.
-            self._overall.give_back_later()
-            finish_chat()
+            nonlocal done
+            if not done:
+                done = True
+                self._overall.give_back_later()
+                finish_chat()
+
+        return finish
+
+    @asynccontextmanager
+    async def slot(self, chat_id: int, *, wait_at_most: float | None = None) -> AsyncIterator[bool]:
+        """`turn` as a context: yields False (holding nothing) when the turn did not come in time."""
+        finish = await self.turn(chat_id, wait_at_most=wait_at_most)
+        try:
+            yield finish is not None
+        finally:
+            if finish is not None:
+                finish()

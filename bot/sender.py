@@ -179,22 +179,33 @@ class OutboxSender:
             await self._later(message, paused, "429")
             return
         # Never hold a claim so long that its lease could run out while it waits.
-        async with self.pacer.slot(chat_id, wait_at_most=self.lease.total_seconds() / 3) as turn:
-            if not turn:
-                await self._later(message, 0, "waiting for the chat's turn")
-                return
-            # Once on the wire, the send and its record finish even if the sender is stopped.
-            sending = asyncio.ensure_future(self._send(message, chat_id, attempts))
-            self._sending[message.id] = sending
-            sending.add_done_callback(functools.partial(self._forget, self._sending, message.id))
-            await asyncio.shield(sending)
+        finish = await self.pacer.turn(chat_id, wait_at_most=self.lease.total_seconds() / 3)
+        if finish is None:
+            await self._later(message, 0, "waiting for the chat's turn")
+            return
+        # Once on the wire, the send and its record finish even if the sender is stopped.
+        sending = asyncio.ensure_future(self._send(message, chat_id, attempts, finish))
+        self._sending[message.id] = sending
+        sending.add_done_callback(functools.partial(self._forget, self._sending, message.id))
+        await asyncio.shield(sending)
 
-    async def _send(self, message: Claimed, chat_id: int, attempts: int) -> None:
+    async def _send(self, message: Claimed, chat_id: int, attempts: int, finish: Callable[[], None]) -> None:
+        try:
+            await self._send_and_record(message, chat_id, attempts, finish)
+        finally:
+            finish()  # idempotent; normally called as soon as Telegram answered
+
+    async def _send_and_record(
+        self, message: Claimed, chat_id: int, attempts: int, finish: Callable[[], None]
+    ) -> None:
         text, markup = render(
             Outgoing.from_json(message.payload), catalog_for(message.locale, self.default_locale)
         )
         try:
-            sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+            try:
+                sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+            finally:
+                finish()  # the pacer's clock starts when the answer is in, not when it is recorded
         except RetryAfter as exc:
             # Telegram said how long to wait; that is not a failed attempt, and only this chat waits.
             delay = retry_after_seconds(exc)

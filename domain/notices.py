@@ -18,6 +18,7 @@ from domain.notification_ports import (
     NoticeStatus,
     NoticeStep,
     NotificationsUnitOfWork,
+    Queued,
     ScheduledItem,
 )
 from domain.people import person_for
@@ -282,10 +283,11 @@ async def audience_of(uow: NotificationsUnitOfWork, notice: Notice) -> list[Pers
     return [p for p in people if p.id != notice.author_id]
 
 
-def _when_text(notice: Notice) -> object:
+def _when_text(notice: Notice, now: datetime) -> object:
+    """The send time in the service's time zone (the clock's), as the staff member typed it."""
     if notice.send_at is None:
         return text("notice.when_now")
-    return notice.send_at.strftime("%Y-%m-%d %H:%M")
+    return notice.send_at.astimezone(now.tzinfo).strftime("%Y-%m-%d %H:%M")
 
 
 async def _audience_label(uow: NotificationsUnitOfWork, notice: Notice) -> object:
@@ -310,7 +312,7 @@ async def _summary(uow: NotificationsUnitOfWork, person: Person, notice_id: int,
         "text": notice.body or "",
         "audience": await _audience_label(uow, notice),
         "count": count,
-        "when": _when_text(notice),
+        "when": _when_text(notice, now),
     }
     await uow.outbox.add(person.id, Outgoing("notice.summary", params, actions=buttons), at=now)
 
@@ -332,7 +334,9 @@ async def confirm(
             notice_id, expected=(NoticeStatus.DRAFT,), to=NoticeStatus.SCHEDULED, at=now
         )
         await uow.schedule.add(f"notice:{notice_id}", SEND_KIND, draft.send_at, {"notice": notice_id}, now)
-        await uow.outbox.add(person.id, Outgoing("notice.scheduled", {"when": _when_text(draft)}), at=now)
+        await uow.outbox.add(
+            person.id, Outgoing("notice.scheduled", {"when": _when_text(draft, now)}), at=now
+        )
         return Outcome(toast="notice.scheduled_toast", locale=person.locale)
     await dispatch(uow, clock, notice_id)
     return Outcome(toast="notice.sent_toast", locale=person.locale)
@@ -348,9 +352,10 @@ async def cancel_button(
     return Outcome(locale=found[0].locale)
 
 
-async def send_scheduled(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> None:
-    """The schedule's handler for a notice whose time has come."""
+async def send_scheduled(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+    """The schedule's handler for a notice whose time has come (it queues its own messages)."""
     await dispatch(uow, clock, int(item.payload["notice"]))
+    return []
 
 
 async def dispatch(uow: NotificationsUnitOfWork, clock: Clock, notice_id: int) -> int:

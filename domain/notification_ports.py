@@ -5,9 +5,10 @@ from __future__ import annotations
 import enum
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
+from domain.messages import Outgoing
 from domain.model import Channel, Person, Village
 from domain.ports import UnitOfWork
 
@@ -68,6 +69,15 @@ class ScheduledItem:
     due_at: datetime
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A message a scheduled item wants sent; the tick queues them all in one statement."""
+
+    person_id: int
+    message: Outgoing
+    key: str
+
+
 class ScheduleRepository(Protocol):
     async def add(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any], at: datetime) -> bool:
         """Schedule once; False (and nothing changed) when `key` was scheduled before."""
@@ -77,8 +87,8 @@ class ScheduleRepository(Protocol):
         """The oldest pending items due by `now`, locked for this transaction (others skip them)."""
         ...
 
-    async def done(self, item_id: int, at: datetime) -> None: ...
-    async def defer(self, item_id: int, due_at: datetime) -> None: ...
+    async def done(self, item_ids: list[int], at: datetime) -> None: ...
+    async def defer(self, item_ids: list[int], due_at: datetime) -> None: ...
     async def failed(self, item_id: int, at: datetime, error: str) -> None: ...
     def isolated(self) -> AbstractAsyncContextManager[object]:
         """A savepoint: what fails inside is undone without undoing the rest of the tick."""
@@ -113,9 +123,37 @@ class DeliveryRepository(Protocol):
         ...
 
     async def townships_of(self, person_id: int) -> list[int]: ...
+    async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
+        """Queue many keyed messages at once; a key queued before is skipped. Returns how many."""
+        ...
+
+
+@dataclass(frozen=True)
+class Phase:
+    id: int
+    campaign_id: int
+    campaign_name: str
+    seq: int
+    name: str
+    deadline: date
+
+
+class CampaignRepository(Protocol):
+    async def add(
+        self, township_id: int, name: str, reports: dict[str, Any], village_ids: list[int], at: datetime
+    ) -> int: ...
+    async def add_phase(self, campaign_id: int, seq: int, name: str, deadline: date) -> int: ...
+    async def phase(self, phase_id: int) -> Phase | None: ...
+    async def villages_of(self, campaign_id: int) -> list[Village]: ...
+    async def villages_not_done(self, phase_id: int) -> list[Village]: ...
+    async def mark_done(self, phase_id: int, village_id: int, person_id: int, at: datetime) -> bool:
+        """Record a village's phase done; False when it already was."""
+        ...
 
 
 class NotificationsUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def campaigns(self) -> CampaignRepository: ...
     @property
     def schedule(self) -> ScheduleRepository: ...
     @property

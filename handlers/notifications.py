@@ -1,4 +1,4 @@
-"""Telegram handlers of notices (and, later, campaigns and reports).
+"""Telegram handlers of notices and campaign reminders.
 
 They run in group -1, before the skeleton's handlers: a handler that took the update stops it
 (ApplicationHandlerStop); one that finds nothing of its own (no draft notice open) returns and
@@ -22,7 +22,7 @@ from telegram.ext import (
     filters,
 )
 
-from domain import notices
+from domain import campaigns, notices
 from domain.messages import Outcome
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
@@ -35,7 +35,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-BUTTONS = r"^n(ack|stat|rem|aud|vil|when|send|cancel):"
+BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone):"
 TG = Channel.TELEGRAM
 
 
@@ -92,7 +92,10 @@ def button_use_case(data: str, address: str) -> UseCase | None:
     name, _, rest = data.partition(":")
     parts = rest.split(":")
     try:
-        notice_id = int(parts[0])
+        notice_id = int(parts[0])  # or the phase, for cdone
+        if name == "cdone" and len(parts) == 2:
+            village_id = int(parts[1])
+            return lambda uow, clock: campaigns.mark_done(uow, clock, TG, address, notice_id, village_id)
         if name == "naud" and len(parts) == 2:
             return lambda uow, clock: notices.choose_audience(uow, clock, TG, address, notice_id, parts[1])
         if name == "nvil" and len(parts) == 2:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -237,3 +238,42 @@ class NoticeRecipientRow(Base):
     notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CampaignRow(Base):
+    """A campaign of the township (集中排查...): phases with deadlines over some villages."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # {"kind": "half-monthly" | "weekly" | "monthly" | "dates", "dates": [...]}
+    reports: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignPhaseRow(Base):
+    __tablename__ = "campaign_phases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column()
+    name: Mapped[str] = mapped_column(String(100))
+    deadline: Mapped[date] = mapped_column(Date())
+
+
+class CampaignVillageRow(Base):
+    __tablename__ = "campaign_villages"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class PhaseDoneRow(Base):
+    """A village reported a phase done: its reminders stop."""
+
+    __tablename__ = "phase_done"
+    phase_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_phases.id", ondelete="CASCADE"), primary_key=True
+    )
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

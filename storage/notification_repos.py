@@ -3,21 +3,34 @@
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from domain.model import Channel, Person, Role, Village
-from domain.notification_ports import Notice, NoticeStatus, NoticeStep, Recipient, ScheduledItem
+from domain.model import Channel, OutboxStatus, Person, Role, Village
+from domain.notification_ports import (
+    Notice,
+    NoticeStatus,
+    NoticeStep,
+    Phase,
+    Queued,
+    Recipient,
+    ScheduledItem,
+)
 from storage.models import (
     CadreVillageRow,
+    CampaignPhaseRow,
+    CampaignRow,
+    CampaignVillageRow,
     ChannelAccountRow,
     DeclarationRow,
     NoticeRecipientRow,
     NoticeRow,
+    OutboxRow,
     PersonRow,
+    PhaseDoneRow,
     ScheduledRow,
     TownshipRow,
     VillageRow,
@@ -56,11 +69,17 @@ class ScheduleRepository(_Repo):
     async def _set(self, item_id: int, **values: Any) -> None:
         await self.session.execute(update(ScheduledRow).where(ScheduledRow.id == item_id).values(**values))
 
-    async def done(self, item_id: int, at: datetime) -> None:
-        await self._set(item_id, status=DONE, done_at=at)
+    async def done(self, item_ids: list[int], at: datetime) -> None:
+        if item_ids:
+            await self.session.execute(
+                update(ScheduledRow).where(ScheduledRow.id.in_(item_ids)).values(status=DONE, done_at=at)
+            )
 
-    async def defer(self, item_id: int, due_at: datetime) -> None:
-        await self._set(item_id, due_at=due_at)
+    async def defer(self, item_ids: list[int], due_at: datetime) -> None:
+        if item_ids:
+            await self.session.execute(
+                update(ScheduledRow).where(ScheduledRow.id.in_(item_ids)).values(due_at=due_at)
+            )
 
     async def failed(self, item_id: int, at: datetime, error: str) -> None:
         await self._set(item_id, status=FAILED, done_at=at, last_error=error[:500])
@@ -157,7 +176,7 @@ class NoticeRepository(_Repo):
         return [GeographyRepository._village(row, name) for row, name in result.all()]
 
     async def _people(self, query: Any) -> list[Person]:
-        rows = (await self.session.execute(query)).all()
+        rows = (await self.session.scalars(query)).all()
         village_ids: dict[int, list[int]] = {}
         ids = [row.id for row in rows]
         for chunk in range(0, len(ids), 500):
@@ -291,5 +310,97 @@ class DeliveryRepository(_Repo):
         found |= set(via_villages) | set(via_declarations)
         return sorted(found)
 
+    async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
+        if not messages:
+            return 0
+        rows = [
+            {
+                "key": m.key,
+                "person_id": m.person_id,
+                "channel": channel.value,
+                "payload": m.message.to_json(),
+                "status": OutboxStatus.PENDING.value,
+                "attempts": 0,
+                "created_at": at,
+                "next_attempt_at": at,
+            }
+            for m in messages
+        ]
+        statement = _dialect_insert(self, OutboxRow).on_conflict_do_nothing(index_elements=["key"])
+        return _rowcount(await self.session.execute(statement, rows))
 
-__all__ = ["DeliveryRepository", "NoticeRepository", "PersonRepository", "ScheduleRepository"]
+
+class CampaignRepository(_Repo):
+    async def add(
+        self, township_id: int, name: str, reports: dict[str, Any], village_ids: list[int], at: datetime
+    ) -> int:
+        row = CampaignRow(township_id=township_id, name=name, reports=reports, created_at=at)
+        self.session.add(row)
+        await self.session.flush()
+        for village_id in village_ids:
+            self.session.add(CampaignVillageRow(campaign_id=row.id, village_id=village_id))
+        await self.session.flush()
+        return row.id
+
+    async def add_phase(self, campaign_id: int, seq: int, name: str, deadline: date) -> int:
+        row = CampaignPhaseRow(campaign_id=campaign_id, seq=seq, name=name, deadline=deadline)
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def phase(self, phase_id: int) -> Phase | None:
+        found = (
+            await self.session.execute(
+                select(CampaignPhaseRow, CampaignRow.name)
+                .join(CampaignRow, CampaignRow.id == CampaignPhaseRow.campaign_id)
+                .where(CampaignPhaseRow.id == phase_id)
+            )
+        ).first()
+        if found is None:
+            return None
+        row, campaign_name = found
+        return Phase(row.id, row.campaign_id, campaign_name, row.seq, row.name, row.deadline)
+
+    def _villages(self) -> Any:
+        return select(VillageRow, TownshipRow.name).join(
+            TownshipRow, VillageRow.township_id == TownshipRow.id
+        )
+
+    async def villages_of(self, campaign_id: int) -> list[Village]:
+        result = await self.session.execute(
+            self._villages()
+            .join(CampaignVillageRow, CampaignVillageRow.village_id == VillageRow.id)
+            .where(CampaignVillageRow.campaign_id == campaign_id)
+            .order_by(VillageRow.code)
+        )
+        return [GeographyRepository._village(row, name) for row, name in result.all()]
+
+    async def villages_not_done(self, phase_id: int) -> list[Village]:
+        done = select(PhaseDoneRow.village_id).where(PhaseDoneRow.phase_id == phase_id)
+        campaign = (
+            select(CampaignPhaseRow.campaign_id).where(CampaignPhaseRow.id == phase_id).scalar_subquery()
+        )
+        result = await self.session.execute(
+            self._villages()
+            .join(CampaignVillageRow, CampaignVillageRow.village_id == VillageRow.id)
+            .where(CampaignVillageRow.campaign_id == campaign, VillageRow.id.not_in(done))
+            .order_by(VillageRow.code)
+        )
+        return [GeographyRepository._village(row, name) for row, name in result.all()]
+
+    async def mark_done(self, phase_id: int, village_id: int, person_id: int, at: datetime) -> bool:
+        statement = (
+            _dialect_insert(self, PhaseDoneRow)
+            .values(phase_id=phase_id, village_id=village_id, person_id=person_id, at=at)
+            .on_conflict_do_nothing(index_elements=["phase_id", "village_id"])
+        )
+        return _rowcount(await self.session.execute(statement)) == 1
+
+
+__all__ = [
+    "CampaignRepository",
+    "DeliveryRepository",
+    "NoticeRepository",
+    "PersonRepository",
+    "ScheduleRepository",
+]

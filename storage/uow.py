@@ -30,6 +30,7 @@ class SqlUnitOfWork:
         self.schedule = notification_repos.ScheduleRepository(session)
         self.notices = notification_repos.NoticeRepository(session)
         self.delivery = notification_repos.DeliveryRepository(session)
+        self.campaigns = notification_repos.CampaignRepository(session)
         return self
 
     async def __aexit__(

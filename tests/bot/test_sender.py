@@ -162,10 +162,8 @@ async def test_server_errors_back_off_and_the_last_retry_keeps_the_message_as_fa
     async with session_factory(engine)() as session:
         row = (await session.scalars(select(OutboxRow))).one()
     assert (
-        ((row.status, row.attempts) == ("failed", 3)
-        and "500" in (row.last_error or ""))
-        or "Internal" in (row.last_error or "")
-    )
+        (row.status, row.attempts) == ("failed", 3) and "500" in (row.last_error or "")
+    ) or "Internal" in (row.last_error or "")
     assert emu.messages(5000) == []
 
 

@@ -1,8 +1,8 @@
-"""notifications: schedule, notices and their recipients, unreachable accounts
+"""notifications: schedule, notices, campaigns and their phases, unreachable accounts
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-23 08:40:47.257618
+Create Date: 2026-11-23 09:08:41.258701
 """
 
 from collections.abc import Sequence
@@ -35,6 +35,54 @@ def upgrade() -> None:
     with op.batch_alter_table("schedule", schema=None) as batch_op:
         batch_op.create_index("ix_schedule_due", ["status", "due_at"], unique=False)
 
+    op.create_table(
+        "campaigns",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("township_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("reports", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["township_id"], ["townships.id"], name=op.f("fk_campaigns_township_id_townships")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaigns")),
+    )
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaigns_township_id"), ["township_id"], unique=False)
+
+    op.create_table(
+        "campaign_phases",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("seq", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("name", sa.String(length=100), nullable=False),
+        sa.Column("deadline", sa.Date(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_phases_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_campaign_phases")),
+    )
+    with op.batch_alter_table("campaign_phases", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_campaign_phases_campaign_id"), ["campaign_id"], unique=False)
+
+    op.create_table(
+        "campaign_villages",
+        sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("village_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_campaign_villages_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["village_id"], ["villages.id"], name=op.f("fk_campaign_villages_village_id_villages")
+        ),
+        sa.PrimaryKeyConstraint("campaign_id", "village_id", name=op.f("pk_campaign_villages")),
+    )
     op.create_table(
         "notices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -77,6 +125,24 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("notice_id", "person_id", name=op.f("pk_notice_recipients")),
     )
+    op.create_table(
+        "phase_done",
+        sa.Column("phase_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("village_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_phase_done_person_id_persons")),
+        sa.ForeignKeyConstraint(
+            ["phase_id"],
+            ["campaign_phases.id"],
+            name=op.f("fk_phase_done_phase_id_campaign_phases"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["village_id"], ["villages.id"], name=op.f("fk_phase_done_village_id_villages")
+        ),
+        sa.PrimaryKeyConstraint("phase_id", "village_id", name=op.f("pk_phase_done")),
+    )
     with op.batch_alter_table("channel_accounts", schema=None) as batch_op:
         batch_op.add_column(sa.Column("unreachable_at", sa.DateTime(timezone=True), nullable=True))
 
@@ -88,12 +154,22 @@ def downgrade() -> None:
     with op.batch_alter_table("channel_accounts", schema=None) as batch_op:
         batch_op.drop_column("unreachable_at")
 
+    op.drop_table("phase_done")
     op.drop_table("notice_recipients")
     with op.batch_alter_table("notices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notices_township_id"))
         batch_op.drop_index("ix_notices_author_status")
 
     op.drop_table("notices")
+    op.drop_table("campaign_villages")
+    with op.batch_alter_table("campaign_phases", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_campaign_phases_campaign_id"))
+
+    op.drop_table("campaign_phases")
+    with op.batch_alter_table("campaigns", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_campaigns_township_id"))
+
+    op.drop_table("campaigns")
     with op.batch_alter_table("schedule", schema=None) as batch_op:
         batch_op.drop_index("ix_schedule_due")
 
