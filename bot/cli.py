@@ -4,6 +4,7 @@ python -m bot run
 python -m bot migrate
 python -m bot roster import FILE
 python -m bot campaign import FILE
+python -m bot export reports [--township NAME] [--out FILE]
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 """
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -27,6 +28,7 @@ from bot.clock import SystemClock
 from bot.roster_file import UnreadableFile, read_rows
 from bot.settings import ConfigError, Settings
 from domain import people, roster
+from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import UnitOfWork
 from domain.validation import Invalid
 from locales import catalog_for, gettext
@@ -157,6 +159,29 @@ def cmd_campaign_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_reports(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import reports
+    from handlers.sheets import reports_xlsx
+
+    async def find(uow: UnitOfWork) -> reports.Export | None:
+        work = cast(NotificationsUnitOfWork, uow)
+        if args.township:
+            township = await uow.geography.township_by_name(args.township)
+            township_id = township.id if township else None
+        else:
+            township_id = await work.campaigns.newest_township()
+        return await reports.export(work, township_id) if township_id is not None else None
+
+    data = asyncio.run(_with_uow(settings, find))
+    if data is None:
+        print(_say(settings, "report.no_campaign"), file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.write_bytes(reports_xlsx(data, catalog_for(settings.default_locale)))
+    print(_say(settings, "report.cli_written", path=str(out), count=len(data.reports)))
+    return 0
+
+
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     username = asyncio.run(_bot_username(settings))
     clock = SystemClock(settings.zone)
@@ -214,6 +239,14 @@ def parser() -> argparse.ArgumentParser:
     campaign_import = campaign_sub.add_parser("import", help="import a campaign file (CSV UTF-8 or .xlsx)")
     campaign_import.add_argument("file")
     campaign_import.set_defaults(handler=cmd_campaign_import)
+    export_cmd = commands.add_parser("export", help="sheets for the township")
+    export_sub = export_cmd.add_subparsers(dest="export_command", required=True)
+    export_reports = export_sub.add_parser(
+        "reports", help="the progress reports of the newest campaign (.xlsx)"
+    )
+    export_reports.add_argument("--township", help="township name (default: that of the newest campaign)")
+    export_reports.add_argument("--out", default="reports.xlsx", help="file to write (default reports.xlsx)")
+    export_reports.set_defaults(handler=cmd_export_reports)
     invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
     invite.add_argument("phone")
     invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")

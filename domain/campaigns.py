@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from domain import reports
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import Channel, Role
 from domain.notification_ports import NotificationsUnitOfWork, Queued, ScheduledItem
@@ -192,6 +193,7 @@ async def create(uow: NotificationsUnitOfWork, clock: Clock, spec: CampaignSpec)
                     {"phase": phase_id, "offset": offset},
                     now,
                 )
+    await reports.schedule_requests(uow, clock, campaign_id, spec.reports, spec.phases[-1].deadline)
     return campaign_id
 
 

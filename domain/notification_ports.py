@@ -138,6 +138,47 @@ class Phase:
     deadline: date
 
 
+class ReportStep(enum.StrEnum):
+    VISITED = "visited"
+    NEW_RISKS = "new_risks"
+    FOUND = "problems_found"
+    CLOSED = "problems_closed"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Report:
+    village_id: int
+    period: date
+    visited: int
+    new_risks: int
+    problems_found: int
+    problems_closed: int
+    note: str
+    person_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReportDraft:
+    person_id: int
+    campaign_id: int
+    period: date
+    village_id: int
+    step: ReportStep
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    township_id: int
+    name: str
+    reports: dict[str, Any]
+    created_at: datetime
+    end: date  # the last phase deadline
+
+
 class CampaignRepository(Protocol):
     async def add(
         self, township_id: int, name: str, reports: dict[str, Any], village_ids: list[int], at: datetime
@@ -148,6 +189,23 @@ class CampaignRepository(Protocol):
     async def villages_not_done(self, phase_id: int) -> list[Village]: ...
     async def mark_done(self, phase_id: int, village_id: int, person_id: int, at: datetime) -> bool:
         """Record a village's phase done; False when it already was."""
+        ...
+
+    async def get(self, campaign_id: int) -> Campaign | None: ...
+    async def latest(self, township_id: int) -> Campaign | None: ...
+    async def newest_township(self) -> int | None:
+        """The township of the newest campaign of all."""
+        ...
+
+    async def reports(self, campaign_id: int, period: date | None = None) -> list[Report]: ...
+    async def start_draft(
+        self, person_id: int, campaign_id: int, period: date, village_id: int, step: str, at: datetime
+    ) -> None: ...
+    async def draft_of(self, person_id: int) -> ReportDraft | None: ...
+    async def update_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None: ...
+    async def drop_draft(self, person_id: int) -> bool: ...
+    async def save_report(self, draft: ReportDraft, data: dict[str, Any], at: datetime) -> None:
+        """Store (or replace) the village's report for the period and close the draft."""
         ...
 
 

@@ -127,9 +127,11 @@ async def tick(
 
 def default_handlers() -> dict[str, Handler]:
     """Every kind of scheduled item the service knows."""
-    from domain import campaigns, notices
+    from domain import campaigns, notices, reports
 
     return {
         notices.SEND_KIND: Handler(notices.send_scheduled, quiet=False),
         campaigns.REMIND_KIND: Handler(campaigns.remind, quiet=True),
+        reports.REQUEST_KIND: Handler(reports.request, quiet=True),
+        reports.REMIND_KIND: Handler(reports.remind, quiet=True),
     }

@@ -1,4 +1,4 @@
-"""Telegram handlers of notices and campaign reminders.
+"""Telegram handlers of notices, campaign reminders and progress reports.
 
 They run in group -1, before the skeleton's handlers: a handler that took the update stops it
 (ApplicationHandlerStop); one that finds nothing of its own (no draft notice open) returns and
@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, TypeVar, cast
 
-from telegram import Update
+from telegram import InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
@@ -22,20 +23,21 @@ from telegram.ext import (
     filters,
 )
 
-from domain import campaigns, notices
+from domain import campaigns, notices, reports
 from domain.messages import Outcome
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock
 from handlers.context import AppContext
 from handlers.render import value
+from handlers.sheets import reports_xlsx
 from locales import catalog_for, gettext
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone):"
+BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|rfill):"
 TG = Channel.TELEGRAM
 
 
@@ -64,7 +66,11 @@ async def notice(update: Update, context: AppContext) -> None:
 async def cancel(update: Update, context: AppContext) -> None:
     """/cancel while drafting a notice drops the draft; otherwise the skeleton's /cancel runs."""
     address = _address(update)
-    if await _run(context, lambda uow, clock: notices.cancel(uow, clock, TG, address)):
+
+    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
+        return await notices.cancel(uow, clock, TG, address) or await reports.cancel(uow, clock, TG, address)
+
+    if await _run(context, either):
         raise ApplicationHandlerStop
 
 
@@ -73,15 +79,43 @@ async def text(update: Update, context: AppContext) -> None:
     assert update.effective_message is not None
     raw = update.effective_message.text or ""
     address = _address(update)
-    if await _run(context, lambda uow, clock: notices.on_text(uow, clock, TG, address, raw)):
+
+    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
+        return await notices.on_text(uow, clock, TG, address, raw) or await reports.on_text(
+            uow, clock, TG, address, raw
+        )
+
+    if await _run(context, either):
         raise ApplicationHandlerStop
 
 
 async def other(update: Update, context: AppContext) -> None:
     """A photo, file or sticker sent while drafting a notice."""
     address = _address(update)
-    if await _run(context, lambda uow, clock: notices.on_other(uow, clock, TG, address)):
+
+    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
+        return await notices.on_other(uow, clock, TG, address) or await reports.on_other(
+            uow, clock, TG, address
+        )
+
+    if await _run(context, either):
         raise ApplicationHandlerStop
+
+
+async def report(update: Update, context: AppContext) -> None:
+    """/report: township staff get the compiled progress table, and the .xlsx of every period."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: reports.show(uow, clock, TG, address))
+    data = await _run(context, lambda uow, clock: reports.export_for(uow, clock, TG, address))
+    if data is not None and data.reports:
+        catalog = catalog_for(None, context.services.default_locale)
+        # A file asked for by the person who reads it, sent at once rather than through the outbox.
+        assert update.effective_chat is not None
+        await context.bot.send_document(
+            update.effective_chat.id,
+            InputFile(reports_xlsx(data, catalog), filename="reports.xlsx"),
+        )
+    raise ApplicationHandlerStop
 
 
 UseCase = Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]
@@ -92,7 +126,11 @@ def button_use_case(data: str, address: str) -> UseCase | None:
     name, _, rest = data.partition(":")
     parts = rest.split(":")
     try:
-        notice_id = int(parts[0])  # or the phase, for cdone
+        notice_id = int(parts[0])  # or the phase (cdone), or the campaign (rfill)
+        if name == "rfill" and len(parts) == 3:
+            period = datetime.strptime(parts[1], "%Y%m%d").date()
+            village = int(parts[2])
+            return lambda uow, clock: reports.start(uow, clock, TG, address, notice_id, period, village)
         if name == "cdone" and len(parts) == 2:
             village_id = int(parts[1])
             return lambda uow, clock: campaigns.mark_done(uow, clock, TG, address, notice_id, village_id)
@@ -144,6 +182,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
     """The notification handlers, to be added in group GROUP."""
     return [
         CommandHandler("notice", notice, filters=PRIVATE),
+        CommandHandler("report", report, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
         CallbackQueryHandler(button, pattern=BUTTONS),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),

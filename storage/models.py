@@ -277,3 +277,36 @@ class PhaseDoneRow(Base):
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
     person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportRow(Base):
+    """A village's progress report for one period of a campaign; a later answer replaces it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "period", "village_id", name="uq_reports_period_village"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    period: Mapped[date] = mapped_column(Date())
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    visited: Mapped[int] = mapped_column()
+    new_risks: Mapped[int] = mapped_column()
+    problems_found: Mapped[int] = mapped_column()
+    problems_closed: Mapped[int] = mapped_column()
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportDraftRow(Base):
+    """A report being answered in chat, question by question; survives restarts."""
+
+    __tablename__ = "report_drafts"
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    period: Mapped[date] = mapped_column(Date())
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    step: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,17 +6,21 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from domain.model import Channel, OutboxStatus, Person, Role, Village
 from domain.notification_ports import (
+    Campaign,
     Notice,
     NoticeStatus,
     NoticeStep,
     Phase,
     Queued,
     Recipient,
+    Report,
+    ReportDraft,
+    ReportStep,
     ScheduledItem,
 )
 from storage.models import (
@@ -31,6 +35,8 @@ from storage.models import (
     OutboxRow,
     PersonRow,
     PhaseDoneRow,
+    ReportDraftRow,
+    ReportRow,
     ScheduledRow,
     TownshipRow,
     VillageRow,
@@ -395,6 +401,100 @@ class CampaignRepository(_Repo):
             .on_conflict_do_nothing(index_elements=["phase_id", "village_id"])
         )
         return _rowcount(await self.session.execute(statement)) == 1
+
+    async def _campaign(self, row: CampaignRow | None) -> Campaign | None:
+        if row is None:
+            return None
+        end = await self.session.scalar(
+            select(func.max(CampaignPhaseRow.deadline)).where(CampaignPhaseRow.campaign_id == row.id)
+        )
+        return Campaign(row.id, row.township_id, row.name, dict(row.reports), row.created_at, end or date.max)
+
+    async def get(self, campaign_id: int) -> Campaign | None:
+        return await self._campaign(await self.session.get(CampaignRow, campaign_id))
+
+    async def latest(self, township_id: int) -> Campaign | None:
+        row = await self.session.scalar(
+            select(CampaignRow)
+            .where(CampaignRow.township_id == township_id)
+            .order_by(CampaignRow.id.desc())
+            .limit(1)
+        )
+        return await self._campaign(row)
+
+    async def newest_township(self) -> int | None:
+        return await self.session.scalar(
+            select(CampaignRow.township_id).order_by(CampaignRow.id.desc()).limit(1)
+        )
+
+    async def reports(self, campaign_id: int, period: date | None = None) -> list[Report]:
+        query = select(ReportRow).where(ReportRow.campaign_id == campaign_id)
+        if period is not None:
+            query = query.where(ReportRow.period == period)
+        rows = await self.session.scalars(query.order_by(ReportRow.period, ReportRow.village_id))
+        return [
+            Report(
+                r.village_id, r.period, r.visited, r.new_risks, r.problems_found, r.problems_closed, r.note,
+                r.person_id, r.at,
+            )
+            for r in rows
+        ]  # fmt: skip
+
+    async def start_draft(
+        self, person_id: int, campaign_id: int, period: date, village_id: int, step: str, at: datetime
+    ) -> None:
+        await self.session.execute(delete(ReportDraftRow).where(ReportDraftRow.person_id == person_id))
+        self.session.add(
+            ReportDraftRow(
+                person_id=person_id, campaign_id=campaign_id, period=period, village_id=village_id,
+                step=step, data={}, updated_at=at,
+            )
+        )  # fmt: skip
+        await self.session.flush()
+
+    async def draft_of(self, person_id: int) -> ReportDraft | None:
+        row = await self.session.scalar(select(ReportDraftRow).where(ReportDraftRow.person_id == person_id))
+        if row is None:
+            return None
+        return ReportDraft(
+            row.person_id, row.campaign_id, row.period, row.village_id, ReportStep(row.step), dict(row.data)
+        )
+
+    async def update_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None:
+        await self.session.execute(
+            update(ReportDraftRow)
+            .where(ReportDraftRow.person_id == person_id)
+            .values(step=step, data=data, updated_at=at)
+            .execution_options(synchronize_session=False)
+        )
+
+    async def drop_draft(self, person_id: int) -> bool:
+        result = await self.session.execute(
+            delete(ReportDraftRow).where(ReportDraftRow.person_id == person_id)
+        )
+        return _rowcount(result) == 1
+
+    async def save_report(self, draft: ReportDraft, data: dict[str, Any], at: datetime) -> None:
+        values = {
+            "campaign_id": draft.campaign_id,
+            "period": draft.period,
+            "village_id": draft.village_id,
+            "person_id": draft.person_id,
+            "visited": int(data["visited"]),
+            "new_risks": int(data["new_risks"]),
+            "problems_found": int(data["problems_found"]),
+            "problems_closed": int(data["problems_closed"]),
+            "note": str(data.get("note", "")),
+            "at": at,
+        }
+        replace = {k: v for k, v in values.items() if k not in ("campaign_id", "period", "village_id")}
+        statement = (
+            _dialect_insert(self, ReportRow)
+            .values(**values)
+            .on_conflict_do_update(index_elements=["campaign_id", "period", "village_id"], set_=replace)
+        )
+        await self.session.execute(statement)
+        await self.drop_draft(draft.person_id)
 
 
 __all__ = [

@@ -43,3 +43,17 @@ def test_a_bad_campaign_file_is_refused_by_line(env: Path, capsys: pytest.Captur
     later = date.today() + timedelta(days=20)
     assert main(["campaign", "import", str(_file(env, f"排查,{later}", villages="QS01;ZZ99"))]) == 1
     assert "第 3 行" in capsys.readouterr().err
+
+
+def test_export_reports(env: Path, capsys: pytest.CaptureFixture[str]) -> None:  # noqa: F811
+    from openpyxl import load_workbook
+
+    assert main(["roster", "import", str(ROSTER)]) == 0
+    assert main(["export", "reports", "--out", str(env / "r.xlsx")]) == 1
+    assert "还没有需要报送进度的活动" in capsys.readouterr().err
+    later = date.today() + timedelta(days=20)
+    assert main(["campaign", "import", str(_file(env, f"排查,{later}"))]) == 0
+    assert main(["export", "reports", "--township", "青山镇", "--out", str(env / "r.xlsx")]) == 0
+    assert "0 份报告" in capsys.readouterr().out
+    sheet = load_workbook(env / "r.xlsx").active
+    assert sheet is not None and sheet["A1"].value == "报送期"

@@ -23,7 +23,8 @@ async def test_a_deadline_reminder_and_the_done_button(
     zhang = chat(2001, "张伟")
     await bind(service, zhang, "13800000001")
     spec = campaigns.parse(
-        rows("活动,集中排查\n乡镇,青山镇\n村,QS01\n阶段,入户排查,2026-11-30\n"), clock.now().date()
+        rows("活动,集中排查\n乡镇,青山镇\n村,QS01\n报告,日期,2026-12-31\n阶段,入户排查,2026-11-30\n"),
+        clock.now().date(),
     )
     async with service.uow() as work:
         await campaigns.create(cast(NotificationsUnitOfWork, work), service.clock, spec)

@@ -18,7 +18,10 @@ from storage.uow import SqlUnitOfWorkFactory
 from tests.domain.test_campaigns import rows
 from tests.support import SHANGHAI, FakeClock, seed_roster
 
-FILE = "活动,集中排查\n乡镇,青山镇\n村,QS01;QS03\n阶段,动员部署,2026-11-28\n阶段,集中排查,2026-12-20\n"
+FILE = (
+    "活动,集中排查\n乡镇,青山镇\n村,QS01;QS03\n报告,日期,2027-01-31\n"
+    "阶段,动员部署,2026-11-28\n阶段,集中排查,2026-12-20\n"
+)
 
 
 async def _tick(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> schedule.TickResult:
@@ -54,7 +57,8 @@ async def test_reminders_go_to_villages_not_done_and_stop_once_done(
             await work.persons.bind(person.id, Channel.TELEGRAM, str(2001 + n), clock.now())
         await work.commit()
     async with session_factory(engine)() as session:
-        due = sorted(r.due_at for r in (await session.scalars(select(ScheduledRow))).all())
+        reminders = select(ScheduledRow).where(ScheduledRow.kind == campaigns.REMIND_KIND)
+        due = sorted(r.due_at for r in (await session.scalars(reminders)).all())
     # 3 days, 1 day and the morning of each deadline, at 08:00 Beijing time.
     assert [d.astimezone(SHANGHAI).strftime("%m-%d %H:%M") for d in due] == [
         "11-25 08:00", "11-27 08:00", "11-28 08:00", "12-17 08:00", "12-19 08:00", "12-20 08:00",

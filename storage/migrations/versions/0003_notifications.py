@@ -1,8 +1,8 @@
-"""notifications: schedule, notices, campaigns and their phases, unreachable accounts
+"""notifications: schedule, notices, campaigns, progress reports, unreachable accounts
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-23 09:08:41.258701
+Create Date: 2026-11-23 09:13:39.663721
 """
 
 from collections.abc import Sequence
@@ -107,6 +107,53 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_notices_township_id"), ["township_id"], unique=False)
 
     op.create_table(
+        "report_drafts",
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("period", sa.Date(), nullable=False),
+        sa.Column("village_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("step", sa.String(length=16), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_report_drafts_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_report_drafts_person_id_persons"), ondelete="CASCADE"
+        ),
+        sa.ForeignKeyConstraint(
+            ["village_id"], ["villages.id"], name=op.f("fk_report_drafts_village_id_villages")
+        ),
+        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_report_drafts")),
+    )
+    op.create_table(
+        "reports",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("campaign_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("period", sa.Date(), nullable=False),
+        sa.Column("village_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("visited", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("new_risks", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("problems_found", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("problems_closed", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("note", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["campaign_id"],
+            ["campaigns.id"],
+            name=op.f("fk_reports_campaign_id_campaigns"),
+            ondelete="CASCADE",
+        ),
+        sa.ForeignKeyConstraint(["person_id"], ["persons.id"], name=op.f("fk_reports_person_id_persons")),
+        sa.ForeignKeyConstraint(["village_id"], ["villages.id"], name=op.f("fk_reports_village_id_villages")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_reports")),
+        sa.UniqueConstraint("campaign_id", "period", "village_id", name="uq_reports_period_village"),
+    )
+    op.create_table(
         "notice_recipients",
         sa.Column("notice_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
         sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -156,6 +203,8 @@ def downgrade() -> None:
 
     op.drop_table("phase_done")
     op.drop_table("notice_recipients")
+    op.drop_table("reports")
+    op.drop_table("report_drafts")
     with op.batch_alter_table("notices", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_notices_township_id"))
         batch_op.drop_index("ix_notices_author_status")
