@@ -5,6 +5,7 @@ python -m bot migrate
 python -m bot roster import FILE
 python -m bot campaign import FILE
 python -m bot export reports [--township NAME] [--out FILE]
+python -m bot export ledger --township NAME [--out FILE]
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 """
@@ -182,6 +183,26 @@ def cmd_export_reports(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import ledger
+    from handlers.sheets import ledger_xlsx
+
+    async def find(uow: UnitOfWork) -> list[list[object]] | None:
+        township = await uow.geography.township_by_name(args.township)
+        if township is None:
+            return None
+        return ledger.export_rows(await cast(NotificationsUnitOfWork, uow).ledger.of_township(township.id))
+
+    rows = asyncio.run(_with_uow(settings, find))
+    if rows is None:
+        print(_say(settings, "ledger.cli_unknown_township", name=args.township), file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.write_bytes(ledger_xlsx(rows, catalog_for(settings.default_locale)))
+    print(_say(settings, "ledger.cli_written", path=str(out), count=len(rows)))
+    return 0
+
+
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     username = asyncio.run(_bot_username(settings))
     clock = SystemClock(settings.zone)
@@ -247,6 +268,12 @@ def parser() -> argparse.ArgumentParser:
     export_reports.add_argument("--township", help="township name (default: that of the newest campaign)")
     export_reports.add_argument("--out", default="reports.xlsx", help="file to write (default reports.xlsx)")
     export_reports.set_defaults(handler=cmd_export_reports)
+    export_ledger = export_sub.add_parser("ledger", help="the problem ledger of a township (.xlsx)")
+    export_ledger.add_argument("--township", required=True, help="township name")
+    export_ledger.add_argument(
+        "--out", default="ledger-export.xlsx", help="file to write (default ledger-export.xlsx)"
+    )
+    export_ledger.set_defaults(handler=cmd_export_ledger)
     invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
     invite.add_argument("phone")
     invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")

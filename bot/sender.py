@@ -201,6 +201,12 @@ class OutboxSender:
         text, markup = render(
             Outgoing.from_json(message.payload), catalog_for(message.locale, self.default_locale)
         )
+        if message.claimed_until is not None and not await self.store.still_mine(
+            message, self.clock.now() + self.lease
+        ):
+            # The lease ran out while this waited its turn and another sender took the message.
+            log.warning("outbox %s: claim lost while waiting; left to the sender that holds it", message.id)
+            return
         try:
             try:
                 sent = await self.bot.send_message(chat_id, text, reply_markup=markup)

@@ -209,7 +209,52 @@ class CampaignRepository(Protocol):
         ...
 
 
+class LedgerStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # 整改销号
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    id: int
+    village_id: int
+    village_name: str
+    added_by: int
+    what: str
+    measure: str
+    deadline: date
+    responsible: str
+    status: LedgerStatus
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+class LedgerRepository(Protocol):
+    async def add(
+        self,
+        village_id: int,
+        added_by: int,
+        what: str,
+        measure: str,
+        deadline: date,
+        responsible: str,
+        at: datetime,
+    ) -> int: ...
+    async def get(self, item_id: int) -> LedgerItem | None: ...
+    async def close(self, item_id: int, person_id: int, at: datetime) -> bool:
+        """整改销号; False when it was already closed."""
+        ...
+
+    async def of_villages(self, village_ids: tuple[int, ...], *, open_only: bool) -> list[LedgerItem]: ...
+    async def of_township(self, township_id: int) -> list[LedgerItem]: ...
+    async def draft_of(self, person_id: int) -> tuple[str, dict[str, Any]] | None: ...
+    async def save_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None: ...
+    async def drop_draft(self, person_id: int) -> bool: ...
+
+
 class NotificationsUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def ledger(self) -> LedgerRepository: ...
     @property
     def campaigns(self) -> CampaignRepository: ...
     @property

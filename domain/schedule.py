@@ -127,11 +127,12 @@ async def tick(
 
 def default_handlers() -> dict[str, Handler]:
     """Every kind of scheduled item the service knows."""
-    from domain import campaigns, notices, reports
+    from domain import campaigns, ledger, notices, reports
 
     return {
         notices.SEND_KIND: Handler(notices.send_scheduled, quiet=False),
         campaigns.REMIND_KIND: Handler(campaigns.remind, quiet=True),
         reports.REQUEST_KIND: Handler(reports.request, quiet=True),
         reports.REMIND_KIND: Handler(reports.remind, quiet=True),
+        ledger.REMIND_KIND: Handler(ledger.remind, quiet=True),
     }

@@ -1,4 +1,4 @@
-"""Telegram handlers of notices, campaign reminders and progress reports.
+"""Telegram handlers of notices, campaign reminders, progress reports and the problem ledger.
 
 They run in group -1, before the skeleton's handlers: a handler that took the update stops it
 (ApplicationHandlerStop); one that finds nothing of its own (no draft notice open) returns and
@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from domain import campaigns, notices, reports
+from domain import campaigns, ledger, notices, reports
 from domain.messages import Outcome
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|rfill):"
+BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|rfill|lvil|lclose):"
 TG = Channel.TELEGRAM
 
 
@@ -68,7 +68,11 @@ async def cancel(update: Update, context: AppContext) -> None:
     address = _address(update)
 
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
-        return await notices.cancel(uow, clock, TG, address) or await reports.cancel(uow, clock, TG, address)
+        return (
+            await notices.cancel(uow, clock, TG, address)
+            or await reports.cancel(uow, clock, TG, address)
+            or await ledger.cancel(uow, clock, TG, address)
+        )
 
     if await _run(context, either):
         raise ApplicationHandlerStop
@@ -81,8 +85,10 @@ async def text(update: Update, context: AppContext) -> None:
     address = _address(update)
 
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
-        return await notices.on_text(uow, clock, TG, address, raw) or await reports.on_text(
-            uow, clock, TG, address, raw
+        return (
+            await notices.on_text(uow, clock, TG, address, raw)
+            or await reports.on_text(uow, clock, TG, address, raw)
+            or await ledger.on_text(uow, clock, TG, address, raw)
         )
 
     if await _run(context, either):
@@ -90,12 +96,14 @@ async def text(update: Update, context: AppContext) -> None:
 
 
 async def other(update: Update, context: AppContext) -> None:
-    """A photo, file or sticker sent while drafting a notice."""
+    """A photo, file or sticker sent in the middle of a notice, a report or a ledger entry."""
     address = _address(update)
 
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
-        return await notices.on_other(uow, clock, TG, address) or await reports.on_other(
-            uow, clock, TG, address
+        return (
+            await notices.on_other(uow, clock, TG, address)
+            or await reports.on_other(uow, clock, TG, address)
+            or await ledger.on_other(uow, clock, TG, address)
         )
 
     if await _run(context, either):
@@ -118,6 +126,20 @@ async def report(update: Update, context: AppContext) -> None:
     raise ApplicationHandlerStop
 
 
+async def problem(update: Update, context: AppContext) -> None:
+    """/problem: a cadre adds a problem to the ledger (问题台账)."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: ledger.start(uow, clock, TG, address))
+    raise ApplicationHandlerStop
+
+
+async def problems(update: Update, context: AppContext) -> None:
+    """/problems: a cadre's open problems (each with 销号); township staff: the whole ledger."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: ledger.show(uow, clock, TG, address))
+    raise ApplicationHandlerStop
+
+
 UseCase = Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]
 
 
@@ -127,6 +149,10 @@ def button_use_case(data: str, address: str) -> UseCase | None:
     parts = rest.split(":")
     try:
         notice_id = int(parts[0])  # or the phase (cdone), or the campaign (rfill)
+        if name == "lvil" and len(parts) == 1:
+            return lambda uow, clock: ledger.choose_village(uow, clock, TG, address, notice_id)
+        if name == "lclose" and len(parts) == 1:
+            return lambda uow, clock: ledger.close(uow, clock, TG, address, notice_id)
         if name == "rfill" and len(parts) == 3:
             period = datetime.strptime(parts[1], "%Y%m%d").date()
             village = int(parts[2])
@@ -183,6 +209,8 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
     return [
         CommandHandler("notice", notice, filters=PRIVATE),
         CommandHandler("report", report, filters=PRIVATE),
+        CommandHandler("problem", problem, filters=PRIVATE),
+        CommandHandler("problems", problems, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
         CallbackQueryHandler(button, pattern=BUTTONS),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),

@@ -50,3 +50,23 @@ def reports_xlsx(data: Export, catalog: str) -> bytes:
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
+
+
+LEDGER_COLUMNS = (
+    "ledger.col_id", "ledger.col_village", "ledger.col_what", "ledger.col_measure", "ledger.col_deadline",
+    "ledger.col_responsible", "ledger.col_status", "ledger.col_added", "ledger.col_closed",
+)  # fmt: skip
+
+
+def ledger_xlsx(rows: list[list[object]], catalog: str) -> bytes:
+    """The problem ledger as a sheet (rows from domain.ledger.export_rows)."""
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = gettext(catalog, "ledger.sheet_title")[:31]
+    sheet.append([gettext(catalog, key) for key in LEDGER_COLUMNS])
+    for row in rows:
+        sheet.append(row)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

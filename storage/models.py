@@ -310,3 +310,31 @@ class ReportDraftRow(Base):
     step: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerItemRow(Base):
+    """A problem in the ledger (问题台账): what, the measure, deadline, who answers for it."""
+
+    __tablename__ = "ledger_items"
+    __table_args__ = (Index("ix_ledger_items_village_status", "village_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    added_by: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    what: Mapped[str] = mapped_column(Text)
+    measure: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[date] = mapped_column(Date())
+    responsible: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class LedgerDraftRow(Base):
+    """A problem being added in chat, question by question."""
+
+    __tablename__ = "ledger_drafts"
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

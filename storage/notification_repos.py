@@ -12,6 +12,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.model import Channel, OutboxStatus, Person, Role, Village
 from domain.notification_ports import (
     Campaign,
+    LedgerItem,
+    LedgerStatus,
     Notice,
     NoticeStatus,
     NoticeStep,
@@ -30,6 +32,8 @@ from storage.models import (
     CampaignVillageRow,
     ChannelAccountRow,
     DeclarationRow,
+    LedgerDraftRow,
+    LedgerItemRow,
     NoticeRecipientRow,
     NoticeRow,
     OutboxRow,
@@ -495,6 +499,80 @@ class CampaignRepository(_Repo):
         )
         await self.session.execute(statement)
         await self.drop_draft(draft.person_id)
+
+
+class LedgerRepository(_Repo):
+    def _query(self) -> Any:
+        return select(LedgerItemRow, VillageRow.name).join(
+            VillageRow, VillageRow.id == LedgerItemRow.village_id
+        )
+
+    @staticmethod
+    def _item(row: LedgerItemRow, village_name: str) -> LedgerItem:
+        return LedgerItem(
+            row.id, row.village_id, village_name, row.added_by, row.what, row.measure, row.deadline,
+            row.responsible, LedgerStatus(row.status), row.created_at, row.closed_at,
+        )  # fmt: skip
+
+    async def add(
+        self,
+        village_id: int,
+        added_by: int,
+        what: str,
+        measure: str,
+        deadline: date,
+        responsible: str,
+        at: datetime,
+    ) -> int:
+        row = LedgerItemRow(
+            village_id=village_id, added_by=added_by, what=what, measure=measure, deadline=deadline,
+            responsible=responsible, status=LedgerStatus.OPEN.value, created_at=at,
+        )  # fmt: skip
+        self.session.add(row)
+        await self.session.flush()
+        return row.id
+
+    async def get(self, item_id: int) -> LedgerItem | None:
+        found = (await self.session.execute(self._query().where(LedgerItemRow.id == item_id))).first()
+        return self._item(*found) if found else None
+
+    async def close(self, item_id: int, person_id: int, at: datetime) -> bool:
+        result = await self.session.execute(
+            update(LedgerItemRow)
+            .where(LedgerItemRow.id == item_id, LedgerItemRow.status == LedgerStatus.OPEN.value)
+            .values(status=LedgerStatus.CLOSED.value, closed_at=at, closed_by=person_id)
+        )
+        return _rowcount(result) == 1
+
+    async def of_villages(self, village_ids: tuple[int, ...], *, open_only: bool) -> list[LedgerItem]:
+        query = self._query().where(LedgerItemRow.village_id.in_(village_ids))
+        if open_only:
+            query = query.where(LedgerItemRow.status == LedgerStatus.OPEN.value)
+        result = await self.session.execute(query.order_by(LedgerItemRow.deadline, LedgerItemRow.id))
+        return [self._item(*found) for found in result.all()]
+
+    async def of_township(self, township_id: int) -> list[LedgerItem]:
+        result = await self.session.execute(
+            self._query()
+            .where(VillageRow.township_id == township_id)
+            .order_by(LedgerItemRow.status.desc(), LedgerItemRow.deadline, LedgerItemRow.id)
+        )
+        return [self._item(*found) for found in result.all()]
+
+    async def draft_of(self, person_id: int) -> tuple[str, dict[str, Any]] | None:
+        row = await self.session.get(LedgerDraftRow, person_id, populate_existing=True)
+        return (row.step, dict(row.data)) if row else None
+
+    async def save_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None:
+        await self.session.execute(delete(LedgerDraftRow).where(LedgerDraftRow.person_id == person_id))
+        self.session.add(LedgerDraftRow(person_id=person_id, step=step, data=data, updated_at=at))
+        await self.session.flush()
+
+    async def drop_draft(self, person_id: int) -> bool:
+        result = await self.session.execute(
+            delete(LedgerDraftRow).where(LedgerDraftRow.person_id == person_id)
+        )
+        return _rowcount(result) == 1
 
 
 __all__ = [

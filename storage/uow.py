@@ -31,6 +31,7 @@ class SqlUnitOfWork:
         self.notices = notification_repos.NoticeRepository(session)
         self.delivery = notification_repos.DeliveryRepository(session)
         self.campaigns = notification_repos.CampaignRepository(session)
+        self.ledger = notification_repos.LedgerRepository(session)
         return self
 
     async def __aexit__(

@@ -285,3 +285,20 @@ async def test_a_sender_that_died_holding_claims_is_replaced_after_the_lease(
     clock.advance(seconds=61)
     assert await sender.drain_once() == 3
     assert [len(emu.messages(5000 + n)) for n in range(5)] == [1] * 5
+
+
+async def test_a_claim_whose_lease_ran_out_is_not_sent_by_its_first_holder(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    (a,) = await people(uow, emu, 1, clock)
+    await queue(uow, [a], 1, clock)
+    slow, fast = OutboxStore(session_factory(engine)), OutboxStore(session_factory(engine))
+    (stale,) = await slow.claim(clock.now(), 1, timedelta(seconds=60))
+    clock.advance(seconds=61)  # the first holder stalled past its lease; a second sender takes over
+    second = OutboxSender(fast, bot, clock, "zh_Hans_CN")
+    first = OutboxSender(slow, bot, clock, "zh_Hans_CN")
+    assert await second.drain_once() == 1
+    await first._deliver(stale)  # the first holder wakes up: it must not send again
+    assert len(emu.messages(5000)) == 1
+    assert (await statuses(engine))["sent"] == 1

@@ -1,8 +1,8 @@
-"""notifications: schedule, notices, campaigns, progress reports, unreachable accounts
+"""notifications: schedule, notices, campaigns, progress reports, problem ledger, unreachable accounts
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-23 09:13:39.663721
+Create Date: 2026-11-23 09:21:31.529465
 """
 
 from collections.abc import Sequence
@@ -83,6 +83,42 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("campaign_id", "village_id", name=op.f("pk_campaign_villages")),
     )
+    op.create_table(
+        "ledger_drafts",
+        sa.Column("person_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("step", sa.String(length=16), nullable=False),
+        sa.Column("data", sa.JSON(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["person_id"], ["persons.id"], name=op.f("fk_ledger_drafts_person_id_persons"), ondelete="CASCADE"
+        ),
+        sa.PrimaryKeyConstraint("person_id", name=op.f("pk_ledger_drafts")),
+    )
+    op.create_table(
+        "ledger_items",
+        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("village_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("added_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
+        sa.Column("what", sa.Text(), nullable=False),
+        sa.Column("measure", sa.Text(), nullable=False),
+        sa.Column("deadline", sa.Date(), nullable=False),
+        sa.Column("responsible", sa.String(length=60), nullable=False),
+        sa.Column("status", sa.String(length=16), nullable=False),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("closed_by", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
+        sa.ForeignKeyConstraint(["added_by"], ["persons.id"], name=op.f("fk_ledger_items_added_by_persons")),
+        sa.ForeignKeyConstraint(
+            ["closed_by"], ["persons.id"], name=op.f("fk_ledger_items_closed_by_persons")
+        ),
+        sa.ForeignKeyConstraint(
+            ["village_id"], ["villages.id"], name=op.f("fk_ledger_items_village_id_villages")
+        ),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_items")),
+    )
+    with op.batch_alter_table("ledger_items", schema=None) as batch_op:
+        batch_op.create_index("ix_ledger_items_village_status", ["village_id", "status"], unique=False)
+
     op.create_table(
         "notices",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False),
@@ -210,6 +246,11 @@ def downgrade() -> None:
         batch_op.drop_index("ix_notices_author_status")
 
     op.drop_table("notices")
+    with op.batch_alter_table("ledger_items", schema=None) as batch_op:
+        batch_op.drop_index("ix_ledger_items_village_status")
+
+    op.drop_table("ledger_items")
+    op.drop_table("ledger_drafts")
     op.drop_table("campaign_villages")
     with op.batch_alter_table("campaign_phases", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_campaign_phases_campaign_id"))
