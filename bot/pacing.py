@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 
 
@@ -137,9 +137,17 @@ class Pacer:
         await bucket.take()
         return bucket.done
 
-    async def turn(self, chat_id: int, *, wait_at_most: float | None = None) -> Callable[[], None] | None:
+    async def turn(
+        self,
+        chat_id: int,
+        *,
+        wait_at_most: float | None = None,
+        still_wanted: Callable[[], Awaitable[bool]] | None = None,
+    ) -> Callable[[], None] | None:
         """Wait for the chat's turn and an overall token; returns what to call as soon as the
-        request is answered, or None if the chat's turn took longer than `wait_at_most`."""
+        request is answered, or None if the chat's turn took longer than `wait_at_most` or
+        `still_wanted` (asked once the chat's turn has come, before an overall token is taken,
+        so that its cost is not counted against the overall rate) says no."""
         try:
             if wait_at_most is None:
                 finish_chat = await self._take_chat(chat_id)
@@ -147,6 +155,13 @@ class Pacer:
                 finish_chat = await asyncio.wait_for(self._take_chat(chat_id), wait_at_most)
         except TimeoutError:
             return None
+        try:
+            if still_wanted is not None and not await still_wanted():
+                finish_chat()
+                return None
+        except BaseException:
+            finish_chat()
+            raise
         try:
             await self._overall.take()
         except BaseException:

@@ -178,8 +178,24 @@ class OutboxSender:
         if paused > 0:
             await self._later(message, paused, "429")
             return
+        lost = False
+
+        async def still_mine() -> bool:
+            # Renew the lease once the chat's turn has come; if it ran out while this waited
+            # and another sender took the message, this one must not send it.
+            nonlocal lost
+            if message.claimed_until is None:
+                return True
+            lost = not await self.store.still_mine(message, self.clock.now() + self.lease)
+            return not lost
+
         # Never hold a claim so long that its lease could run out while it waits.
-        finish = await self.pacer.turn(chat_id, wait_at_most=self.lease.total_seconds() / 3)
+        finish = await self.pacer.turn(
+            chat_id, wait_at_most=self.lease.total_seconds() / 3, still_wanted=still_mine
+        )
+        if lost:
+            log.warning("outbox %s: claim lost while waiting; left to the sender that holds it", message.id)
+            return
         if finish is None:
             await self._later(message, 0, "waiting for the chat's turn")
             return
@@ -201,12 +217,6 @@ class OutboxSender:
         text, markup = render(
             Outgoing.from_json(message.payload), catalog_for(message.locale, self.default_locale)
         )
-        if message.claimed_until is not None and not await self.store.still_mine(
-            message, self.clock.now() + self.lease
-        ):
-            # The lease ran out while this waited its turn and another sender took the message.
-            log.warning("outbox %s: claim lost while waiting; left to the sender that holds it", message.id)
-            return
         try:
             try:
                 sent = await self.bot.send_message(chat_id, text, reply_markup=markup)

@@ -36,3 +36,38 @@ async def recipient_unreachable(
                 key=f"unreachable:{person_id}:{now.isoformat()}:{staff.id}",
                 at=now,
             )
+
+
+MAX_FAILED_LISTED = 20
+
+
+def _reason(error: str) -> object:
+    """What went wrong, in words staff understand (the raw error stays in the table)."""
+    if error.startswith("forbidden"):
+        return text("sender.reason_blocked")
+    if error.startswith("no address"):
+        return text("sender.reason_not_bound")
+    return text("sender.reason_error")
+
+
+async def show_failed(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """/failed: township staff see the messages that could not be delivered to their people."""
+    from domain.people import person_for
+
+    person = await person_for(uow, channel, address, clock)
+    now = clock.now()
+    if person.role is not Role.TOWNSHIP or person.township_id is None:
+        await uow.outbox.add(person.id, Outgoing("sender.staff_only"), at=now)
+        return
+    failed = await uow.delivery.failed_in_township(person.township_id, MAX_FAILED_LISTED)
+    if not failed:
+        await uow.outbox.add(person.id, Outgoing("sender.none_failed"), at=now)
+        return
+    for item in failed:
+        params = {
+            "name": item.person_name or text("sender.a_farmer"),
+            "role": text(ROLE_LABELS.get(Role(item.role), "sender.role_farmer")),
+            "at": item.at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
+            "reason": _reason(item.error),
+        }
+        await uow.outbox.add(person.id, Outgoing("sender.failed_item", params), at=now)

@@ -117,12 +117,25 @@ class NoticeRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class FailedDelivery:
+    person_name: str | None
+    role: str
+    template: str
+    error: str
+    at: datetime
+
+
 class DeliveryRepository(Protocol):
     async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
         """Record that the person blocked us; False when already recorded since the last binding."""
         ...
 
     async def townships_of(self, person_id: int) -> list[int]: ...
+    async def failed_in_township(self, township_id: int, limit: int) -> list[FailedDelivery]:
+        """Messages given up on, to people of the township (cadres, staff), newest first."""
+        ...
+
     async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
         """Queue many keyed messages at once; a key queued before is skipped. Returns how many."""
         ...

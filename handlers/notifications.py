@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from domain import campaigns, ledger, notices, reports
+from domain import campaigns, delivery, ledger, notices, reports
 from domain.messages import Outcome
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
@@ -140,6 +140,13 @@ async def problems(update: Update, context: AppContext) -> None:
     raise ApplicationHandlerStop
 
 
+async def failed(update: Update, context: AppContext) -> None:
+    """/failed: township staff see the messages that could not be delivered."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: delivery.show_failed(uow, clock, TG, address))
+    raise ApplicationHandlerStop
+
+
 UseCase = Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]
 
 
@@ -211,6 +218,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("report", report, filters=PRIVATE),
         CommandHandler("problem", problem, filters=PRIVATE),
         CommandHandler("problems", problems, filters=PRIVATE),
+        CommandHandler("failed", failed, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
         CallbackQueryHandler(button, pattern=BUTTONS),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),

@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from domain.model import Channel, OutboxStatus, Person, Role, Village
 from domain.notification_ports import (
     Campaign,
+    FailedDelivery,
     LedgerItem,
     LedgerStatus,
     Notice,
@@ -319,6 +320,29 @@ class DeliveryRepository(_Repo):
         found = {own} if own is not None else set()
         found |= set(via_villages) | set(via_declarations)
         return sorted(found)
+
+    async def failed_in_township(self, township_id: int, limit: int) -> list[FailedDelivery]:
+        in_villages = (
+            select(CadreVillageRow.person_id)
+            .join(VillageRow, VillageRow.id == CadreVillageRow.village_id)
+            .where(VillageRow.township_id == township_id)
+        )
+        result = await self.session.execute(
+            select(OutboxRow, PersonRow.name, PersonRow.role)
+            .join(PersonRow, PersonRow.id == OutboxRow.person_id)
+            .where(
+                OutboxRow.status == OutboxStatus.FAILED.value,
+                or_(PersonRow.township_id == township_id, PersonRow.id.in_(in_villages)),
+            )
+            .order_by(OutboxRow.id.desc())
+            .limit(limit)
+        )
+        return [
+            FailedDelivery(
+                name, role, str(row.payload.get("template", "")), row.last_error or "", row.created_at
+            )
+            for row, name, role in result.all()
+        ]
 
     async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
         if not messages:

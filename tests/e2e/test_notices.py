@@ -73,6 +73,12 @@ async def test_staff_send_a_notice_cadres_acknowledge_staff_see_who_has_not_and_
         await li.press_data(first_copy, first_copy.inline_keyboard[0][0]["callback_data"]) == "您已经确认过了"
     )
 
+    # 赵强 never opened the bot: his copies are kept as failed, and staff can see so.
+    await emu.send_command(staff.user, "failed")
+    await staff.expect("未送达", "村干部 赵强", "还没有绑定")
+    await emu.send_command(zhang.user, "failed")
+    await zhang.expect("只有乡镇工作人员")
+
 
 async def test_only_township_staff_may_send_notices(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
