@@ -214,12 +214,20 @@ class OutboxSender:
     async def _send_and_record(
         self, message: Claimed, chat_id: int, attempts: int, finish: Callable[[], None]
     ) -> None:
-        text, markup = render(
-            Outgoing.from_json(message.payload), catalog_for(message.locale, self.default_locale)
-        )
+        outgoing = Outgoing.from_json(message.payload)
+        text, markup = render(outgoing, catalog_for(message.locale, self.default_locale))
         try:
             try:
-                sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+                if outgoing.media is None:
+                    sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
+                elif outgoing.media.get("kind") == "photo":
+                    sent = await self.bot.send_photo(
+                        chat_id, outgoing.media["file_id"], caption=text, reply_markup=markup
+                    )
+                else:
+                    sent = await self.bot.send_document(
+                        chat_id, outgoing.media["file_id"], caption=text, reply_markup=markup
+                    )
             finally:
                 finish()  # the pacer's clock starts when the answer is in, not when it is recorded
         except RetryAfter as exc:

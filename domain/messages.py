@@ -38,14 +38,19 @@ class Outgoing:
     actions: tuple[tuple[Action, ...], ...] = ()
     # A reply keyboard: "contact" offers "share my phone number", "remove" takes it away.
     keyboard: str | None = None
+    # A photo or document sent with the text as its caption: {"kind": "photo"|"document", "file_id": ...}.
+    media: dict[str, str] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "template": self.template,
             "params": self.params,
             "actions": [[[a.name, a.arg, a.label] for a in row] for row in self.actions],
             "keyboard": self.keyboard,
         }
+        if self.media is not None:
+            data["media"] = dict(self.media)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
@@ -57,6 +62,7 @@ class Outgoing:
                 for row in data.get("actions") or ()
             ),
             keyboard=data.get("keyboard"),
+            media=data.get("media"),
         )
 
 

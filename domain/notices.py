@@ -26,6 +26,7 @@ from domain.ports import Clock
 
 SEND_KIND = "send-notice"
 MAX_BODY = 2000
+MAX_CAPTION_BODY = 900  # with a photo or document the text is its caption (Telegram: 1024)
 MAX_MISSING_LISTED = 30
 
 # What looks like personal data: an 18-digit (or old 15-digit) resident ID number, a mainland
@@ -100,9 +101,10 @@ async def on_text(
     now = clock.now()
     if draft.step is NoticeStep.TEXT:
         body = raw.strip()
-        if not body or len(body) > MAX_BODY:
+        limit = MAX_CAPTION_BODY if draft.media else MAX_BODY
+        if not body or len(body) > limit:
             await uow.outbox.add(
-                person.id, Outgoing("notice.bad_text", {"max": MAX_BODY, "length": len(body)}), at=now
+                person.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
             )
         elif looks_personal(body):
             # Held back: a public notice must carry no ID or phone number.
@@ -124,13 +126,27 @@ async def on_text(
     return True
 
 
-async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
-    """A photo, file or sticker while drafting: only text is taken. False when no draft is open."""
+async def on_other(
+    uow: NotificationsUnitOfWork,
+    clock: Clock,
+    channel: Channel,
+    address: str,
+    media: dict[str, str] | None = None,
+    caption: str | None = None,
+) -> bool:
+    """A photo or document while writing the notice goes with it (its caption, if any, is the
+    text); anything else is refused. False when no draft is open."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.notices.draft_of(person.id) if person else None
     if person is None or draft is None:
         return False
-    await uow.outbox.add(person.id, Outgoing("notice.text_only"), at=clock.now())
+    if media is None or draft.step is not NoticeStep.TEXT:
+        await uow.outbox.add(person.id, Outgoing("notice.text_only"), at=clock.now())
+        return True
+    await uow.notices.update_draft(draft.id, media=media)
+    if caption and caption.strip():
+        return await on_text(uow, clock, channel, address, caption)
+    await uow.outbox.add(person.id, Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY}), at=clock.now())
     return True
 
 
@@ -371,7 +387,10 @@ async def dispatch(uow: NotificationsUnitOfWork, clock: Clock, notice_id: int) -
     await uow.notices.add_recipients(notice_id, [p.id for p in people])
     township = await _township_name(uow, notice)
     message = Outgoing(
-        "notice.message", {"township": township, "text": notice.body or ""}, actions=_ack_action(notice_id)
+        "notice.message",
+        {"township": township, "text": notice.body or ""},
+        actions=_ack_action(notice_id),
+        media=notice.media,
     )
     for person in people:
         await uow.outbox.add(person.id, message, key=f"notice:{notice_id}:{person.id}", at=now)
@@ -458,7 +477,10 @@ async def remind(
     round_ = await uow.notices.next_remind_round(notice_id)
     township = await _township_name(uow, notice)
     message = Outgoing(
-        "notice.reminder", {"township": township, "text": notice.body or ""}, actions=_ack_action(notice_id)
+        "notice.reminder",
+        {"township": township, "text": notice.body or ""},
+        actions=_ack_action(notice_id),
+        media=notice.media,
     )
     for recipient in missing:
         await uow.outbox.add(

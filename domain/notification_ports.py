@@ -51,6 +51,7 @@ class Notice:
     created_at: datetime
     sent_at: datetime | None = None
     remind_rounds: int = 0
+    media: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)

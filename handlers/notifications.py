@@ -98,10 +98,17 @@ async def text(update: Update, context: AppContext) -> None:
 async def other(update: Update, context: AppContext) -> None:
     """A photo, file or sticker sent in the middle of a notice, a report or a ledger entry."""
     address = _address(update)
+    message = update.effective_message
+    media: dict[str, str] | None = None
+    if message is not None and message.photo:
+        media = {"kind": "photo", "file_id": message.photo[-1].file_id}
+    elif message is not None and message.document is not None:
+        media = {"kind": "document", "file_id": message.document.file_id}
+    caption = message.caption if message is not None else None
 
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
         return (
-            await notices.on_other(uow, clock, TG, address)
+            await notices.on_other(uow, clock, TG, address, media, caption)
             or await reports.on_other(uow, clock, TG, address)
             or await ledger.on_other(uow, clock, TG, address)
         )

@@ -227,6 +227,7 @@ class NoticeRow(Base):
     step: Mapped[str] = mapped_column(String(16))
     body: Mapped[str | None] = mapped_column(Text)
     audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a photo or document sent with it
     send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

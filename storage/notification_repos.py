@@ -114,6 +114,7 @@ class NoticeRepository(_Repo):
             created_at=row.created_at,
             sent_at=row.sent_at,
             remind_rounds=row.remind_rounds,
+            media=dict(row.media) if row.media else None,
         )
 
     async def add_draft(self, township_id: int, author_id: int, at: datetime) -> Notice:

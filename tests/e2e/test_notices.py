@@ -94,19 +94,43 @@ async def test_only_township_staff_may_send_notices(
     await cadre.expect("签收")
 
 
-async def test_a_photo_while_drafting_is_refused_and_cancel_drops_the_draft(
+async def test_a_sticker_while_drafting_is_refused_and_cancel_drops_the_draft(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:
     staff = chat(3001, "王芳")
     await bind(service, staff, "13800000003")
     await emu.send_command(staff.user, "notice")
     await staff.expect("发布通知")
-    await emu.send_photo(staff.user, b"\xff\xd8\xff\xe0 not really a jpeg")
-    await staff.expect("只能是文字")
+    await emu.send_sticker(staff.user)
+    await staff.expect("一张图片或一个文件")
     await emu.send_command(staff.user, "cancel")
     await staff.expect("通知已取消")
     await staff.send(NOTICE)  # no longer a draft: not taken as a notice
     await staff.expect("签收")
+
+
+async def test_a_notice_with_a_photo_goes_out_as_the_photo_with_the_text_as_caption(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    staff, zhang = chat(3001, "王芳"), chat(2001, "张伟")
+    await bind(service, staff, "13800000003")
+    await bind(service, zhang, "13800000001")
+    await emu.send_command(staff.user, "notice")
+    await staff.expect("发布通知")
+    await emu.send_photo(staff.user, b"\xff\xd8\xff\xe0 the flyer")
+    await staff.expect("附件已收到")
+    await staff.send(NOTICE)
+    await staff.press(await staff.expect("发给谁"), "按村选择")
+    villages = await staff.expect("请选择要通知的村")
+    await staff.press(villages, "李家村")
+    await staff.press(await staff.expect("请选择要通知的村"), "选好了")
+    await staff.press(await staff.expect("什么时候发送"), "立即发送")
+    await staff.press(await staff.expect("请核对"), "确认发送")
+    notice = await zhang.emu.next_message(zhang.user.id)
+    assert notice.kind == "photo" and NOTICE in (notice.caption or "")
+    assert notice.file_data is not None and b"the flyer" in notice.file_data
+    assert notice.button_texts == ["收到"]
+    assert await zhang.press(notice, "收到") == "已确认收到"
 
 
 @pytest.fixture

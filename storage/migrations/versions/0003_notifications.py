@@ -2,7 +2,7 @@
 
 Revision ID: 0003
 Revises: 0001
-Create Date: 2026-11-23 09:21:31.529465
+Create Date: 2026-11-23 09:36:55.635933
 """
 
 from collections.abc import Sequence
@@ -128,6 +128,7 @@ def upgrade() -> None:
         sa.Column("step", sa.String(length=16), nullable=False),
         sa.Column("body", sa.Text(), nullable=True),
         sa.Column("audience", sa.JSON(), nullable=False),
+        sa.Column("media", sa.JSON(), nullable=True),
         sa.Column("send_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("sent_at", sa.DateTime(timezone=True), nullable=True),
