@@ -3,6 +3,9 @@
 python -m bot run [--require-token]     (no token: the sandbox, see bot/sandbox/)
 python -m bot migrate
 python -m bot roster import FILE
+python -m bot campaign import FILE
+python -m bot export reports [--township NAME] [--out FILE]
+python -m bot export ledger --township NAME [--out FILE]
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 """
@@ -16,7 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, time, timedelta
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -27,6 +30,7 @@ from bot.crypto import FernetProtector
 from bot.roster_file import UnreadableFile, read_rows
 from bot.settings import ConfigError, Settings
 from domain import people, roster
+from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import UnitOfWork
 from domain.validation import Invalid
 from locales import catalog_for, gettext
@@ -144,6 +148,75 @@ def cmd_roster_import(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_campaign_import(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import campaigns
+
+    path = Path(args.file)
+    clock = SystemClock(settings.zone)
+    try:
+        spec = campaigns.parse(read_rows(path), clock.now().date())
+        campaign_id = asyncio.run(
+            _with_uow(settings, lambda uow: campaigns.create(uow, clock, spec))  # type: ignore[arg-type]
+        )
+    except FileNotFoundError:
+        print(f"{path}: file not found", file=sys.stderr)
+        return 2
+    except UnreadableFile as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    except campaigns.CampaignRejected as exc:
+        for problem in exc.problems:
+            text = _say(settings, problem.key, **problem.params)
+            print(_say(settings, "campaign.cli_line", line=problem.line, problem=text), file=sys.stderr)
+        print(_say(settings, "campaign.cli_rejected"), file=sys.stderr)
+        return 1
+    print(_say(settings, "campaign.cli_done", name=spec.name, id=campaign_id, phases=len(spec.phases)))
+    return 0
+
+
+def cmd_export_reports(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import reports
+    from handlers.sheets import reports_xlsx
+
+    async def find(uow: UnitOfWork) -> reports.Export | None:
+        work = cast(NotificationsUnitOfWork, uow)
+        if args.township:
+            township = await uow.geography.township_by_name(args.township)
+            township_id = township.id if township else None
+        else:
+            township_id = await work.campaigns.newest_township()
+        return await reports.export(work, township_id) if township_id is not None else None
+
+    data = asyncio.run(_with_uow(settings, find))
+    if data is None:
+        print(_say(settings, "report.no_campaign"), file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.write_bytes(reports_xlsx(data, catalog_for(settings.default_locale)))
+    print(_say(settings, "report.cli_written", path=str(out), count=len(data.reports)))
+    return 0
+
+
+def cmd_export_ledger(settings: Settings, args: argparse.Namespace) -> int:
+    from domain import ledger
+    from handlers.sheets import ledger_xlsx
+
+    async def find(uow: UnitOfWork) -> list[list[object]] | None:
+        township = await uow.geography.township_by_name(args.township)
+        if township is None:
+            return None
+        return ledger.export_rows(await cast(NotificationsUnitOfWork, uow).ledger.of_township(township.id))
+
+    rows = asyncio.run(_with_uow(settings, find))
+    if rows is None:
+        print(_say(settings, "ledger.cli_unknown_township", name=args.township), file=sys.stderr)
+        return 1
+    out = Path(args.out)
+    out.write_bytes(ledger_xlsx(rows, catalog_for(settings.default_locale)))
+    print(_say(settings, "ledger.cli_written", path=str(out), count=len(rows)))
+    return 0
+
+
 def cmd_invite(settings: Settings, args: argparse.Namespace) -> int:
     username = asyncio.run(_bot_username(settings))
     clock = SystemClock(settings.zone)
@@ -229,6 +302,25 @@ def parser() -> argparse.ArgumentParser:
     importer = roster_sub.add_parser("import", help="import a CSV (UTF-8) or .xlsx roster")
     importer.add_argument("file")
     importer.set_defaults(handler=cmd_roster_import)
+    campaign_cmd = commands.add_parser("campaign", help="campaigns: phases, deadlines and reminders")
+    campaign_sub = campaign_cmd.add_subparsers(dest="campaign_command", required=True)
+    campaign_import = campaign_sub.add_parser("import", help="import a campaign file (CSV UTF-8 or .xlsx)")
+    campaign_import.add_argument("file")
+    campaign_import.set_defaults(handler=cmd_campaign_import)
+    export_cmd = commands.add_parser("export", help="spreadsheets for the township")
+    export_sub = export_cmd.add_subparsers(dest="export_command", required=True)
+    export_reports = export_sub.add_parser(
+        "reports", help="the progress reports of the newest campaign (.xlsx)"
+    )
+    export_reports.add_argument("--township", help="township name (default: that of the newest campaign)")
+    export_reports.add_argument("--out", default="reports.xlsx", help="file to write (default reports.xlsx)")
+    export_reports.set_defaults(handler=cmd_export_reports)
+    export_ledger = export_sub.add_parser("ledger", help="the problem ledger of a township (.xlsx)")
+    export_ledger.add_argument("--township", required=True, help="township name")
+    export_ledger.add_argument(
+        "--out", default="ledger-export.xlsx", help="file to write (default ledger-export.xlsx)"
+    )
+    export_ledger.set_defaults(handler=cmd_export_ledger)
     invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
     invite.add_argument("phone")
     invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")
@@ -245,8 +337,6 @@ def parser() -> argparse.ArgumentParser:
     )
     link.add_argument("--png", help="also write the QR code as a PNG file")
     link.set_defaults(handler=cmd_qr_link)
-    export_cmd = commands.add_parser("export", help="spreadsheets for the township")
-    export_sub = export_cmd.add_subparsers(dest="export_command", required=True)
     cases = export_sub.add_parser("cases", help="declarations, one row each, for the national system")
     cases.add_argument("--township", help="township name (default: all)")
     cases.add_argument("--from", dest="since", type=_date, required=True, help="first day (YYYY-MM-DD)")

@@ -10,7 +10,7 @@ import logging
 import signal
 from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Self, cast
 
 from aiohttp import web
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
@@ -18,10 +18,12 @@ from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, Contex
 from bot.clock import SystemClock
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
+from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.web import make_app
-from domain import deadlines, household
+from domain import deadlines, delivery, household, schedule
+from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock, DeadlineRules
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
@@ -72,9 +74,16 @@ class Service:
         self.sessions = session_factory(self.engine)
         self.uow = SqlUnitOfWorkFactory(self.sessions)
         self.sender = OutboxSender(
-            OutboxStore(self.sessions), self.application.bot, self.clock, settings.default_locale
+            OutboxStore(self.sessions),
+            self.application.bot,
+            self.clock,
+            settings.default_locale,
+            pacer=Pacer(settings.send_rate_per_second, private_burst=settings.chat_burst),
+            on_unreachable=self._unreachable,
         )
         self._web_routes = web_routes
+        self.quiet_hours = schedule.QuietHours.parse(settings.quiet_hours)
+        self.schedule_handlers = schedule.default_handlers()
         self._runner: web.AppRunner | None = None
         self.web_port: int | None = None
         self.bot_username: str | None = settings.bot_username
@@ -104,8 +113,10 @@ class Service:
         sockets = getattr(site._server, "sockets", None) or []
         self.web_port = sockets[0].getsockname()[1] if sockets else self.settings.web_port
         await self.application.start()
-        assert self.application.job_queue is not None
+        # PTB's JobQueue is only the ticker: what is due lives in the database.
+        assert self.application.job_queue is not None, "python-telegram-bot[job-queue] is required"
         jobs = self.application.job_queue
+        jobs.run_repeating(self._tick_job, interval=self.settings.tick_seconds, first=0, name="schedule-tick")
         jobs.run_repeating(self._sweep_job, interval=DRAFT_SWEEP_EVERY, first=30, name="drafts")
         jobs.run_repeating(self._deadline_job, interval=DEADLINE_TICK_EVERY, first=5, name="deadlines")
         assert self.application.updater is not None
@@ -142,6 +153,39 @@ class Service:
         reminded, discarded = await self.sweep_drafts()
         if reminded or discarded:
             log.info("drafts: %s reminded, %s discarded", reminded, discarded)
+
+    async def _unreachable(self, person_id: int) -> None:
+        async with self.uow() as uow:
+            await delivery.recipient_unreachable(uow, self.clock, person_id)
+            await uow.commit()
+        self.sender.wake()
+
+    async def tick(self, limit: int = 200) -> schedule.TickResult:
+        """Run what has come due, batch after batch, each batch in its own transaction."""
+        total = schedule.TickResult()
+        while True:
+            async with self.uow() as uow:
+                result = await schedule.tick(
+                    cast(NotificationsUnitOfWork, uow),
+                    self.clock,
+                    self.schedule_handlers,
+                    self.quiet_hours,
+                    limit=limit,
+                )
+                await uow.commit()
+            total = schedule.TickResult(
+                total.done + result.done, total.deferred + result.deferred, total.failed + result.failed
+            )
+            if result.done or result.failed:
+                self.sender.wake()
+            if result.total < limit:
+                return total
+
+    async def _tick_job(self, context: object) -> None:
+        try:
+            await self.tick()
+        except Exception:
+            log.exception("schedule tick failed; the next one tries again")
 
     async def stop(self) -> None:
         updater = self.application.updater

@@ -33,6 +33,21 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
     policy: str = "anhui"
+    quiet_hours: str = "22:00-07:00"
+    tick_seconds: float = Field(default=5.0, gt=0)
+    send_rate_per_second: int = Field(default=30, ge=1, le=30)
+    chat_burst: int = Field(default=3, ge=1, le=10)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_hours(cls, text: str) -> str:
+        from domain.schedule import QuietHours
+
+        try:
+            QuietHours.parse(text)
+        except ValueError:
+            raise ValueError(f"not HH:MM-HH:MM: {text!r}") from None
+        return text
 
     @field_validator("database_url")
     @classmethod

@@ -153,7 +153,7 @@ async def submit_declaration(
                 Outgoing(
                     "case.attachment",
                     {"receipt": declaration.receipt},
-                    media=(attachment.kind.value, attachment.ref),
+                    media={"kind": attachment.kind.value, "file_id": attachment.ref},
                 ),
                 key=f"case-new:{task.id}:{recipient.id}:{n}",
                 at=now,

@@ -153,7 +153,7 @@ async def add_item(
         if kind is AttachmentKind.TEXT:
             message = Outgoing("case.info_added_text", {**params, "text": ref})
         else:
-            message = Outgoing("case.info_added_media", params, media=(kind.value, ref))
+            message = Outgoing("case.info_added_media", params, media={"kind": kind.value, "file_id": ref})
         await uow.outbox.add(recipient, message, at=now)
     await uow.outbox.add(
         person.id,

@@ -44,22 +44,25 @@ class Outgoing:
     # explanation and the repeated question arrive as one message.
     lead: str | None = None
     lead_params: dict[str, Any] = field(default_factory=dict)
-    # A voice note or photo sent with the text as its caption: (kind, channel file reference).
-    media: tuple[str, str] | None = None
+    # A photo, voice note or document sent with the text as its caption:
+    # {"kind": "photo" | "voice" | "document", "file_id": <the channel's file reference>}.
+    media: dict[str, str] | None = None
 
     def led_by(self, key: str, **params: Any) -> Outgoing:
         """This message with `key` said first."""
         return replace(self, lead=key, lead_params=params)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data = {
             "template": self.template,
             "params": self.params,
             "actions": [[[a.name, a.arg, a.label] for a in row] for row in self.actions],
             "keyboard": self.keyboard,
             "lead": [self.lead, self.lead_params] if self.lead else None,
-            "media": list(self.media) if self.media else None,
         }
+        if self.media is not None:
+            data["media"] = dict(self.media)
+        return data
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Outgoing:
@@ -73,7 +76,7 @@ class Outgoing:
             keyboard=data.get("keyboard"),
             lead=data["lead"][0] if data.get("lead") else None,
             lead_params=dict(data["lead"][1]) if data.get("lead") else {},
-            media=(data["media"][0], data["media"][1]) if data.get("media") else None,
+            media=data.get("media"),
         )
 
 

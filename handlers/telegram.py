@@ -26,6 +26,7 @@ from domain.messages import Outcome
 from domain.model import Channel, Verdict
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
+from handlers import notifications
 from handlers.context import AppContext, Services
 from handlers.render import COMMANDS, render, value
 from handlers.xlsx import cases_workbook
@@ -360,6 +361,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
 def register(application: Application) -> None:
     """Add every handler and the error handler to the application."""
     application.add_handlers(handlers())
+    application.add_handlers(notifications.handlers(), group=notifications.GROUP)
     application.add_error_handler(on_error)
 
 

@@ -28,7 +28,7 @@ NAMESPACES = (
     "start", "intake", "cancel", "button", "validate", "invite", "language", "help", "case",
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
     "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit", "work", "event",
-    "step", "visit", "deadline", "export", "sandbox",
+    "step", "visit", "deadline", "export", "sandbox", "notice", "sender", "campaign", "report", "ledger",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 

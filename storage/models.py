@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Date,
     DateTime,
     ForeignKey,
     Index,
@@ -103,6 +104,8 @@ class ChannelAccountRow(Base):
     channel: Mapped[str] = mapped_column(String(16))
     address: Mapped[str] = mapped_column(String(64))
     bound_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Set when the person blocked the bot; binding again (a new row) clears it.
+    unreachable_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class InviteRow(Base):
@@ -230,3 +233,145 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     external_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class ScheduledRow(Base):
+    """Something due at a time: survives restarts; the tick finds due rows through ix_schedule_due."""
+
+    __tablename__ = "schedule"
+    __table_args__ = (Index("ix_schedule_due", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+
+class NoticeRow(Base):
+    """A township notice, from its draft (status draft, `step` the question asked) to sent."""
+
+    __tablename__ = "notices"
+    __table_args__ = (Index("ix_notices_author_status", "author_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    status: Mapped[str] = mapped_column(String(16))
+    step: Mapped[str] = mapped_column(String(16))
+    body: Mapped[str | None] = mapped_column(Text)
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    media: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a photo or document sent with it
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    remind_rounds: Mapped[int] = mapped_column(default=0)
+
+
+class NoticeRecipientRow(Base):
+    __tablename__ = "notice_recipients"
+    notice_id: Mapped[int] = mapped_column(ForeignKey("notices.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class CampaignRow(Base):
+    """A campaign of the township (集中排查...): phases with deadlines over some villages."""
+
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # {"kind": "half-monthly" | "weekly" | "monthly" | "dates", "dates": [...]}
+    reports: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CampaignPhaseRow(Base):
+    __tablename__ = "campaign_phases"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), index=True)
+    seq: Mapped[int] = mapped_column()
+    name: Mapped[str] = mapped_column(String(100))
+    deadline: Mapped[date] = mapped_column(Date())
+
+
+class CampaignVillageRow(Base):
+    __tablename__ = "campaign_villages"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"), primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+
+
+class PhaseDoneRow(Base):
+    """A village reported a phase done: its reminders stop."""
+
+    __tablename__ = "phase_done"
+    phase_id: Mapped[int] = mapped_column(
+        ForeignKey("campaign_phases.id", ondelete="CASCADE"), primary_key=True
+    )
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), primary_key=True)
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportRow(Base):
+    """A village's progress report for one period of a campaign; a later answer replaces it."""
+
+    __tablename__ = "reports"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "period", "village_id", name="uq_reports_period_village"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    period: Mapped[date] = mapped_column(Date())
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    visited: Mapped[int] = mapped_column()
+    new_risks: Mapped[int] = mapped_column()
+    problems_found: Mapped[int] = mapped_column()
+    problems_closed: Mapped[int] = mapped_column()
+    note: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ReportDraftRow(Base):
+    """A report being answered in chat, question by question; survives restarts."""
+
+    __tablename__ = "report_drafts"
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
+    period: Mapped[date] = mapped_column(Date())
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    step: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LedgerItemRow(Base):
+    """A problem in the ledger (问题台账): what, the measure, deadline, who answers for it."""
+
+    __tablename__ = "ledger_items"
+    __table_args__ = (Index("ix_ledger_items_village_status", "village_id", "status"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
+    added_by: Mapped[int] = mapped_column(ForeignKey("persons.id"))
+    what: Mapped[str] = mapped_column(Text)
+    measure: Mapped[str] = mapped_column(Text)
+    deadline: Mapped[date] = mapped_column(Date())
+    responsible: Mapped[str] = mapped_column(String(60))
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
+
+
+class LedgerDraftRow(Base):
+    """A problem being added in chat, question by question."""
+
+    __tablename__ = "ledger_drafts"
+    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
+    step: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSON)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

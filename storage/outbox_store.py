@@ -25,6 +25,7 @@ class Claimed:
     attempts: int
     address: str | None
     locale: str | None
+    claimed_until: datetime | None = None  # the lease this claim holds: its fencing token
 
 
 class OutboxStore:
@@ -80,9 +81,27 @@ class OutboxStore:
                 .order_by(OutboxRow.id)
             )
             return [
-                Claimed(row.id, row.person_id, row.channel, dict(row.payload), row.attempts, address, locale)
+                Claimed(
+                    row.id, row.person_id, row.channel, dict(row.payload), row.attempts, address, locale,
+                    now + lease,
+                )
                 for row, address, locale in rows.all()
-            ]
+            ]  # fmt: skip
+
+    async def still_mine(self, message: Claimed, until: datetime) -> bool:
+        """Renew the lease of a claim just before sending; False when the lease ran out and
+        another sender claimed the message meanwhile (then this one must not send it)."""
+        async with self.sessions() as session, session.begin():
+            result = await session.execute(
+                update(OutboxRow)
+                .where(
+                    OutboxRow.id == message.id,
+                    OutboxRow.status == OutboxStatus.SENDING.value,
+                    OutboxRow.claimed_until == message.claimed_until,
+                )
+                .values(claimed_until=until)
+            )
+            return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def _set(self, message_id: int, **values: Any) -> None:
         async with self.sessions() as session, session.begin():
@@ -116,6 +135,15 @@ class OutboxStore:
             last_error=error[:500],
             claimed_until=None,
         )
+
+    async def release(self, message_ids: list[int]) -> None:
+        """Hand back claimed messages that were never sent, so they need not wait for the lease."""
+        async with self.sessions() as session, session.begin():
+            await session.execute(
+                update(OutboxRow)
+                .where(OutboxRow.id.in_(message_ids), OutboxRow.status == OutboxStatus.SENDING.value)
+                .values(status=OutboxStatus.PENDING.value, claimed_until=None)
+            )
 
     async def counts(self) -> dict[str, int]:
         from sqlalchemy import func

@@ -7,6 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage import notification_repos
 from storage import repositories as repos
 
 
@@ -27,6 +28,11 @@ class SqlUnitOfWork:
         self.events = repos.EventLog(session)
         self.attachments = repos.AttachmentRepository(session)
         self.outbox = repos.Outbox(session)
+        self.schedule = notification_repos.ScheduleRepository(session)
+        self.notices = notification_repos.NoticeRepository(session)
+        self.delivery = notification_repos.DeliveryRepository(session)
+        self.campaigns = notification_repos.CampaignRepository(session)
+        self.ledger = notification_repos.LedgerRepository(session)
         return self
 
     async def __aexit__(

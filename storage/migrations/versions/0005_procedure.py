@@ -1,7 +1,7 @@
 """procedure
 
 Revision ID: 0005
-Revises: 0002
+Revises: 0003
 
 The procedure after the verdict: green channel and public notice on the declaration; the due
 step of each task with its reminder, warning and escalation times, and when to look next.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005"
-down_revision: str | None = "0002"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,218 @@
+"""The problem ledger (问题台账): cadres add a problem (what, measure, deadline, who answers
+for it) and close it (整改销号); the day before, the day of and the day after its deadline the
+village's cadres are reminded while it is open; township staff see the ledger."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from domain.messages import Action, Outcome, Outgoing
+from domain.model import Channel, Person, Role
+from domain.notification_ports import LedgerItem, LedgerStatus, NotificationsUnitOfWork, Queued, ScheduledItem
+from domain.people import person_for
+from domain.ports import Clock
+from domain.reports import morning
+
+REMIND_KIND = "ledger-remind"
+REMIND_DAYS = (-1, 0, 1)  # relative to the deadline: before, on, overdue
+STEPS = ("village", "what", "measure", "deadline", "responsible")
+QUESTIONS = {
+    "village": "ledger.ask_village",
+    "what": "ledger.ask_what",
+    "measure": "ledger.ask_measure",
+    "deadline": "ledger.ask_deadline",
+    "responsible": "ledger.ask_responsible",
+}
+MAX_TEXT = 500
+MAX_LISTED = 30
+
+
+def parse_deadline(raw: str, today: date) -> date | None:
+    """'2026-12-20', '2026/12/20' or '12-20' (this year, or next once passed)."""
+    value = raw.strip().replace("/", "-").replace("月", "-").replace("日", "")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        pass
+    try:
+        month, day = (int(part) for part in value.split("-"))
+        found = date(today.year, month, day)
+    except ValueError:
+        return None
+    return found if found >= today else found.replace(year=today.year + 1)
+
+
+async def _cadre(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
+    person = await person_for(uow, channel, address, clock)
+    if person.role is not Role.CADRE or not person.village_ids:
+        await uow.outbox.add(person.id, Outgoing("ledger.cadres_only"), at=clock.now())
+        return None
+    return person
+
+
+async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """/problem: a cadre begins adding a problem to the ledger."""
+    person = await _cadre(uow, clock, channel, address)
+    if person is None:
+        return
+    now = clock.now()
+    if len(person.village_ids) == 1:
+        await uow.ledger.save_draft(person.id, "what", {"village": person.village_ids[0]}, now)
+        await uow.outbox.add(person.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=now)
+        return
+    await uow.ledger.save_draft(person.id, "village", {}, now)
+    villages = await uow.geography.villages(person.village_ids)
+    buttons = tuple((Action("lvil", str(v.id), label=v.name),) for v in villages)
+    await uow.outbox.add(person.id, Outgoing(QUESTIONS["village"], actions=buttons), at=now)
+
+
+async def choose_village(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, village_id: int
+) -> Outcome:
+    person = await uow.persons.by_address(channel, address)
+    draft = await uow.ledger.draft_of(person.id) if person else None
+    if person is None or draft is None or draft[0] != "village" or village_id not in person.village_ids:
+        return Outcome(toast="ledger.gone", done=False)
+    await uow.ledger.save_draft(person.id, "what", {"village": village_id}, clock.now())
+    await uow.outbox.add(person.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=clock.now())
+    return Outcome(locale=person.locale)
+
+
+async def on_text(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
+) -> bool:
+    """An answer while adding a problem; False when no problem is being added."""
+    person = await uow.persons.by_address(channel, address)
+    draft = await uow.ledger.draft_of(person.id) if person else None
+    if person is None or draft is None:
+        return False
+    step, data = draft
+    now = clock.now()
+    value = raw.strip()
+    if step == "village":
+        await uow.outbox.add(person.id, Outgoing("ledger.use_buttons"), at=now)
+        return True
+    if step == "deadline":
+        deadline = parse_deadline(value, now.date())
+        if deadline is None or deadline < now.date():
+            await uow.outbox.add(person.id, Outgoing("ledger.bad_deadline"), at=now)
+            return True
+        data[step] = deadline.isoformat()
+    elif not value or len(value) > (60 if step == "responsible" else MAX_TEXT):
+        await uow.outbox.add(person.id, Outgoing("ledger.bad_text", {"max": MAX_TEXT}), at=now)
+        return True
+    else:
+        data[step] = value
+    if step != "responsible":
+        following = STEPS[STEPS.index(step) + 1]
+        await uow.ledger.save_draft(person.id, following, data, now)
+        await uow.outbox.add(person.id, Outgoing(QUESTIONS[following], {"max": MAX_TEXT}), at=now)
+        return True
+    await uow.ledger.drop_draft(person.id)
+    deadline = date.fromisoformat(data["deadline"])
+    item_id = await uow.ledger.add(
+        int(data["village"]), person.id, data["what"], data["measure"], deadline, data["responsible"], now
+    )
+    for days in REMIND_DAYS:
+        due = max(morning(deadline + timedelta(days=days), now), now)
+        await uow.schedule.add(
+            f"ledger-remind:{item_id}:{days}", REMIND_KIND, due, {"item": item_id, "days": days}, now
+        )
+    params = {"id": item_id, "what": data["what"], "deadline": deadline.strftime("%Y-%m-%d")}
+    await uow.outbox.add(person.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
+    return True
+
+
+async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    person = await uow.persons.by_address(channel, address)
+    draft = await uow.ledger.draft_of(person.id) if person else None
+    if person is None or draft is None:
+        return False
+    await uow.outbox.add(person.id, Outgoing("ledger.text_only"), at=clock.now())
+    return True
+
+
+async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    person = await uow.persons.by_address(channel, address)
+    if person is None or not await uow.ledger.drop_draft(person.id):
+        return False
+    await uow.outbox.add(person.id, Outgoing("ledger.cancelled"), at=clock.now())
+    return True
+
+
+def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:
+    return ((Action("lclose", str(item_id), label="ledger.close_button"),),)
+
+
+async def close(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, item_id: int
+) -> Outcome:
+    """整改销号: a cadre of the item's village closes it; its reminders stop."""
+    person = await person_for(uow, channel, address, clock)
+    item = await uow.ledger.get(item_id)
+    if item is None or person.role is not Role.CADRE or item.village_id not in person.village_ids:
+        return Outcome(toast="ledger.not_yours", done=False, locale=person.locale)
+    if not await uow.ledger.close(item_id, person.id, clock.now()):
+        return Outcome(toast="ledger.already_closed", locale=person.locale)
+    return Outcome(toast="ledger.closed", locale=person.locale)
+
+
+def _line(item: LedgerItem, today: date) -> str:
+    mark = "✅" if item.status is LedgerStatus.CLOSED else ("⚠️" if item.deadline < today else "⏳")
+    return f"{mark} #{item.id} {item.village_name}：{item.what}（{item.deadline:%m-%d}，{item.responsible}）"
+
+
+async def show(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """/problems: a cadre's open items with a 销号 button each; township staff the whole ledger."""
+    person = await person_for(uow, channel, address, clock)
+    now = clock.now()
+    if person.role is Role.TOWNSHIP and person.township_id is not None:
+        items = await uow.ledger.of_township(person.township_id)
+        open_items = [i for i in items if i.status is LedgerStatus.OPEN]
+        params = {
+            "open": len(open_items),
+            "overdue": sum(1 for i in open_items if i.deadline < now.date()),
+            "closed": len(items) - len(open_items),
+            "items": "\n".join(_line(i, now.date()) for i in items[:MAX_LISTED]) or "—",
+        }
+        await uow.outbox.add(person.id, Outgoing("ledger.township", params), at=now)
+        return
+    if person.role is not Role.CADRE:
+        await uow.outbox.add(person.id, Outgoing("ledger.cadres_only"), at=now)
+        return
+    items = await uow.ledger.of_villages(person.village_ids, open_only=True)
+    if not items:
+        await uow.outbox.add(person.id, Outgoing("ledger.none_open"), at=now)
+    for item in items[:MAX_LISTED]:
+        await uow.outbox.add(
+            person.id,
+            Outgoing("ledger.item", {"line": _line(item, now.date())}, actions=_close_button(item.id)),
+            at=now,
+        )
+
+
+async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+    """The schedule's handler: remind the village's cadres of an item still open."""
+    found = await uow.ledger.get(int(item.payload["item"]))
+    if found is None or found.status is not LedgerStatus.OPEN:
+        return []
+    days = int(item.payload["days"])
+    template = {-1: "ledger.due_tomorrow", 0: "ledger.due_today"}.get(days, "ledger.overdue")
+    params = {"id": found.id, "what": found.what, "deadline": found.deadline.strftime("%Y-%m-%d")}
+    return [
+        Queued(
+            cadre.id, Outgoing(template, params, actions=_close_button(found.id)), f"{item.key}:{cadre.id}"
+        )
+        for cadre in await uow.persons.cadres_of_village(found.village_id)
+    ]
+
+
+def export_rows(items: list[LedgerItem]) -> list[list[object]]:
+    """The ledger as sheet rows (after a header the caller writes)."""
+    return [
+        [
+            i.id, i.village_name, i.what, i.measure, i.deadline.isoformat(), i.responsible, i.status.value,
+            i.created_at.strftime("%Y-%m-%d"), i.closed_at.strftime("%Y-%m-%d") if i.closed_at else "",
+        ]
+        for i in items
+    ]  # fmt: skip

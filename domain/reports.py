@@ -1,0 +1,295 @@
+"""Progress reports: asked of each village on the campaign's rhythm, answered in chat, compiled.
+
+Each period has a due date. Two days before it the cadres of every village that has not yet
+reported are asked (with a button that starts the questions); on the due date those still
+missing are reminded. The answers (households visited, new risks found, problems found and
+closed, free text) are asked one by one, the draft kept in the database.
+"""
+
+from __future__ import annotations
+
+import calendar
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from domain.messages import Action, Outcome, Outgoing
+from domain.model import Channel, Person, Role
+from domain.notification_ports import NotificationsUnitOfWork, Queued, Report, ReportStep, ScheduledItem
+from domain.people import person_for
+from domain.ports import Clock
+
+REQUEST_KIND = "report-request"
+REMIND_KIND = "report-remind"
+ASK_DAYS_BEFORE = 2
+MAX_NUMBER = 100_000
+MAX_NOTE = 500
+
+
+STEPS = list(ReportStep)
+QUESTIONS = {
+    ReportStep.VISITED: "report.ask_visited",
+    ReportStep.NEW_RISKS: "report.ask_new_risks",
+    ReportStep.FOUND: "report.ask_found",
+    ReportStep.CLOSED: "report.ask_closed",
+    ReportStep.NOTE: "report.ask_note",
+}
+
+
+def periods(reports: dict[str, Any], start: date, end: date) -> list[date]:
+    """The due dates of the reports from `start` to `end` (the last deadline)."""
+    kind = reports.get("kind", "half-monthly")
+    if kind == "dates":
+        return sorted(d for d in (date.fromisoformat(x) for x in reports.get("dates", [])) if start <= d)
+    found: list[date] = []
+    if kind == "weekly":
+        day = start + timedelta(days=(4 - start.weekday()) % 7)  # Fridays
+        while day <= end:
+            found.append(day)
+            day += timedelta(days=7)
+        return found
+    year, month = start.year, start.month
+    while date(year, month, 1) <= end:
+        last = date(year, month, calendar.monthrange(year, month)[1])
+        candidates = [last] if kind == "monthly" else [date(year, month, 15), last]
+        found += [d for d in candidates if start <= d <= end]
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return found
+
+
+def morning(day: date, now: datetime) -> datetime:
+    return datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo).replace(hour=8)
+
+
+async def schedule_requests(
+    uow: NotificationsUnitOfWork, clock: Clock, campaign_id: int, reports: dict[str, Any], end: date
+) -> int:
+    """Schedule the request and the reminder of every period of a campaign; returns the periods."""
+    now = clock.now()
+    due_dates = periods(reports, now.date(), end)
+    for day in due_dates:
+        payload = {"campaign": campaign_id, "period": day.isoformat()}
+        ask = max(morning(day - timedelta(days=ASK_DAYS_BEFORE), now), now)
+        await uow.schedule.add(f"report-request:{campaign_id}:{day}", REQUEST_KIND, ask, payload, now)
+        await uow.schedule.add(
+            f"report-remind:{campaign_id}:{day}", REMIND_KIND, morning(day, now), payload, now
+        )
+    return len(due_dates)
+
+
+async def _ask_missing(
+    uow: NotificationsUnitOfWork, item: ScheduledItem, template: str, prefix: str
+) -> list[Queued]:
+    campaign_id = int(item.payload["campaign"])
+    period = date.fromisoformat(item.payload["period"])
+    campaign = await uow.campaigns.get(campaign_id)
+    if campaign is None:
+        return []
+    done = {r.village_id for r in await uow.campaigns.reports(campaign_id, period)}
+    queued: list[Queued] = []
+    for village in await uow.campaigns.villages_of(campaign_id):
+        if village.id in done:
+            continue
+        arg = f"{campaign_id}:{period:%Y%m%d}:{village.id}"
+        actions = ((Action("rfill", arg, label="report.fill_button"),),)
+        params = {"campaign": campaign.name, "village": village.name, "period": period.strftime("%m-%d")}
+        for cadre in await uow.persons.cadres_of_village(village.id):
+            queued.append(
+                Queued(cadre.id, Outgoing(template, params, actions=actions), f"{prefix}:{arg}:{cadre.id}")
+            )
+    return queued
+
+
+async def request(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+    """The schedule's handler: ask each village that has not reported for the period."""
+    return await _ask_missing(uow, item, "report.request", "report-request")
+
+
+async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+    """The schedule's handler on the due date: remind the villages still missing."""
+    return await _ask_missing(uow, item, "report.reminder", "report-remind")
+
+
+async def start(
+    uow: NotificationsUnitOfWork,
+    clock: Clock,
+    channel: Channel,
+    address: str,
+    campaign_id: int,
+    period: date,
+    village_id: int,
+) -> Outcome:
+    """The 填报 button: begin the questions of the village's report."""
+    person = await person_for(uow, channel, address, clock)
+    if person.role is not Role.CADRE or village_id not in person.village_ids:
+        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+    village = await uow.geography.village(village_id)
+    campaign = await uow.campaigns.get(campaign_id)
+    if village is None or campaign is None:
+        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+    await uow.campaigns.start_draft(
+        person.id, campaign_id, period, village_id, ReportStep.VISITED.value, clock.now()
+    )
+    await uow.outbox.add(
+        person.id,
+        Outgoing("report.start", {"village": village.name, "period": period.strftime("%m-%d")}),
+        at=clock.now(),
+    )
+    await _ask(uow, person, ReportStep.VISITED, clock.now())
+    return Outcome(done=False, locale=person.locale)  # the button stays, to start again
+
+
+async def _ask(uow: NotificationsUnitOfWork, person: Person, step: ReportStep, now: datetime) -> None:
+    await uow.outbox.add(person.id, Outgoing(QUESTIONS[step], {"max": MAX_NOTE}), at=now)
+
+
+def number(raw: str) -> int | None:
+    """A count typed by a cadre: digits (full-width too), at most MAX_NUMBER."""
+    text = raw.strip().removesuffix("户").removesuffix("个").removesuffix("条").strip()
+    if not text.isdigit():
+        return None
+    value = int(text)
+    return value if value <= MAX_NUMBER else None
+
+
+async def on_text(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
+) -> bool:
+    """An answer to the open report draft; False when there is none."""
+    person = await uow.persons.by_address(channel, address)
+    draft = await uow.campaigns.draft_of(person.id) if person else None
+    if person is None or draft is None:
+        return False
+    now = clock.now()
+    data = dict(draft.data)
+    if draft.step is ReportStep.NOTE:
+        note = raw.strip()
+        if len(note) > MAX_NOTE:
+            await uow.outbox.add(person.id, Outgoing("report.note_too_long", {"max": MAX_NOTE}), at=now)
+            return True
+        data["note"] = "" if note in ("无", "没有", "-", "none") else note
+        await uow.campaigns.save_report(draft, data, now)
+        village = await uow.geography.village(draft.village_id)
+        await uow.outbox.add(
+            person.id,
+            Outgoing(
+                "report.saved",
+                {
+                    "village": village.name if village else "",
+                    "visited": data["visited"],
+                    "new_risks": data["new_risks"],
+                    "found": data["problems_found"],
+                    "closed": data["problems_closed"],
+                },
+            ),
+            at=now,
+        )
+        return True
+    value = number(raw)
+    if value is None:
+        await uow.outbox.add(person.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=now)
+        await _ask(uow, person, draft.step, now)
+        return True
+    if draft.step is ReportStep.CLOSED and value > int(data.get("problems_found", 0)):
+        await uow.outbox.add(person.id, Outgoing("report.closed_too_many"), at=now)
+        await _ask(uow, person, draft.step, now)
+        return True
+    data[draft.step.value] = value
+    following = STEPS[STEPS.index(draft.step) + 1]
+    await uow.campaigns.update_draft(person.id, following.value, data, now)
+    await _ask(uow, person, following, now)
+    return True
+
+
+async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    """A photo, voice note or sticker in answer to a report question: numbers are wanted."""
+    person = await uow.persons.by_address(channel, address)
+    draft = await uow.campaigns.draft_of(person.id) if person else None
+    if person is None or draft is None:
+        return False
+    await uow.outbox.add(person.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=clock.now())
+    await _ask(uow, person, draft.step, clock.now())
+    return True
+
+
+async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    person = await uow.persons.by_address(channel, address)
+    if person is None or not await uow.campaigns.drop_draft(person.id):
+        return False
+    await uow.outbox.add(person.id, Outgoing("report.cancelled"), at=clock.now())
+    return True
+
+
+@dataclass(frozen=True)
+class Compiled:
+    campaign: str
+    period: date | None
+    rows: list[tuple[str, Report | None]]  # (village name, its report or None)
+
+
+async def compile_latest(uow: NotificationsUnitOfWork, township_id: int, today: date) -> Compiled | None:
+    """The newest campaign of a township, its latest requested period, village by village."""
+    campaign = await uow.campaigns.latest(township_id)
+    if campaign is None:
+        return None
+    due = periods(campaign.reports, campaign.created_at.date(), campaign.end)
+    asked = [d for d in due if d - timedelta(days=ASK_DAYS_BEFORE) <= today]
+    period = asked[-1] if asked else (due[0] if due else None)
+    reports = {r.village_id: r for r in await uow.campaigns.reports(campaign.id, period)} if period else {}
+    villages = await uow.campaigns.villages_of(campaign.id)
+    return Compiled(campaign.name, period, [(v.name, reports.get(v.id)) for v in villages])
+
+
+async def show(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """/report: the compiled table of the latest period, village by village (staff only)."""
+    person = await person_for(uow, channel, address, clock)
+    now = clock.now()
+    if person.role is not Role.TOWNSHIP or person.township_id is None:
+        await uow.outbox.add(person.id, Outgoing("report.staff_only"), at=now)
+        return
+    compiled = await compile_latest(uow, person.township_id, now.date())
+    if compiled is None or compiled.period is None:
+        await uow.outbox.add(person.id, Outgoing("report.no_campaign"), at=now)
+        return
+    lines = []
+    for name, report in compiled.rows:
+        if report is None:
+            lines.append(f"{name}：—")
+        else:
+            counts = (report.visited, report.new_risks, report.problems_found, report.problems_closed)
+            lines.append(f"{name}：" + " / ".join(str(c) for c in counts))
+    done = sum(1 for _, r in compiled.rows if r is not None)
+    params = {
+        "campaign": compiled.campaign,
+        "period": compiled.period.strftime("%m-%d"),
+        "rows": "\n".join(lines),
+        "done": done,
+        "total": len(compiled.rows),
+    }
+    await uow.outbox.add(person.id, Outgoing("report.table", params), at=now)
+
+
+@dataclass(frozen=True)
+class Export:
+    campaign: str
+    villages: list[tuple[int, str, str]]  # (id, code, name)
+    reports: list[Report]
+
+
+async def export(uow: NotificationsUnitOfWork, township_id: int) -> Export | None:
+    """Every report of the township's newest campaign, for a sheet."""
+    campaign = await uow.campaigns.latest(township_id)
+    if campaign is None:
+        return None
+    villages = [(v.id, v.code, v.name) for v in await uow.campaigns.villages_of(campaign.id)]
+    return Export(campaign.name, villages, await uow.campaigns.reports(campaign.id))
+
+
+async def export_for(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str
+) -> Export | None:
+    """The export a staff member may see (their township's), or None."""
+    person = await uow.persons.by_address(channel, address)
+    if person is None or person.role is not Role.TOWNSHIP or person.township_id is None:
+        return None
+    return await export(uow, person.township_id)
