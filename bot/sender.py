@@ -143,11 +143,18 @@ class OutboxSender:
         if room <= 0:
             return 0
         claimed = await self.store.claim(self.clock.now(), room, self.lease)
+        fresh = 0
         for message in claimed:
+            if message.id in self._deliveries:
+                # Its lease ran out while this sender still had it on the wire (a stalled commit,
+                # a jump of the clock): the delivery under way records it; a second would repeat it.
+                log.warning("outbox %s: lease ran out while in flight; not sent again", message.id)
+                continue
+            fresh += 1
             task = asyncio.create_task(self._deliver(message), name=f"outbox-{message.id}")
             self._deliveries[message.id] = task
             task.add_done_callback(functools.partial(self._forget, self._deliveries, message.id))
-        return len(claimed)
+        return fresh
 
     async def drain_once(self) -> int:
         """Claim one batch and deliver it to the end; returns how many were claimed."""

@@ -302,3 +302,35 @@ async def test_a_claim_whose_lease_ran_out_is_not_sent_by_its_first_holder(
     await first._deliver(stale)  # the first holder wakes up: it must not send again
     assert len(emu.messages(5000)) == 1
     assert (await statuses(engine))["sent"] == 1
+
+
+class _SlowRecord(OutboxStore):
+    """Telegram has taken the message but the `sent` mark is not committed yet."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self.recorded = asyncio.Event()
+        self.hold = asyncio.Event()
+
+    async def sent(self, message_id: int, at: Any, external_id: str | None) -> None:
+        self.recorded.set()
+        await self.hold.wait()
+        await super().sent(message_id, at, external_id)
+
+
+async def test_a_message_whose_lease_runs_out_while_its_sender_records_it_is_not_sent_again(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    (a,) = await people(uow, emu, 1, clock)
+    await queue(uow, [a], 1, clock)
+    store = _SlowRecord(session_factory(engine))
+    sender = OutboxSender(store, bot, clock, "zh_Hans_CN")
+    assert await sender.claim_more() == 1
+    await asyncio.wait_for(store.recorded.wait(), 10)
+    clock.advance(seconds=61)  # the lease runs out between Telegram's answer and the record
+    assert await sender.claim_more() == 0  # claimed again by the database, but still on the wire here
+    store.hold.set()
+    await until(lambda: _all_sent(engine, 1))
+    await sender.stop()
+    assert len(emu.messages(5000)) == 1
