@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
@@ -37,6 +38,25 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=5.0, gt=0)
     send_rate_per_second: int = Field(default=30, ge=1, le=30)
     chat_burst: int = Field(default=3, ge=1, le=10)
+    public_url: str | None = None
+    qr_target: Literal["auto", "telegram", "landing"] = "auto"
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        if not url.startswith(("https://", "http://")) or " " in url:
+            raise ValueError(f"not an http(s) address: {url!r}")
+        return url.rstrip("/")
+
+    def qr_to_landing(self) -> bool:
+        """Whether printed codes point to PUBLIC_URL/q/<payload> rather than straight to Telegram."""
+        if self.qr_target == "telegram":
+            return False
+        if self.qr_target == "landing" and self.public_url is None:
+            raise ConfigError("QR_TARGET=landing needs PUBLIC_URL, the address farmers' phones can open.")
+        return self.public_url is not None
 
     @field_validator("quiet_hours")
     @classmethod

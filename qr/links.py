@@ -22,3 +22,17 @@ def qr_png(link: str, *, box_size: int = 10) -> bytes:
     buffer = io.BytesIO()
     code.make_image().save(buffer)
     return buffer.getvalue()
+
+
+def landing_url(public_url: str, payload: str) -> str:
+    """The landing page for a village payload: it offers Telegram and the web form."""
+    return f"{public_url.rstrip('/')}/q/{payload}"
+
+
+def flyer_link(payload: str, *, bot_username: str, public_url: str | None, to_landing: bool) -> str:
+    """What the printed QR code encodes: the landing page when chosen, else the deep link."""
+    if to_landing:
+        if public_url is None:
+            raise ValueError("a landing page needs PUBLIC_URL")
+        return landing_url(public_url, payload)
+    return deep_link(bot_username, payload)

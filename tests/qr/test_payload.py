@@ -71,3 +71,17 @@ def test_deep_link_and_png() -> None:
     link = deep_link("fanghui_bot", payload)
     assert link == f"https://t.me/fanghui_bot?start={payload}"
     assert qr_png(link).startswith(b"\x89PNG")
+
+
+def test_a_batch_is_carried_signed_and_within_telegrams_limit() -> None:
+    payload = sign_village(SECRET, "Q" * 16, date(2099, 12, 31), batch="B" * 8)
+    assert len(payload) <= MAX_LENGTH
+    assert verify_village(SECRET, payload, TODAY).batch == "B" * 8
+    plain = sign_village(SECRET, "QS01", date(2027, 12, 31))
+    assert verify_village(SECRET, plain, TODAY).batch is None
+    batched = sign_village(SECRET, "QS01", date(2027, 12, 31), batch="261123")
+    with pytest.raises(PayloadError) as forged:
+        verify_village(SECRET, batched.replace("_b261123", "_b261124"), TODAY)
+    assert forged.value.reason == "forged"
+    with pytest.raises(ValueError):
+        sign_village(SECRET, "QS01", date(2027, 12, 31), batch="批次")
