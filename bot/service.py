@@ -67,7 +67,8 @@ class Service:
         """`web_routes` adds pages to the web app before it starts (the sandbox mounts its own)."""
         self.settings = settings
         self.clock: Clock = clock or SystemClock(settings.zone)
-        self.rules: DeadlineRules = rules or PolicyRules(settings.load_policy())
+        policy = settings.load_policy()
+        self.rules: DeadlineRules = rules or PolicyRules(policy)
         self.poll_timeout = poll_timeout
         self.application = build_application(settings)
         self.engine = create_engine(settings.database_url)
@@ -82,7 +83,8 @@ class Service:
             on_unreachable=self._unreachable,
         )
         self._web_routes = web_routes
-        self.quiet_hours = schedule.QuietHours.parse(settings.quiet_hours)
+        # One window for every reminder: the policy's quiet hours, or QUIET_HOURS when set.
+        self.quiet_hours = schedule.QuietHours(policy.quiet_start, policy.quiet_end)
         self.schedule_handlers = schedule.default_handlers()
         self._runner: web.AppRunner | None = None
         self.web_port: int | None = None

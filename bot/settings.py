@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -34,7 +35,7 @@ class Settings(BaseSettings):
     web_port: int = Field(default=8080, ge=0, le=65535)
     log_level: str = "INFO"
     policy: str = "anhui"
-    quiet_hours: str = "22:00-07:00"
+    quiet_hours: str | None = None  # HH:MM-HH:MM; unset: the policy file's [quiet_hours]
     tick_seconds: float = Field(default=5.0, gt=0)
     send_rate_per_second: int = Field(default=30, ge=1, le=30)
     chat_burst: int = Field(default=3, ge=1, le=10)
@@ -60,9 +61,11 @@ class Settings(BaseSettings):
 
     @field_validator("quiet_hours")
     @classmethod
-    def _quiet_hours(cls, text: str) -> str:
+    def _quiet_hours(cls, text: str | None) -> str | None:
         from domain.schedule import QuietHours
 
+        if text is None:
+            return None
         try:
             QuietHours.parse(text)
         except ValueError:
@@ -144,9 +147,16 @@ class Settings(BaseSettings):
         return b"id:" + self.secret()
 
     def load_policy(self) -> Policy:
-        """The procedure's time limits: a shipped profile ("anhui", "gansu") or a TOML file."""
+        """The procedure's time limits: a shipped profile ("anhui", "gansu") or a TOML file.
+        QUIET_HOURS, when set, replaces the file's quiet hours: one window for every reminder."""
+        from domain.schedule import QuietHours
+
         try:
-            return load_policy(self.policy)
+            policy = load_policy(self.policy)
+            if self.quiet_hours is not None:
+                window = QuietHours.parse(self.quiet_hours)
+                policy = replace(policy, quiet_start=window.start, quiet_end=window.end)
+            return policy
         except PolicyError as exc:
             raise ConfigError(f"POLICY: {exc}") from None
         except OSError as exc:

@@ -83,6 +83,7 @@ class Flow(enum.StrEnum):
     ADD_INFO = "add_info"
     VISIT = "visit"
     OBJECTION = "objection"
+    CAMPAIGN = "campaign"  # township staff defining a campaign (/campaign)
 
 
 class IntakeStep(enum.StrEnum):

@@ -82,7 +82,7 @@ async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address
     else:
         message = Outgoing("invite.welcome_staff", {"name": person.name})
     await uow.outbox.add(person.id, message, key=f"invite-welcome:{invite.id}", at=now)
-    return Outcome(locale=person.locale)
+    return Outcome(locale=person.locale, params={"role": person.role.value})
 
 
 async def set_language(
@@ -107,8 +107,9 @@ async def offer_languages(uow: UnitOfWork, clock: Clock, channel: Channel, addre
     await uow.outbox.add(person.id, Outgoing("language.choose", actions=(buttons,)), at=clock.now())
 
 
-async def show_help(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show_help(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person:
     """What this person can do here, by role."""
     person = await person_for(uow, channel, address, clock)
     key = {Role.FARMER: "help.farmer", Role.CADRE: "help.cadre", Role.TOWNSHIP: "help.staff"}[person.role]
     await uow.outbox.add(person.id, Outgoing(key, {"hotline": HOTLINE}), at=clock.now())
+    return person

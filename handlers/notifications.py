@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from domain import campaigns, delivery, ledger, notices, reports
+from domain import campaign_chat, campaigns, delivery, ledger, notices, reports
 from domain.messages import Outcome
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|rfill|lvil|lclose):"
+BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|cvil|crhy|crem|ccfm|rfill|lvil|lclose):"
 TG = Channel.TELEGRAM
 
 
@@ -70,6 +70,7 @@ async def cancel(update: Update, context: AppContext) -> None:
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
         return (
             await notices.cancel(uow, clock, TG, address)
+            or await campaign_chat.cancel(uow, clock, TG, address)
             or await reports.cancel(uow, clock, TG, address)
             or await ledger.cancel(uow, clock, TG, address)
         )
@@ -87,6 +88,7 @@ async def text(update: Update, context: AppContext) -> None:
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
         return (
             await notices.on_text(uow, clock, TG, address, raw)
+            or await campaign_chat.on_text(uow, clock, TG, address, raw)
             or await reports.on_text(uow, clock, TG, address, raw)
             or await ledger.on_text(uow, clock, TG, address, raw)
         )
@@ -109,12 +111,20 @@ async def other(update: Update, context: AppContext) -> None:
     async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
         return (
             await notices.on_other(uow, clock, TG, address, media, caption)
+            or await campaign_chat.on_other(uow, clock, TG, address)
             or await reports.on_other(uow, clock, TG, address)
             or await ledger.on_other(uow, clock, TG, address)
         )
 
     if await _run(context, either):
         raise ApplicationHandlerStop
+
+
+async def campaign(update: Update, context: AppContext) -> None:
+    """/campaign: township staff define a campaign in chat (the same fields as the file)."""
+    address = _address(update)
+    await _run(context, lambda uow, clock: campaign_chat.start(uow, clock, TG, address))
+    raise ApplicationHandlerStop
 
 
 async def report(update: Update, context: AppContext) -> None:
@@ -171,6 +181,17 @@ def button_use_case(data: str, address: str) -> UseCase | None:
             period = datetime.strptime(parts[1], "%Y%m%d").date()
             village = int(parts[2])
             return lambda uow, clock: reports.start(uow, clock, TG, address, notice_id, period, village)
+        if name == "cvil" and len(parts) == 2:
+            code = parts[1]
+            return lambda uow, clock: campaign_chat.choose_village(uow, clock, TG, address, notice_id, code)
+        if name == "crhy" and len(parts) == 2:
+            kind = parts[1]
+            return lambda uow, clock: campaign_chat.choose_rhythm(uow, clock, TG, address, notice_id, kind)
+        if name == "crem" and len(parts) == 2 and parts[1] == "default":
+            return lambda uow, clock: campaign_chat.default_reminders(uow, clock, TG, address, notice_id)
+        if name == "ccfm" and len(parts) == 2:
+            answer = parts[1]
+            return lambda uow, clock: campaign_chat.confirm(uow, clock, TG, address, notice_id, answer)
         if name == "cdone" and len(parts) == 2:
             village_id = int(parts[1])
             return lambda uow, clock: campaigns.mark_done(uow, clock, TG, address, notice_id, village_id)
@@ -222,6 +243,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
     """The notification handlers, to be added in group GROUP."""
     return [
         CommandHandler("notice", notice, filters=PRIVATE),
+        CommandHandler("campaign", campaign, filters=PRIVATE),
         CommandHandler("report", report, filters=PRIVATE),
         CommandHandler("problem", problem, filters=PRIVATE),
         CommandHandler("problems", problems, filters=PRIVATE),

@@ -34,9 +34,17 @@ ACTION_LABELS = {
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
 LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # Bot commands shown in Telegram's menu (described by "command.<name>").
-COMMANDS = (
-    "start", "status", "daibao", "tasks", "overdue", "stats", "case", "export", "cancel", "language", "help",
-)  # fmt: skip
+# The command menu by role: a farmer's menu stays short; cadres and township staff get theirs in
+# their own chat once they are bound (Telegram's per-chat command scope).
+ROLE_COMMANDS = {
+    "farmer": ("start", "status", "cancel", "language", "help"),
+    "cadre": ("tasks", "daibao", "problem", "problems", "cancel", "language", "help"),
+    "township": (
+        "tasks", "overdue", "stats", "case", "notice", "campaign", "report", "problems", "failed",
+        "export", "cancel", "language", "help",
+    ),
+}  # fmt: skip
+COMMANDS = tuple(dict.fromkeys(name for names in ROLE_COMMANDS.values() for name in names))
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, TypeVar
 
-from telegram import BotCommand, InlineKeyboardMarkup, InputFile, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, InputFile, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -23,12 +23,12 @@ from telegram.ext import (
 from domain import cases, dialog, household, intake, people, work
 from domain import export as export_cases
 from domain.messages import Outcome
-from domain.model import Channel, Verdict
+from domain.model import Channel, Role, Verdict
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications
 from handlers.context import AppContext, Services
-from handlers.render import COMMANDS, render, value
+from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -71,7 +71,10 @@ async def start_with_payload(update: Update, context: AppContext) -> None:
     language = _language(update)
     if payload.startswith(INVITE_PREFIX):
         token = payload[len(INVITE_PREFIX) :]
-        await _run(context, lambda uow, clock: people.redeem_invite(uow, clock, TG, address, token))
+        outcome = await _run(context, lambda uow, clock: people.redeem_invite(uow, clock, TG, address, token))
+        if outcome.done and "role" in outcome.params:
+            catalog = catalog_for(outcome.locale, context.services.default_locale)
+            await publish_role_menu(context.bot, int(address), outcome.params["role"], catalog)
         return
     code: str | None = None
     problem: str | None = None
@@ -121,7 +124,18 @@ def _for_sender(
 
 
 language = _for_sender(people.offer_languages)  # /language
-show_help = _for_sender(people.show_help)  # /help, and any unknown command
+
+
+async def show_help(update: Update, context: AppContext) -> None:
+    """/help, and any unknown command: what this person can do; staff and cadres also get their
+    menu again (their role may have changed with a roster import)."""
+    address = _address(update)
+    person = await _run(context, lambda uow, clock: people.show_help(uow, clock, TG, address))
+    if person.role is not Role.FARMER:
+        catalog = catalog_for(person.locale, context.services.default_locale)
+        await publish_role_menu(context.bot, int(address), person.role.value, catalog)
+
+
 status = _for_sender(household.my_declarations)  # /status, and the 我的申报 button
 daibao = _for_sender(intake.start_for_household)  # /daibao: a cadre files for a household (代报)
 tasks = _for_sender(work.my_tasks)  # /tasks
@@ -366,13 +380,23 @@ def register(application: Application) -> None:
 
 
 async def publish_commands(application: Application, default_locale: str) -> None:
-    """Set the command menu: Chinese by default, English for English Telegram clients."""
+    """Set the default command menu (a farmer's): Chinese, and English for English clients."""
     for catalog, language_code in (("zh_Hans", None), ("en", "en")):
         if language_code is None:
             catalog = catalog_for(None, default_locale)
-        commands = [BotCommand(name, gettext(catalog, f"command.{name}")) for name in COMMANDS]
+        commands = [BotCommand(name, gettext(catalog, f"command.{name}")) for name in ROLE_COMMANDS["farmer"]]
         try:
             await application.bot.set_my_commands(commands, language_code=language_code)
         except TelegramError as exc:
             # The menu is a convenience; a Bot API server without it must not stop the service.
             log.warning("could not set the command menu: %s", exc)
+
+
+async def publish_role_menu(bot: Bot, chat_id: int, role: str, catalog: str) -> None:
+    """Give a cadre's or township staff member's chat the commands of their role."""
+    names = ROLE_COMMANDS.get(role, ROLE_COMMANDS["farmer"])
+    commands = [BotCommand(name, gettext(catalog, f"command.{name}")) for name in names]
+    try:
+        await bot.set_my_commands(commands, scope=BotCommandScopeChat(chat_id))
+    except TelegramError as exc:
+        log.warning("could not set the command menu of a chat: %s", exc)

@@ -1,0 +1,365 @@
+"""Defining a campaign in chat (/campaign): the same fields as the campaign file, asked one by one.
+
+The answers are written as the lines of a campaign file and checked by `campaigns.parse`, so a
+campaign typed in chat and one imported from a file pass exactly the same rules. The draft lives
+in the person's conversation (flow "campaign"), so a restart mid-way loses nothing; every button
+carries the conversation's id, so a button from an earlier draft is refused.
+
+    name → villages (buttons) → report rhythm (buttons; dates typed) → phases (typed, one a line:
+    "动员部署 2026-12-05") → reminders (button for 3;1;0 or typed) → summary → create
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+from typing import Any
+
+from domain import campaigns
+from domain.ledger import parse_deadline
+from domain.messages import Action, Outcome, Outgoing, text
+from domain.model import Channel, Conversation, Flow, Person, Role
+from domain.notification_ports import NotificationsUnitOfWork
+from domain.people import person_for
+from domain.ports import Clock
+from domain.roster import Problem
+
+NAME, VILLAGES, RHYTHM, DATES, PHASES, REMINDERS, CONFIRM = (
+    "name", "villages", "rhythm", "dates", "phases", "reminders", "confirm",
+)  # fmt: skip
+MAX_NAME = 100
+MAX_PHASES = 20
+RHYTHM_LABELS = {
+    "half-monthly": "campaign.rhythm_half_monthly",
+    "weekly": "campaign.rhythm_weekly",
+    "monthly": "campaign.rhythm_monthly",
+    "dates": "campaign.rhythm_dates",
+}
+RHYTHM_CHOICES = tuple(RHYTHM_LABELS)
+CANCEL_WORDS = {"取消", "cancel", "/cancel"}
+# "动员部署 2026-12-05", "动员部署，12月5日", "动员部署,2026/12/05": the name, then the date.
+_PHASE_LINE = re.compile(r"^(?P<name>.+?)[\s,，、:：]+(?P<date>[0-9][0-9年月日/\-.]*[0-9日])$")
+
+
+def text_with(key: str, **params: Any) -> dict[str, Any]:
+    return {"$t": key, "$with": params}
+
+
+def _rhythm_label(kind: str) -> dict[str, str]:
+    return text(RHYTHM_LABELS[kind])
+
+
+async def _township_name(uow: NotificationsUnitOfWork, township_id: int) -> str:
+    for township in await uow.geography.townships():
+        if township.id == township_id:
+            return township.name
+    return ""
+
+
+async def _mine(
+    uow: NotificationsUnitOfWork, channel: Channel, address: str
+) -> tuple[Person, Conversation] | None:
+    person = await uow.persons.by_address(channel, address)
+    conv = await uow.conversations.get(person.id) if person else None
+    if person is None or conv is None or conv.flow is not Flow.CAMPAIGN:
+        return None
+    return person, conv
+
+
+async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+    """/campaign: township staff begin defining a campaign; anyone else is told it is not for them."""
+    person = await person_for(uow, channel, address, clock)
+    now = clock.now()
+    if person.role is not Role.TOWNSHIP or person.township_id is None:
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_not_allowed"), at=now)
+        return
+    township = await _township_name(uow, person.township_id)
+    await uow.conversations.start(person.id, Flow.CAMPAIGN, NAME, {"township": township}, now)
+    await uow.outbox.add(
+        person.id, Outgoing("campaign.chat_ask_name", {"township": township, "max": MAX_NAME}), at=now
+    )
+
+
+async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    """/cancel while defining a campaign drops the draft. False when there was none."""
+    mine = await _mine(uow, channel, address)
+    if mine is None:
+        return False
+    person, conv = mine
+    await uow.conversations.finish(conv.id)
+    await uow.outbox.add(person.id, Outgoing("campaign.chat_cancelled"), at=clock.now())
+    return True
+
+
+async def _ask_villages(
+    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
+) -> None:
+    assert person.township_id is not None
+    chosen = set(data.get("villages", []))
+    rows: list[tuple[Action, ...]] = []
+    villages = await uow.notices.township_villages(person.township_id)
+    chosen_label: Any = text("campaign.chat_all")
+    if chosen:
+        chosen_label = "、".join(v.name for v in villages if v.code in chosen)
+    for village in villages:
+        mark = "✅ " if village.code in chosen else ""
+        rows.append((Action("cvil", f"{conv.id}:{village.code}", label=f"{mark}{village.name}"),))
+    rows.append(
+        (
+            Action("cvil", f"{conv.id}:*all", label="campaign.chat_all_villages"),
+            Action("cvil", f"{conv.id}:*next", label="campaign.chat_next"),
+        )
+    )
+    await uow.outbox.add(
+        person.id,
+        Outgoing("campaign.chat_ask_villages", {"chosen": chosen_label}, actions=tuple(rows)),
+        at=clock.now(),
+    )
+
+
+async def _ask_rhythm(uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
+    rows = tuple((Action("crhy", f"{conv.id}:{kind}", label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES)
+    await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_rhythm", actions=rows), at=clock.now())
+
+
+async def _ask_reminders(
+    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation
+) -> None:
+    rows = ((Action("crem", f"{conv.id}:default", label="campaign.chat_default_reminders"),),)
+    await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_reminders", actions=rows), at=clock.now())
+
+
+def _rows(data: dict[str, Any], phase_lines: list[str] | None = None) -> list[tuple[int, list[str]]]:
+    """The draft as the lines of a campaign file; phases get their line in the typed message."""
+    rows: list[tuple[int, list[str]]] = [
+        (0, ["campaign", data["name"]]),
+        (0, ["township", data["township"]]),
+        (0, ["villages", ";".join(data.get("villages") or ["all"])]),
+        (0, ["reports", data.get("rhythm", "half-monthly"), ";".join(data.get("dates", []))]),
+    ]
+    if "reminders" in data:
+        rows.append((0, ["reminders", data["reminders"]]))
+    lines = phase_lines if phase_lines is not None else [f"{n} {d}" for n, d in data.get("phases", [])]
+    for number, line in enumerate(lines, start=1):
+        match = _PHASE_LINE.match(line.strip())
+        rows.append((number, ["phase", match["name"], match["date"]] if match else ["phase", line.strip()]))
+    return rows
+
+
+def _problems(problems: list[Problem]) -> Outgoing:
+    listed = [
+        text_with("campaign.chat_line" if p.line else "campaign.chat_problem", line=p.line,
+                  problem=text_with(p.key, **p.params))
+        for p in problems
+    ]  # fmt: skip
+    return Outgoing("campaign.chat_problems", {"problems": {"$lines": listed}})
+
+
+def _normalise_dates(line: str, today: date) -> str:
+    """'动员部署 12月5日' → '动员部署 2026-12-05', so the file's date rule can check it."""
+    match = _PHASE_LINE.match(line.strip())
+    if not match:
+        return line
+    found = parse_deadline(match["date"].replace(".", "-"), today)
+    return f"{match['name']} {found.isoformat()}" if found else line
+
+
+async def on_text(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
+) -> bool:
+    """An answer while defining a campaign; False when no campaign is being defined."""
+    mine = await _mine(uow, channel, address)
+    if mine is None:
+        return False
+    person, conv = mine
+    now = clock.now()
+    data = dict(conv.data)
+    value = raw.strip()
+    if value.casefold() in CANCEL_WORDS:
+        return await cancel(uow, clock, channel, address)
+    if conv.step == NAME:
+        if not value or len(value) > MAX_NAME:
+            await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_name", {"max": MAX_NAME}), at=now)
+            return True
+        data["name"] = value
+        await uow.conversations.update(conv.id, VILLAGES, data, now)
+        await _ask_villages(uow, clock, person, conv, data)
+    elif conv.step == DATES:
+        dates = [d for d in re.split(r"[\s;；,，、]+", value) if d]
+        normal = [parse_deadline(d.replace(".", "-"), now.date()) for d in dates]
+        if not dates or any(d is None for d in normal):
+            await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_dates"), at=now)
+            return True
+        data["dates"] = sorted({d.isoformat() for d in normal if d})
+        await uow.conversations.update(conv.id, PHASES, data, now)
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_phases"), at=now)
+    elif conv.step == PHASES:
+        lines = [_normalise_dates(line, now.date()) for line in value.splitlines() if line.strip()]
+        if len(lines) > MAX_PHASES:
+            await uow.outbox.add(person.id, Outgoing("campaign.chat_too_many", {"max": MAX_PHASES}), at=now)
+            return True
+        try:
+            spec = campaigns.parse(_rows(data, lines), now.date())
+        except campaigns.CampaignRejected as exc:
+            await uow.outbox.add(person.id, _problems(exc.problems), at=now)
+            return True
+        data["phases"] = [[p.name, p.deadline.isoformat()] for p in spec.phases]
+        await uow.conversations.update(conv.id, REMINDERS, data, now)
+        await _ask_reminders(uow, clock, person, conv)
+    elif conv.step == REMINDERS:
+        candidate = dict(data, reminders=value)
+        try:
+            campaigns.parse(_rows(candidate), now.date())
+        except campaigns.CampaignRejected as exc:
+            await uow.outbox.add(person.id, _problems(exc.problems), at=now)
+            return True
+        await uow.conversations.update(conv.id, CONFIRM, candidate, now)
+        await _summary(uow, clock, person, conv, candidate)
+    else:  # a step answered with buttons
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_use_buttons"), at=now)
+    return True
+
+
+async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+    """A photo, voice note or file while defining a campaign: only text or buttons will do."""
+    mine = await _mine(uow, channel, address)
+    if mine is None:
+        return False
+    await uow.outbox.add(mine[0].id, Outgoing("campaign.chat_text_only"), at=clock.now())
+    return True
+
+
+async def _pressed(
+    uow: NotificationsUnitOfWork, channel: Channel, address: str, conv_id: int, step: str
+) -> tuple[Person, Conversation] | None:
+    mine = await _mine(uow, channel, address)
+    if mine is None or mine[1].id != conv_id or mine[1].step != step:
+        return None
+    return mine
+
+
+async def choose_village(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, code: str
+) -> Outcome:
+    """A village button: toggle it; "all" clears the choice (every village); "next" moves on."""
+    mine = await _pressed(uow, channel, address, conv_id, VILLAGES)
+    if mine is None:
+        return Outcome(toast="campaign.chat_gone", done=False)
+    person, conv = mine
+    assert person.township_id is not None
+    now = clock.now()
+    data = dict(conv.data)
+    if code == "*next":
+        await uow.conversations.update(conv.id, RHYTHM, data, now)
+        await _ask_rhythm(uow, clock, person, conv)
+        return Outcome(locale=person.locale)
+    known = {v.code for v in await uow.notices.township_villages(person.township_id)}
+    if code == "*all":
+        data["villages"] = []
+    elif code in known:
+        chosen = set(data.get("villages", []))
+        chosen ^= {code}
+        data["villages"] = sorted(chosen)
+    else:
+        return Outcome(toast="campaign.chat_gone", done=False)
+    await uow.conversations.update(conv.id, VILLAGES, data, now)
+    await _ask_villages(uow, clock, person, conv, data)
+    return Outcome(locale=person.locale)
+
+
+async def choose_rhythm(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, kind: str
+) -> Outcome:
+    mine = await _pressed(uow, channel, address, conv_id, RHYTHM)
+    if mine is None or kind not in RHYTHM_CHOICES:
+        return Outcome(toast="campaign.chat_gone", done=False)
+    person, conv = mine
+    now = clock.now()
+    data = dict(conv.data, rhythm=kind)
+    if kind == "dates":
+        await uow.conversations.update(conv.id, DATES, data, now)
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_dates"), at=now)
+    else:
+        await uow.conversations.update(conv.id, PHASES, data, now)
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_phases"), at=now)
+    return Outcome(locale=person.locale)
+
+
+async def default_reminders(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int
+) -> Outcome:
+    mine = await _pressed(uow, channel, address, conv_id, REMINDERS)
+    if mine is None:
+        return Outcome(toast="campaign.chat_gone", done=False)
+    person, conv = mine
+    data = dict(conv.data)
+    data.pop("reminders", None)
+    await uow.conversations.update(conv.id, CONFIRM, data, clock.now())
+    await _summary(uow, clock, person, conv, data)
+    return Outcome(locale=person.locale)
+
+
+async def _summary(
+    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
+) -> None:
+    spec = campaigns.parse(_rows(data), clock.now().date())
+    phases = [
+        text_with("campaign.chat_phase_line", name=p.name, date=p.deadline.isoformat()) for p in spec.phases
+    ]
+    assert person.township_id is not None
+    names = {v.code: v.name for v in await uow.notices.township_villages(person.township_id)}
+    villages: Any = (
+        "、".join(names.get(code, code) for code in spec.villages)
+        if spec.villages
+        else text("campaign.chat_all")
+    )
+    rhythm: Any = _rhythm_label(spec.reports["kind"])
+    if spec.reports["kind"] == "dates":
+        rhythm = text_with("campaign.chat_rhythm_dates_list", dates="、".join(spec.reports["dates"]))
+    params = {
+        "name": spec.name,
+        "township": spec.township,
+        "villages": villages,
+        "rhythm": rhythm,
+        "phases": {"$lines": phases},
+        "reminders": "、".join(str(o) for o in spec.offsets),
+    }
+    buttons = (
+        (
+            Action("ccfm", f"{conv.id}:yes", label="campaign.chat_create"),
+            Action("ccfm", f"{conv.id}:no", label="campaign.chat_discard"),
+        ),
+    )
+    await uow.outbox.add(
+        person.id, Outgoing("campaign.chat_summary", params, actions=buttons), at=clock.now()
+    )
+
+
+async def confirm(
+    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, answer: str
+) -> Outcome:
+    """Create the campaign shown in the summary (once, however often pressed), or drop it."""
+    mine = await _pressed(uow, channel, address, conv_id, CONFIRM)
+    if mine is None or answer not in ("yes", "no"):
+        return Outcome(toast="campaign.chat_gone", done=False)
+    person, conv = mine
+    now = clock.now()
+    if not await uow.conversations.finish(conv.id):
+        return Outcome(toast="campaign.chat_gone", done=False)
+    if answer == "no":
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_cancelled"), at=now)
+        return Outcome(locale=person.locale)
+    try:
+        spec = campaigns.parse(_rows(conv.data), now.date())
+        campaign_id = await campaigns.create(uow, clock, spec)
+    except campaigns.CampaignRejected as exc:
+        # A deadline may have passed, or a village left the roster, since the answer was given.
+        await uow.outbox.add(person.id, _problems(exc.problems), at=now)
+        await uow.outbox.add(person.id, Outgoing("campaign.chat_start_again"), at=now)
+        return Outcome(locale=person.locale)
+    await uow.outbox.add(
+        person.id,
+        Outgoing("campaign.chat_done", {"name": spec.name, "id": campaign_id, "phases": len(spec.phases)}),
+        at=now,
+    )
+    return Outcome(toast="campaign.chat_created", locale=person.locale)
