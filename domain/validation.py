@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from datetime import date, timedelta
@@ -147,9 +148,12 @@ def _number_with_units(raw: str) -> float | None:
     elif text.endswith("千") and not _chinese_number(text):
         multiplier, text = 1_000.0, text[:-1]
     try:
-        return float(text) * multiplier
+        number = float(text) * multiplier
     except ValueError:
         pass
+    else:
+        # float() also reads "nan" and "inf", which are no amount anybody writes.
+        return number if math.isfinite(number) else None
     chinese = _chinese_number(text)
     return float(chinese) * multiplier if chinese is not None else None
 

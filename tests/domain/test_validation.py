@@ -112,6 +112,14 @@ def test_amount_round_trips_digits(n: int) -> None:
     assert validation.amount(f"{n:,}元") == n
 
 
+@pytest.mark.parametrize("raw", ["NAN", "nan元", "inf", "-inf", "Infinity", "1e999"])
+def test_what_float_reads_but_nobody_writes_is_refused_politely(raw: str) -> None:
+    with pytest.raises(Invalid):
+        validation.amount(raw)
+    with pytest.raises(Invalid):
+        validation.household_size(raw)
+
+
 @given(st.text(max_size=20))
 def test_amount_never_crashes(raw: str) -> None:
     try:
