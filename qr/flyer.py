@@ -36,6 +36,7 @@ MARGIN_MM = 15.0
 TITLE = "防止返贫“一键申报”"
 HOW_HEADING = "怎么申报"
 STEPS = ("① 扫码", "② 按提示填写", "③ 村干部联系您")
+ARROW = "↓"
 # Each a tuple of lines broken where a reader pauses; longer lines are wrapped again to fit.
 WEB_FORM = ("没有Telegram也可以", "扫码用网页填写")
 HELP = ("不会用手机？", "请村干部帮您申报")
@@ -96,7 +97,7 @@ def code_svg(link: str) -> bytes:
 
 def texts(flyer: Flyer) -> list[str]:
     """Every piece of text the flyer prints, in reading order."""
-    lines = [TITLE, f"{flyer.township} {flyer.village}", SCAN, HOW_HEADING, *STEPS]
+    lines = [TITLE, f"{flyer.township} {flyer.village}", SCAN, HOW_HEADING, *STEPS, ARROW]
     if flyer.web_form:
         lines += WEB_FORM
     lines += [*HELP, RISKS_HEADING, *_risk_labels()]
@@ -118,8 +119,11 @@ def _registered(path: Path) -> tuple[str, frozenset[int]]:
     try:
         # A .ttc holds several faces: the first is the regular one in the fonts we know.
         font = TTFont(f"FlyerCJK{len(_registered_names)}", str(path), subfontIndex=0)
-    except (TTFError, OSError) as exc:
-        raise FlyerFontError(f"{path}: not a TrueType font that can be embedded in a PDF ({exc})") from None
+    except Exception as exc:  # a damaged file can fail anywhere in reportlab's parser
+        reason = " ".join(str(exc).split()) if isinstance(exc, TTFError | OSError) else type(exc).__name__
+        raise FlyerFontError(
+            f"{path}: not a TrueType font that can be embedded in a PDF ({reason})"
+        ) from None
     pdfmetrics.registerFont(font)
     _registered_names.append(font.fontName)
     return font.fontName, frozenset(font.face.charToGlyph)
@@ -131,7 +135,8 @@ _registered_names: list[str] = []
 def font_for(path: Path, flyers: Sequence[Flyer]) -> str:
     """The registered name of the font at `path`, checked to have every character `flyers` print."""
     name, chars = _registered(path.resolve())
-    missing = sorted({c for flyer in flyers for line in texts(flyer) for c in line if ord(c) not in chars})
+    # In reading order, so the message starts with what the title lacks.
+    missing = list(dict.fromkeys(c for f in flyers for line in texts(f) for c in line if ord(c) not in chars))
     if missing:
         raise FlyerFontError(f"{path}: lacks characters the flyer prints: {''.join(missing[:20])}")
     return name
@@ -252,7 +257,7 @@ def _draw(page: _Page, flyer: Flyer) -> None:
         top += 15
         page.text(column, top, step, _fit(step, font, 22, width), bold=True)
         if i < len(STEPS) - 1:
-            page.text(column + 4, top + 7.5, "↓", 16, colour=GREY)
+            page.text(column + 4, top + 7.5, ARROW, 16, colour=GREY)
     top += 6
     for note in WEB_FORM if flyer.web_form else ():
         for line in _wrap(note, font, 16, width):

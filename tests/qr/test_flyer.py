@@ -110,3 +110,12 @@ def test_the_code_keeps_its_printed_size_whatever_the_link_length(tmp_path: Path
     (read,) = read_codes(page)
     assert read.text == short.link
     assert abs(read.side_mm - CODE_MM) < 2
+
+
+def test_a_font_without_chinese_is_refused_naming_what_it_lacks() -> None:
+    import reportlab
+
+    latin_only = Path(reportlab.__file__).parent / "fonts" / "Vera.ttf"  # ships with reportlab
+    with pytest.raises(FlyerFontError, match="lacks characters") as refused:
+        render([flyer(to_landing=False)], latin_only)
+    assert "防" in str(refused.value)
