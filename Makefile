@@ -1,6 +1,7 @@
 # Two commands on a fresh machine:
 #   make run    create .venv, install, compile the catalogs, migrate and start the service
-#   make test   the same setup (and Chromium for the browser tests), then lint, type-check and all tests
+#   make test   the same setup (and Chromium, the flyer font and poppler-utils for the tests), then lint,
+#               type-check and all tests
 # `make run` without TELEGRAM_BOT_TOKEN starts the local sandbox (see README.md).
 PYTHON ?= python3
 VENV := .venv
@@ -8,8 +9,10 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
 CHROMIUM := /usr/bin/chromium
+FLYER_FONT_FILE := /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc
+PDFTOPPM := /usr/bin/pdftoppm
 
-.PHONY: run test install locales lint chromium clean
+.PHONY: run test install locales lint chromium flyer-tools clean
 
 install: $(STAMP)
 
@@ -43,7 +46,21 @@ chromium:
 	  fi; \
 	fi
 
-test: locales lint chromium
+# Flyers embed Debian's WenQuanYi Zen Hei; their tests rasterise the PDF with poppler's pdftoppm.
+flyer-tools:
+	@if [ ! -f $(FLYER_FONT_FILE) ] || [ ! -x $(PDFTOPPM) ]; then \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    echo "installing the flyer font and pdftoppm (apt-get install fonts-wqy-zenhei poppler-utils)"; \
+	    SUDO=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -q && \
+	    $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q fonts-wqy-zenhei poppler-utils >/dev/null || \
+	    echo "could not install fonts-wqy-zenhei and poppler-utils: the flyer tests will fail" >&2; \
+	  else \
+	    echo "no $(FLYER_FONT_FILE) or $(PDFTOPPM), and no apt-get: the flyer tests will fail" >&2; \
+	  fi; \
+	fi
+
+test: locales lint chromium flyer-tools
 	$(PY) -m pytest
 
 clean:

@@ -8,6 +8,8 @@ python -m bot export reports [--township NAME] [--out FILE]
 python -m bot export ledger --township NAME [--out FILE]
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
+python -m bot qr flyer (--village CODE -o FILE.pdf | --all -o DIR) [--batch ID] [--valid-until YYYY-MM-DD]
+                       [--png FILE] [--svg FILE]
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from domain.ports import UnitOfWork
 from domain.validation import Invalid
 from locales import catalog_for, gettext
 from qr.links import deep_link, qr_png
-from qr.payload import sign_village
+from qr.payload import BATCH, sign_village
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWorkFactory
@@ -250,6 +252,76 @@ def cmd_qr_link(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qr_flyer(settings: Settings, args: argparse.Namespace) -> int:
+    from domain.model import Village
+    from qr import flyer
+    from qr.links import flyer_link
+
+    secret = settings.secret()
+    font = settings.flyer_font_file()
+    to_landing = settings.qr_to_landing()
+    # The batch is signed into the payload, so scans are counted per village and printing.
+    batch = args.batch or datetime.now(settings.zone).strftime("%y%m%d")
+
+    async def find(uow: UnitOfWork) -> list[Village]:
+        if args.all:
+            return await uow.geography.all_villages()
+        village = await uow.geography.village_by_code(args.village)
+        return [village] if village else []
+
+    villages = asyncio.run(_with_uow(settings, find))
+    if not villages:
+        if args.all:
+            print(
+                "the roster has no villages: import one first (python -m bot roster import FILE)",
+                file=sys.stderr,
+            )
+        else:
+            print(_say(settings, "cli.unknown_village", code=args.village), file=sys.stderr)
+        return 1
+    # The landing page names the bot itself; only a code that opens Telegram needs the username here.
+    username = "" if to_landing else asyncio.run(_bot_username(settings))
+    flyers = [
+        flyer.Flyer(
+            village_code=village.code,
+            village=village.name,
+            township=village.township_name,
+            link=flyer_link(
+                sign_village(secret, village.code, args.valid_until, batch),
+                bot_username=username,
+                public_url=settings.public_url,
+                to_landing=to_landing,
+            ),
+            batch=batch,
+            valid_until=args.valid_until,
+            web_form=to_landing,
+        )
+        for village in villages
+    ]
+    out = Path(args.output)
+    try:
+        flyer.font_for(font, flyers)  # the font is checked once, before any file is written
+        if args.all:
+            out.mkdir(parents=True, exist_ok=True)
+            written = [(one, out / f"{one.village_code}.pdf") for one in flyers]
+        else:
+            written = [(flyers[0], out)]
+        for one, path in written:
+            path.write_bytes(flyer.render([one], font))
+    except flyer.FlyerFontError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.png:
+        Path(args.png).write_bytes(flyer.code_png(flyers[0].link))
+    if args.svg:
+        Path(args.svg).write_bytes(flyer.code_svg(flyers[0].link))
+    for one, path in written:
+        print(_say(settings, "cli.village_link", village=one.village, until=one.valid_until.isoformat()))
+        print(one.link)
+        print(path)
+    return 0
+
+
 def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
     from domain import export
     from handlers.xlsx import cases_workbook
@@ -280,6 +352,16 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+def _batch(text: str) -> str:
+    if not BATCH.match(text):
+        raise argparse.ArgumentTypeError(f"a batch id is 1-8 letters or digits: {text}")
+    return text
+
+
+def _default_valid_until() -> date:
+    return date(date.today().year + 2, 12, 31)
 
 
 def parser() -> argparse.ArgumentParser:
@@ -325,18 +407,39 @@ def parser() -> argparse.ArgumentParser:
     invite.add_argument("phone")
     invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")
     invite.set_defaults(handler=cmd_invite)
-    qr_cmd = commands.add_parser("qr", help="farmer QR links")
+    qr_cmd = commands.add_parser("qr", help="farmer QR links and printable flyers")
     qr_sub = qr_cmd.add_subparsers(dest="qr_command", required=True)
     link = qr_sub.add_parser("link", help="the signed deep link for a village's QR code")
     link.add_argument("--village", required=True, help="village code from the roster")
     link.add_argument(
         "--valid-until",
         type=_date,
-        default=date(date.today().year + 2, 12, 31),
+        default=_default_valid_until(),
         help="last day the printed code works (default: end of the year after next)",
     )
     link.add_argument("--png", help="also write the QR code as a PNG file")
     link.set_defaults(handler=cmd_qr_link)
+    flyer = qr_sub.add_parser("flyer", help="printable A4 flyers (PDF) with a village's QR code")
+    which = flyer.add_mutually_exclusive_group(required=True)
+    which.add_argument("--village", help="village code from the roster")
+    which.add_argument("--all", action="store_true", help="every village of the roster, one PDF each")
+    flyer.add_argument(
+        "-o", "--output", required=True, help="the PDF to write; with --all, the folder for CODE.pdf files"
+    )
+    flyer.add_argument(
+        "--batch",
+        type=_batch,
+        help="printed batch id, 1-8 letters or digits, signed into the code (default: today, YYMMDD)",
+    )
+    flyer.add_argument(
+        "--valid-until",
+        type=_date,
+        default=_default_valid_until(),
+        help="last day the printed code works (default: end of the year after next)",
+    )
+    flyer.add_argument("--png", help="also write the bare QR code as a PNG file (with --village)")
+    flyer.add_argument("--svg", help="also write the bare QR code as an SVG file (with --village)")
+    flyer.set_defaults(handler=cmd_qr_flyer)
     cases = export_sub.add_parser("cases", help="declarations, one row each, for the national system")
     cases.add_argument("--township", help="township name (default: all)")
     cases.add_argument("--from", dest="since", type=_date, required=True, help="first day (YYYY-MM-DD)")
@@ -347,7 +450,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    top = parser()
+    args = top.parse_args(argv)
+    if getattr(args, "all", False) and (args.png or args.svg):
+        top.error("--png and --svg write one village's code: use them with --village")
     try:
         settings = settings_module.load()
         logging.basicConfig(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,6 +18,11 @@ from locales import parse_locale
 
 class ConfigError(Exception):
     """A setting is missing or wrong; the message is one line saying what to set."""
+
+
+# CJK TrueType fonts a flyer may embed when FLYER_FONT is unset, first found wins (Debian's
+# fonts-wqy-zenhei: TrueType outlines, which reportlab can embed; Noto CJK's are CFF, which it cannot).
+FLYER_FONTS = (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),)
 
 
 class Settings(BaseSettings):
@@ -41,6 +47,7 @@ class Settings(BaseSettings):
     chat_burst: int = Field(default=3, ge=1, le=10)
     public_url: str | None = None
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
+    flyer_font: str | None = None
 
     @field_validator("public_url")
     @classmethod
@@ -58,6 +65,21 @@ class Settings(BaseSettings):
         if self.qr_target == "landing" and self.public_url is None:
             raise ConfigError("QR_TARGET=landing needs PUBLIC_URL, the address farmers' phones can open.")
         return self.public_url is not None
+
+    def flyer_font_file(self) -> Path:
+        """The CJK TrueType font (.ttf or .ttc) flyers embed: FLYER_FONT, else a known system font."""
+        if self.flyer_font:
+            chosen = Path(self.flyer_font).expanduser()
+            if not chosen.is_file():
+                raise ConfigError(f"FLYER_FONT: no such file: {chosen}")
+            return chosen
+        for candidate in FLYER_FONTS:
+            if candidate.is_file():
+                return candidate
+        raise ConfigError(
+            "no Chinese font for flyers: install Debian's fonts-wqy-zenhei (apt-get install "
+            "fonts-wqy-zenhei) or set FLYER_FONT to a TrueType font file (.ttf or .ttc)."
+        )
 
     @field_validator("quiet_hours")
     @classmethod
