@@ -79,7 +79,11 @@ class Service:
             self.application.bot,
             self.clock,
             settings.default_locale,
-            pacer=Pacer(settings.send_rate_per_second, private_burst=settings.chat_burst),
+            pacer=Pacer(
+                settings.send_rate_per_second,
+                per_private_chat=settings.chat_rate_per_second,
+                private_burst=settings.chat_burst,
+            ),
             on_unreachable=self._unreachable,
         )
         self._web_routes = web_routes

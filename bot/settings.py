@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     tick_seconds: float = Field(default=5.0, gt=0)
     send_rate_per_second: int = Field(default=30, ge=1, le=30)
     chat_burst: int = Field(default=3, ge=1, le=10)
+    chat_rate_per_second: float = Field(default=1.0, gt=0, le=30)
     public_url: str | None = None
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
     flyer_font: str | None = None

@@ -183,7 +183,14 @@ async def test_a_notice_to_chosen_villages_goes_out_at_its_time(
 async def test_a_service_stopped_mid_broadcast_and_started_again_delivers_each_notice_once(
     settings: Settings, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:
-    slow = settings.model_copy(update={"send_rate_per_second": 6, "chat_burst": 1, "tick_seconds": 3600.0})
+    slow = settings.model_copy(
+        update={
+            "send_rate_per_second": 6,
+            "chat_burst": 1,
+            "chat_rate_per_second": 1.0,
+            "tick_seconds": 3600.0,
+        }
+    )
     emu.enforce_limits = True
     cadres = [chat(7000 + n, f"C{n}") for n in range(30)]
     async with Service(slow, poll_timeout=1) as first:
