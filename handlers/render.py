@@ -35,7 +35,8 @@ BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
 LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # Bot commands shown in Telegram's menu (described by "command.<name>").
 COMMANDS = (
-    "start", "status", "daibao", "tasks", "overdue", "stats", "case", "export", "cancel", "language", "help",
+    "start", "status", "daibao", "daibao_web", "tasks", "overdue", "stats", "case", "export", "cancel",
+    "language", "help",
 )  # fmt: skip
 
 Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
