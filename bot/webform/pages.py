@@ -22,7 +22,7 @@ STYLE = (
     "body{font:17px/1.5 sans-serif;margin:0;padding:12px;max-width:36em;color:#222;background:#fff}"
     "h1{font-size:1.3em;margin:.3em 0}h2{font-size:1.1em;margin:1em 0 .3em}"
     ".big{display:block;text-align:center;padding:14px;margin:14px 0;border-radius:8px;"
-    "background:#1a73e8;color:#fff;text-decoration:none;font-size:1.15em;border:0;width:100%}"
+    "background:#1a73e8;color:#fff;text-decoration:none;font-size:1.15em;border:0;width:100%;box-sizing:border-box}"
     ".alt{background:#eee;color:#222}label{display:block;margin:.6em 0 .2em;font-weight:bold}"
     "input[type=text],input[type=tel],input[type=number],textarea,select"
     "{width:100%;box-sizing:border-box;font-size:1em;padding:8px;border:1px solid #999;border-radius:6px}"
