@@ -255,6 +255,10 @@ class PublicPages:
         if not self.lookups.allowed(client):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
         self.lookups.hit(client)
+        if (request.content_length or 0) > MAX_TEXT_PART:
+            return self._message(
+                request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
+            )
         form = await request.post()
         if not csrf_ok(self.deps.secret, request, str(form.get(CSRF_FIELD, "")), "/status"):
             return self._message(request, 403, "web.csrf_title", "web.csrf")
