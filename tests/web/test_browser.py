@@ -93,6 +93,7 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     submitted_in = time.monotonic() - started
     number = (await receipt.text_content() or "").strip()
     assert submitted_in < 5, submitted_in
+    print(f"submit to receipt: {submitted_in * 1000:.0f} ms")  # shown with pytest -s
     assert blocked == []  # the inline style sheet is allowed by its hash; nothing else is needed
     # The case reaches the village cadre's chat as a chat declaration does.
     message = await cadre.expect("新申报", number, "王大山", "李家村")
