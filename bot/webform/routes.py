@@ -158,7 +158,7 @@ class PublicPages:
     async def landing(self, request: web.Request) -> web.Response:
         """Name the village and offer Telegram or the web form."""
         payload = request.match_info["payload"]
-        found = await self._village_of(payload, count=True)
+        found = await self._village_of(payload, count=request.method == "GET")  # not HEAD (link previews)
         if isinstance(found, PayloadError):
             return self._payload_refused(request, found.reason)
         if found is None:

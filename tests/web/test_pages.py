@@ -60,6 +60,7 @@ async def test_landing_names_the_village_offers_telegram_and_the_form_and_counts
     assert len(body.encode()) < 6_000
     assert_safe_headers(response)
     await site.client.get(f"/q/{payload}")
+    assert (await site.client.head(f"/q/{payload}")).status == 200  # a link preview: not a scan
     async with site.uow() as uow:
         rows = list(await uow.session.scalars(select(QrScanRow)))
         uow.session.expunge_all()
