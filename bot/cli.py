@@ -10,6 +10,7 @@ python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 python -m bot qr flyer (--village CODE -o FILE.pdf | --all -o DIR) [--batch ID] [--valid-until YYYY-MM-DD]
                        [--png FILE] [--svg FILE]
+python -m bot qr scans
 """
 
 from __future__ import annotations
@@ -322,6 +323,33 @@ def cmd_qr_flyer(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_qr_scans(settings: Settings, args: argparse.Namespace) -> int:
+    """How often each village's printed code was scanned, per print batch: web and Telegram."""
+    from domain.web_intake import ScanTotal, WebUnitOfWork
+
+    async def read(uow: UnitOfWork) -> tuple[list[ScanTotal], dict[str, str]]:
+        totals = await cast(WebUnitOfWork, uow).scans.totals()
+        names = {v.code: v.name for v in await uow.geography.all_villages()}
+        return totals, names
+
+    totals, names = asyncio.run(_with_uow(settings, read))
+    if not totals:
+        print(_say(settings, "web.scans_none"))
+        return 0
+    print(_say(settings, "web.scans_header"))
+    for row in totals:
+        name = names.get(row.village_code, "?")
+        batch = row.batch or "-"
+        total = row.web + row.telegram
+        print(f"{row.village_code}\t{name}\t{batch}\t{row.web}\t{row.telegram}\t{total}")
+    return 0
+
+
+def _add_qr_scans(qr_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    scans = qr_sub.add_parser("scans", help="scans of the printed codes per village and batch")
+    scans.set_defaults(handler=cmd_qr_scans)
+
+
 def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
     from domain import export
     from handlers.xlsx import cases_workbook
@@ -440,6 +468,7 @@ def parser() -> argparse.ArgumentParser:
     flyer.add_argument("--png", help="also write the bare QR code as a PNG file (with --village)")
     flyer.add_argument("--svg", help="also write the bare QR code as an SVG file (with --village)")
     flyer.set_defaults(handler=cmd_qr_flyer)
+    _add_qr_scans(qr_sub)
     cases = export_sub.add_parser("cases", help="declarations, one row each, for the national system")
     cases.add_argument("--township", help="township name (default: all)")
     cases.add_argument("--from", dest="since", type=_date, required=True, help="first day (YYYY-MM-DD)")

@@ -22,9 +22,11 @@ from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from bot.settings import Settings
 from bot.web import make_app
+from bot.webform import WebDeps
 from domain import deadlines, delivery, household, schedule
 from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock, DeadlineRules
+from domain.web_intake import WebUnitOfWork
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage.db import create_engine, session_factory
@@ -96,7 +98,7 @@ class Service:
 
     async def start(self) -> None:
         await upgrade(self.engine)
-        self.application.bot_data.services = Services(
+        services = self.application.bot_data.services = Services(
             uow=self.uow,
             clock=self.clock,
             qr_secret=self.settings.secret(),
@@ -104,12 +106,23 @@ class Service:
             rules=self.rules,
             default_locale=self.settings.default_locale,
             wake_sender=self.sender.wake,
+            public_url=self.settings.public_url,
         )
         await self.application.initialize()  # calls getMe
         self.bot_username = self.bot_username or self.application.bot.username
         await tg_handlers.publish_commands(self.application, self.settings.default_locale)
         self.sender.start()
-        app = make_app(OutboxStore(self.sessions))
+        public = WebDeps(
+            uow=cast(Callable[[], WebUnitOfWork], self.uow),
+            clock=self.clock,
+            rules=self.rules,
+            protector=services.protector,
+            secret=services.qr_secret,
+            bot_username=lambda: self.bot_username,
+            wake_sender=self.sender.wake,
+            secure_cookies=(self.settings.public_url or "").startswith("https://"),
+        )
+        app = make_app(OutboxStore(self.sessions), public)
         if self._web_routes is not None:
             self._web_routes(app)
         self._runner = web.AppRunner(app, access_log=None)

@@ -148,6 +148,8 @@ async def submit_declaration(
             at=now,
         )
         for n, attachment in enumerate(attachments):
+            if not attachment.in_telegram:
+                continue  # uploaded on the web page: kept with the case, counted in the summary
             await uow.outbox.add(
                 recipient.id,
                 Outgoing(
@@ -158,6 +160,8 @@ async def submit_declaration(
                 key=f"case-new:{task.id}:{recipient.id}:{n}",
                 at=now,
             )
+    if not await uow.persons.reachable([declarant.id], Channel.TELEGRAM):
+        return declaration  # declared on the web page, which shows the receipt itself
     await uow.outbox.add(
         declarant.id,
         Outgoing(

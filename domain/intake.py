@@ -21,6 +21,7 @@ from domain.model import (
     AttachmentKind,
     Channel,
     Conversation,
+    Declaration,
     Flow,
     IntakeStep,
     NewDeclaration,
@@ -533,9 +534,7 @@ async def _offer_existing(
     fingerprint: str | None,
 ) -> bool:
     """A household with an open declaration of the last 30 days adds to it instead of a second one."""
-    existing = await uow.declarations.open_for_household(
-        phone=phone, id_fingerprint=fingerprint, since=clock.now() - REPEAT_WINDOW
-    )
+    existing = await open_declaration_of(uow, clock, phone=phone, fingerprint=fingerprint)
     if existing is None:
         return False
     actions = ((Action("dupadd", f"{conv.id}:{existing.id}"),), (Action("cancel", str(conv.id)),))
@@ -852,9 +851,22 @@ async def confirm(
     """Submit the declaration shown in the summary; a second press does nothing."""
     if not await uow.conversations.finish(conv.id):
         return Outcome(toast="intake.already_submitted", locale=person.locale, done=False)
+    declaration = await submit_answers(uow, clock, rules, person, conv.data)
+    return Outcome(
+        toast="intake.submitted_toast", locale=person.locale, params={"receipt": declaration.receipt}
+    )
+
+
+async def submit_answers(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, data: dict[str, Any]
+) -> Declaration:
+    """Submit a declaration from its answers (as the chat's summary holds them), for `person`.
+
+    The chat's confirm button and the web form both end here, so a declaration takes the same
+    route to the village cadre whichever way it came.
+    """
     from domain.cases import submit_declaration
 
-    data = conv.data
     new = NewDeclaration(
         village_id=int(data["village_id"]),
         declared_by=person.id,
@@ -881,7 +893,7 @@ async def confirm(
     attachments += [
         Attachment(0, AttachmentKind.PHOTO, ref, person.id, now) for ref in data.get("photos", [])
     ]
-    declaration = await submit_declaration(
+    return await submit_declaration(
         uow,
         clock,
         rules,
@@ -891,6 +903,12 @@ async def confirm(
         id_masked=data.get("id_masked"),
         summary=summary_params(data),
     )
-    return Outcome(
-        toast="intake.submitted_toast", locale=person.locale, params={"receipt": declaration.receipt}
+
+
+async def open_declaration_of(
+    uow: UnitOfWork, clock: Clock, *, phone: str | None, fingerprint: str | None
+) -> Declaration | None:
+    """The household's open declaration of the last 30 days (same phone or ID number), if any."""
+    return await uow.declarations.open_for_household(
+        phone=phone, id_fingerprint=fingerprint, since=clock.now() - REPEAT_WINDOW
     )

@@ -9,6 +9,8 @@ from typing import Any
 
 # 防止返贫监测和乡村振兴咨询服务电话, the national hotline shown wherever someone may be stuck.
 HOTLINE = "12317"
+# An attachment uploaded through the web form is kept in the database; its ref is this plus an id.
+UPLOAD_REF = "upload:"
 
 
 class Role(enum.StrEnum):
@@ -208,10 +210,15 @@ class NewDeclaration:
 class Attachment:
     declaration_id: int
     kind: AttachmentKind
-    ref: str  # channel file reference (Telegram file_id) or, for text, the text itself
+    ref: str  # channel file reference (Telegram file_id), UPLOAD_REF + id, or for text the text itself
     added_by: int
     at: datetime
     duration: int | None = None
+
+    @property
+    def in_telegram(self) -> bool:
+        """Whether Telegram already has the file (so a message can carry it by its file_id)."""
+        return not self.ref.startswith(UPLOAD_REF)
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ class Services:
     rules: DeadlineRules
     default_locale: str
     wake_sender: Callable[[], None]
+    public_url: str | None = None  # where the web pages are reached (PUBLIC_URL), for 代报 links
 
 
 class BotData:

@@ -38,7 +38,7 @@ LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # their own chat once they are bound (Telegram's per-chat command scope).
 ROLE_COMMANDS = {
     "farmer": ("start", "status", "cancel", "language", "help"),
-    "cadre": ("tasks", "daibao", "problem", "problems", "cancel", "language", "help"),
+    "cadre": ("tasks", "daibao", "daibao_web", "problem", "problems", "cancel", "language", "help"),
     "township": (
         "tasks", "overdue", "stats", "case", "notice", "campaign", "report", "problems", "failed",
         "export", "cancel", "language", "help",

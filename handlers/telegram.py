@@ -20,13 +20,13 @@ from telegram.ext import (
     filters,
 )
 
-from domain import cases, dialog, household, intake, people, work
+from domain import cases, dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
 from domain.messages import Outcome
 from domain.model import Channel, Role, Verdict
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
-from handlers import notifications
+from handlers import notifications, web_links
 from handlers.context import AppContext, Services
 from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
@@ -82,7 +82,11 @@ async def start_with_payload(update: Update, context: AppContext) -> None:
         if not is_village_payload(payload):
             raise PayloadError("malformed")
         today = context.services.clock.now().date()
-        code = verify_village(context.services.qr_secret, payload, today).village_code
+        scanned = verify_village(context.services.qr_secret, payload, today)
+        code = scanned.village_code
+        await _run(
+            context, lambda uow, clock: web_intake.record_scan(uow, clock, code, scanned.batch, "telegram")
+        )
     except PayloadError as exc:
         # Never log the payload itself: a forged one may carry anything.
         log.info("refused a start payload: %s", exc.reason)
@@ -357,6 +361,7 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("help", show_help, filters=PRIVATE),
         CommandHandler("status", status, filters=PRIVATE),
         CommandHandler("daibao", daibao, filters=PRIVATE),
+        *web_links.handlers(),  # /daibao_web: 代报 on the web form
         CommandHandler("tasks", tasks, filters=PRIVATE),
         CommandHandler("overdue", overdue, filters=PRIVATE),
         CommandHandler("stats", stats, filters=PRIVATE),

@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -375,3 +376,26 @@ class LedgerDraftRow(Base):
     step: Mapped[str] = mapped_column(String(16))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class QrScanRow(Base):
+    """How often a village's printed code was scanned, per print batch, channel and day."""
+
+    __tablename__ = "qr_scans"
+    __table_args__ = (UniqueConstraint("village_code", "batch", "channel", "day", name="uq_qr_scans_key"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    village_code: Mapped[str] = mapped_column(String(16))
+    batch: Mapped[str] = mapped_column(String(50))  # "" for codes printed without a batch id
+    channel: Mapped[str] = mapped_column(String(16))  # "web" (the landing page) or "telegram"
+    day: Mapped[date] = mapped_column(Date())
+    count: Mapped[int] = mapped_column(default=0)
+
+
+class UploadRow(Base):
+    """A photo uploaded through the web form, kept with the case (attachments ref it by id)."""
+
+    __tablename__ = "uploads"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    content_type: Mapped[str] = mapped_column(String(32))
+    data: Mapped[bytes] = mapped_column(LargeBinary())
+    at: Mapped[datetime] = mapped_column(UTCDateTime())

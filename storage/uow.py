@@ -7,7 +7,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import notification_repos
+from storage import notification_repos, web_repos
 from storage import repositories as repos
 
 
@@ -33,6 +33,8 @@ class SqlUnitOfWork:
         self.delivery = notification_repos.DeliveryRepository(session)
         self.campaigns = notification_repos.CampaignRepository(session)
         self.ledger = notification_repos.LedgerRepository(session)
+        self.scans = web_repos.ScanRepository(session)
+        self.uploads = web_repos.UploadRepository(session)
         return self
 
     async def __aexit__(

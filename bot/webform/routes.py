@@ -1,0 +1,412 @@
+"""The public pages: landing page of a printed code, the web form, the status page, 代报 links.
+
+GET       /q/<payload>         the landing page of a village's printed code (a scan is counted)
+GET|POST  /q/<payload>/form    the declaration form for that village
+GET|POST  /d/<token>/form      the same form opened by a cadre's 代报 link (short-lived, signed)
+GET|POST  /status              a declaration looked up by receipt number and phone number
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from aiohttp.typedefs import Middleware
+
+from bot.webform import pages
+from bot.webform.safety import (
+    CSRF_FIELD,
+    MAX_BODY,
+    MAX_PHOTO,
+    MAX_PHOTOS,
+    MAX_TEXT_PART,
+    Limiter,
+    Limits,
+    csrf_cookie,
+    csrf_ok,
+    csrf_token,
+    image_type,
+    security_headers,
+    set_csrf_cookie,
+)
+from domain import validation, web_intake
+from domain.household import NEXT_STEP
+from domain.model import Person, TaskStatus, Village
+from domain.ports import Clock, DeadlineRules, Protector
+from domain.web_intake import Photo, WebUnitOfWork
+from qr.cadre_links import verify_cadre_link
+from qr.links import deep_link
+from qr.payload import PayloadError, is_village_payload, verify_village
+
+log = logging.getLogger(__name__)
+PUBLIC_PREFIXES = ("/q/", "/d/", "/status")
+
+
+@dataclass
+class WebDeps:
+    """What the public pages need from the service."""
+
+    uow: Callable[[], WebUnitOfWork]
+    clock: Clock
+    rules: DeadlineRules
+    protector: Protector
+    secret: bytes
+    bot_username: Callable[[], str | None] = lambda: None
+    wake_sender: Callable[[], None] = lambda: None
+    secure_cookies: bool = False
+    limits: Limits = field(default_factory=Limits)
+
+
+class TooBig(Exception):
+    """The request body is larger than any honest form."""
+
+
+@dataclass
+class FormSubmission:
+    fields: dict[str, Any]
+    photos: list[Photo]
+    photo_error: tuple[str, dict[str, Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    """Whom the form files for: a village, and the cadre for 代报."""
+
+    village: Village
+    cadre: Person | None = None
+
+
+class PublicPages:
+    def __init__(self, deps: WebDeps) -> None:
+        self.deps = deps
+        limits = deps.limits
+        clock = deps.clock
+        self.per_address = Limiter(clock, limits.per_address)
+        self.per_phone = Limiter(clock, limits.per_phone)
+        self.per_cadre = Limiter(clock, limits.per_cadre)
+        self.lookups = Limiter(clock, limits.lookups_per_address)
+        self.posts = Limiter(clock, limits.posts_per_address)
+
+    # --- helpers ---------------------------------------------------------------------------
+
+    def _html(
+        self, request: web.Request, body: str, status: int = 200, cookie: tuple[str, bool] | None = None
+    ) -> web.Response:
+        response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+        if cookie is not None and cookie[1]:
+            set_csrf_cookie(response, cookie[0], secure=self.deps.secure_cookies or request.secure)
+        return response
+
+    def _message(
+        self, request: web.Request, status: int, title: str, text: str, **params: Any
+    ) -> web.Response:
+        return self._html(request, pages.message(title, text, **params), status)
+
+    def _payload_refused(self, request: web.Request, reason: str) -> web.Response:
+        if reason == "expired":
+            return self._message(request, 410, "web.expired_title", "start.expired_payload")
+        return self._message(request, 404, "web.not_found_title", "start.bad_payload")
+
+    def _client(self, request: web.Request) -> str:
+        return request.remote or "-"
+
+    async def _village_of(self, payload: str, *, count: bool) -> Village | PayloadError | None:
+        """The village of a printed code's payload (counting the scan), an error, or None if unknown."""
+        try:
+            if not is_village_payload(payload):
+                raise PayloadError("malformed")
+            scanned = verify_village(self.deps.secret, payload, self.deps.clock.now().date())
+        except PayloadError as exc:
+            log.info("refused a landing payload: %s", exc.reason)
+            return exc
+        async with self.deps.uow() as uow:
+            if count:
+                village = await web_intake.record_scan(
+                    uow, self.deps.clock, scanned.village_code, scanned.batch, "web"
+                )
+                await uow.commit()
+            else:
+                village = await uow.geography.village_by_code(scanned.village_code)
+        return village
+
+    async def _target(self, request: web.Request) -> Target | web.Response:
+        """Whom the form at this address files for, or the page that says why it cannot be used."""
+        if "payload" in request.match_info:
+            found = await self._village_of(request.match_info["payload"], count=False)
+            if isinstance(found, PayloadError):
+                return self._payload_refused(request, found.reason)
+            if found is None:
+                return self._message(request, 404, "web.not_found_title", "start.unknown_village")
+            return Target(found)
+        try:
+            link = verify_cadre_link(self.deps.secret, request.match_info["token"], self.deps.clock.now())
+        except PayloadError as exc:
+            if exc.reason == "expired":
+                return self._message(request, 410, "web.expired_title", "web.link_expired")
+            return self._message(request, 404, "web.not_found_title", "web.link_bad")
+        async with self.deps.uow() as uow:
+            allowed = await web_intake.cadre_for_village(uow, link.person_id, link.village_code)
+        if allowed is None:
+            return self._message(request, 403, "web.not_allowed_title", "web.link_not_yours")
+        return Target(allowed[1], allowed[0])
+
+    # --- the landing page ---------------------------------------------------------------------
+
+    async def landing(self, request: web.Request) -> web.Response:
+        """Name the village and offer Telegram or the web form."""
+        payload = request.match_info["payload"]
+        found = await self._village_of(payload, count=request.method == "GET")  # not HEAD (link previews)
+        if isinstance(found, PayloadError):
+            return self._payload_refused(request, found.reason)
+        if found is None:
+            return self._message(request, 404, "web.not_found_title", "start.unknown_village")
+        username = self.deps.bot_username()
+        link = deep_link(username, payload) if username else None
+        body = pages.landing(found.name, found.township_name, link, f"/q/{payload}/form")
+        return self._html(request, body)
+
+    # --- the form -------------------------------------------------------------------------------
+
+    async def show_form(self, request: web.Request) -> web.Response:
+        """The empty declaration form."""
+        target = await self._target(request)
+        if isinstance(target, web.Response):
+            return target
+        cookie = csrf_cookie(request)
+        view = pages.FormView(
+            action=request.path,
+            village=target.village.name,
+            csrf=csrf_token(self.deps.secret, cookie[0], request.path),
+            cadre=target.cadre is not None,
+        )
+        return self._html(request, pages.form(view), cookie=cookie)
+
+    async def submit_form(self, request: web.Request) -> web.Response:
+        """Check the answers; show them again with what is wrong, or submit and show the receipt."""
+        client = self._client(request)
+        if not self.posts.allowed(client):
+            return self._message(request, 429, "web.slow_down_title", "web.slow_down")
+        self.posts.hit(client)
+        target = await self._target(request)
+        if isinstance(target, web.Response):
+            return target
+        try:
+            sent = await read_form(request)
+        except TooBig:
+            return self._message(
+                request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
+            )
+        if not csrf_ok(self.deps.secret, request, str(sent.fields.get(CSRF_FIELD, "")), request.path):
+            return self._message(request, 403, "web.csrf_title", "web.csrf")
+        answers = web_intake.check(
+            sent.fields,
+            clock=self.deps.clock,
+            protector=self.deps.protector,
+            filed_by_cadre=target.cadre.id if target.cadre else None,
+        )
+        if answers.errors or sent.photo_error:
+            cookie = csrf_cookie(request)
+            view = pages.FormView(
+                action=request.path,
+                village=target.village.name,
+                csrf=csrf_token(self.deps.secret, cookie[0], request.path),
+                cadre=target.cadre is not None,
+                values=sent.fields,
+                errors=answers.errors,
+                photo_error=sent.photo_error or (("web.photos_again", {}) if sent.photos else None),
+            )
+            return self._html(request, pages.form(view), 400, cookie=cookie)
+        phone = answers.data["phone"]
+        who, limiter = (str(target.cadre.id), self.per_cadre) if target.cadre else (client, self.per_address)
+        if not limiter.allowed(who) or not self.per_phone.allowed(phone):
+            return self._message(request, 429, "web.slow_down_title", "web.slow_down")
+        limiter.hit(who)
+        self.per_phone.hit(phone)
+        async with self.deps.uow() as uow:
+            done = await web_intake.declare(
+                uow,
+                self.deps.clock,
+                self.deps.rules,
+                target.village,
+                answers.data,
+                sent.photos,
+                cadre=target.cadre,
+            )
+            await uow.commit()
+        if done.declaration is None:
+            return self._message(request, 409, "web.repeat_title", "web.repeat")
+        self.deps.wake_sender()
+        return self._html(request, pages.receipt(done.declaration.receipt, target.village.name))
+
+    # --- the status page ----------------------------------------------------------------------
+
+    async def show_status(self, request: web.Request) -> web.Response:
+        """The form asking for the receipt number and the phone number."""
+        cookie = csrf_cookie(request)
+        token = csrf_token(self.deps.secret, cookie[0], "/status")
+        return self._html(request, pages.status_form(token), cookie=cookie)
+
+    async def look_up(self, request: web.Request) -> web.Response:
+        """A declaration's state, only for its own receipt number and phone number."""
+        client = self._client(request)
+        if not self.lookups.allowed(client):
+            return self._message(request, 429, "web.slow_down_title", "web.slow_down")
+        self.lookups.hit(client)
+        if (request.content_length or 0) > MAX_TEXT_PART:
+            return self._message(
+                request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
+            )
+        form = await request.post()
+        if not csrf_ok(self.deps.secret, request, str(form.get(CSRF_FIELD, "")), "/status"):
+            return self._message(request, 403, "web.csrf_title", "web.csrf")
+        receipt, phone = str(form.get("receipt", ""))[:40], str(form.get("phone", ""))[:40]
+        async with self.deps.uow() as uow:
+            declaration = await web_intake.look_up(uow, receipt, phone)
+            task = await uow.tasks.for_declaration(declaration.id) if declaration else None
+            village = await uow.geography.village(declaration.village_id) if declaration else None
+        if declaration is None or village is None:
+            cookie = csrf_cookie(request)
+            token = csrf_token(self.deps.secret, cookie[0], "/status")
+            return self._html(
+                request, pages.status_form(token, receipt=receipt, not_found=True), cookie=cookie
+            )
+        zone = self.deps.clock.now().tzinfo
+        shown = pages.value
+        rows = [
+            ("web.receipt", declaration.receipt),
+            ("web.village", village.name),
+            (
+                "web.submitted_on",
+                shown({"$date": declaration.created_at.astimezone(zone).date().isoformat()}, pages.LANG),
+            ),
+            ("web.state", shown({"$t": f"state.{declaration.status.value}"}, pages.LANG)),
+            ("web.next", shown({"$t": NEXT_STEP.get(declaration.status, "status.next_none")}, pages.LANG)),
+        ]
+        if task and task.due_at and task.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED):
+            rows.append(
+                ("web.due", shown({"$date": task.due_at.astimezone(zone).date().isoformat()}, pages.LANG))
+            )
+        rows.append(("web.risks_short", shown({"$risks": list(declaration.risk_types)}, pages.LANG)))
+        if declaration.id_sealed:
+            masked = validation.mask_id(self.deps.protector.unseal(declaration.id_sealed))
+            rows.append(("web.id_number_short", masked))
+        return self._html(request, pages.status(rows))
+
+
+async def read_form(request: web.Request) -> FormSubmission:
+    """The form's fields and photos, read within the size limits.
+
+    A field longer than allowed is cut (and then refused by the check as too long); a photo too
+    large or not an image is refused by name; a body larger than any honest form is `TooBig`.
+    """
+    if (request.content_length or 0) > MAX_BODY:
+        raise TooBig
+    fields: dict[str, Any] = {"risks": []}
+    photos: list[Photo] = []
+    problem: tuple[str, dict[str, Any]] | None = None
+    if not request.content_type.startswith("multipart/"):
+        try:
+            posted = await request.post()
+        except web.HTTPRequestEntityTooLarge:
+            raise TooBig from None
+        for name, raw in posted.items():
+            _keep(fields, name, str(raw)[:MAX_TEXT_PART])
+        return FormSubmission(fields, photos)
+    reader = await request.multipart()
+    total = 0
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or not part.name:
+            continue
+        if part.filename is not None:
+            data, cut = await _read(part, MAX_PHOTO)
+            total += len(data)
+            if not data:
+                continue  # the file input left empty
+            kind = image_type(data)
+            if cut:
+                problem = ("web.photo_too_big", {"max_mb": MAX_PHOTO // (1024 * 1024)})
+            elif kind is None:
+                problem = ("web.photo_type", {})
+            elif len(photos) >= MAX_PHOTOS:
+                problem = ("web.too_many_photos", {"max": MAX_PHOTOS})
+            else:
+                photos.append(Photo(kind, data))
+        else:
+            data, cut = await _read(part, MAX_TEXT_PART)
+            total += len(data)
+            text = data.decode("utf-8", errors="replace")
+            _keep(fields, part.name, text)  # a cut text is still over MAX_FIELD: the check refuses it
+        if total > MAX_BODY:
+            raise TooBig
+    return FormSubmission(fields, photos, problem)
+
+
+async def _read(part: BodyPartReader, limit: int) -> tuple[bytes, bool]:
+    """At most `limit` bytes of a part, and whether there was more (the rest is skipped)."""
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await part.read_chunk(64 * 1024):
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks), True
+        chunks.append(chunk)
+    return b"".join(chunks), False
+
+
+def _keep(fields: dict[str, Any], name: str, text: str) -> None:
+    if name == "risks":
+        if len(fields["risks"]) < 20:
+            fields["risks"].append(text[:32])
+    elif len(fields) < 64:
+        fields[name] = text
+
+
+def headers_middleware(style_hash: str) -> Middleware:
+    """Security headers on the public pages, and a polite page instead of any failure."""
+    headers = security_headers(style_hash)
+
+    @web.middleware
+    async def middleware(
+        request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+    ) -> web.StreamResponse:
+        if not request.path.startswith(PUBLIC_PREFIXES):
+            return await handler(request)
+        try:
+            response = await handler(request)
+        except web.HTTPRequestEntityTooLarge:
+            response = _plain(
+                413, pages.message("web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024))
+            )
+        except web.HTTPException as exc:
+            if exc.status >= 400:
+                response = _plain(exc.status, pages.message("web.not_found_title", "web.page_missing"))
+            else:
+                raise
+        except Exception:
+            log.exception("public page %s failed", request.method)
+            response = _plain(500, pages.message("web.error_title", "web.error"))
+        response.headers.update(headers)
+        return response
+
+    return middleware
+
+
+def _plain(status: int, body: str) -> web.Response:
+    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+
+
+def mount(app: web.Application, deps: WebDeps) -> PublicPages:
+    """Add the public pages to the web app."""
+    public = PublicPages(deps)
+    app.middlewares.append(headers_middleware(pages.STYLE_HASH))
+    app.router.add_get("/q/{payload}", public.landing)
+    app.router.add_get("/q/{payload}/form", public.show_form)
+    app.router.add_post("/q/{payload}/form", public.submit_form)
+    app.router.add_get("/d/{token}/form", public.show_form)
+    app.router.add_post("/d/{token}/form", public.submit_form)
+    app.router.add_get("/status", public.show_status)
+    app.router.add_post("/status", public.look_up)
+    return public

@@ -1,0 +1,272 @@
+"""Declaring on a web page: the same answers, checks and submission as the chat, for households
+without Telegram (and for cadres filing for one, 代报); scans of printed codes; the status page.
+
+A web page sends all answers at once, so they are checked together and every problem is
+reported beside its field; the declaration itself is submitted by `intake.submit_answers`, the
+same use case the chat's confirm button calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, Protocol, cast
+
+from domain import intake, risk_types, validation
+from domain.messages import Outcome, Outgoing
+from domain.model import HOTLINE, UPLOAD_REF, Channel, Declaration, Person, Role, Village
+from domain.people import person_for
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
+from domain.validation import Invalid
+
+MAX_FIELD = 1000  # characters; no single field of the form may be longer (the description's limit)
+
+
+class ScanRepository(Protocol):
+    async def count(self, village_code: str, batch: str, channel: str, day: date) -> None: ...
+    async def totals(self) -> list[ScanTotal]: ...
+
+
+class UploadRepository(Protocol):
+    async def add(self, content_type: str, data: bytes, at: datetime) -> int: ...
+
+
+class WebUnitOfWork(UnitOfWork, Protocol):
+    @property
+    def scans(self) -> ScanRepository: ...
+    @property
+    def uploads(self) -> UploadRepository: ...
+
+
+@dataclass(frozen=True)
+class ScanTotal:
+    village_code: str
+    batch: str
+    web: int
+    telegram: int
+
+
+@dataclass(frozen=True)
+class Photo:
+    content_type: str
+    data: bytes
+
+
+@dataclass
+class Answers:
+    """The answers as checked: `data` in the chat's shape, `errors` field -> (key, params)."""
+
+    data: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Submitted:
+    declaration: Declaration | None = None
+    repeat: Declaration | None = None  # an open declaration of the same household (nothing stored)
+
+
+# --- scans ---------------------------------------------------------------------------------
+
+
+async def record_scan(
+    uow: UnitOfWork, clock: Clock, village_code: str, batch: str | None, channel: str
+) -> Village | None:
+    """Count a scan of a village's code; the village, or None (and nothing counted) if unknown.
+
+    Takes any unit of work (the Telegram handlers hold the plain one); it must have `scans`.
+    """
+    village = await uow.geography.village_by_code(village_code)
+    if village is not None:
+        scans = cast(WebUnitOfWork, uow).scans
+        await scans.count(village_code, batch or "", channel, clock.now().date())
+    return village
+
+
+# --- checking the form ---------------------------------------------------------------------
+
+
+def check(form: dict[str, Any], *, clock: Clock, protector: Protector, filed_by_cadre: int | None) -> Answers:
+    """Check every answer of the web form with the chat's validators; keep what was right.
+
+    `form` maps field names to the strings sent (risks: a list of codes).
+    """
+    answers = Answers()
+    data = answers.data
+
+    def take(name: str, check: Any) -> None:
+        raw = str(form.get(name) or "")
+        try:
+            if len(raw) > MAX_FIELD:
+                raise Invalid("web.too_long", limit=MAX_FIELD)
+            data.update(check(raw))
+        except Invalid as exc:
+            answers.errors[name] = (exc.key, dict(exc.params))
+
+    if form.get("consent") != "yes":
+        answers.errors["consent"] = ("web.need_consent", {})
+    else:
+        data.update(consent_version=intake.CONSENT_VERSION, consent_at=clock.now().isoformat())
+    take("name", lambda raw: {"name": validation.person_name(raw)})
+    if filed_by_cadre is None:
+        declarant = form.get("declarant")
+        if declarant == "self":
+            data["declarant"] = "self"
+        elif declarant == "family":
+            data["declarant"] = "family"
+            relation = str(form.get("relation") or "")
+            if relation in intake.RELATIONS and relation != "other":
+                data["relation"] = relation
+            else:
+                take("relation_text", lambda raw: {"relation": validation.short_text(raw)})
+        else:
+            answers.errors["declarant"] = ("web.need_declarant", {})
+    else:
+        data["filed_by_cadre"] = filed_by_cadre
+    take("phone", lambda raw: {"phone": validation.phone(raw)})
+    if str(form.get("id_number") or "").strip():
+
+        def sealed(raw: str) -> dict[str, Any]:
+            try:
+                value = validation.id_number(raw)
+            except Invalid:
+                raise Invalid("web.id_number_invalid") from None
+            return {
+                "id_sealed": protector.seal(value),
+                "id_fingerprint": protector.fingerprint(value),
+                "id_masked": validation.mask_id(value),
+            }
+
+        take("id_number", sealed)
+    data["id_answered"] = True
+    take("household", lambda raw: {"household": validation.household_size(raw)})
+    chosen = [code for code in form.get("risks", []) if risk_types.by_code(code)]
+    chosen = list(dict.fromkeys(chosen))
+    if not chosen:
+        answers.errors["risks"] = ("web.need_risk", {})
+    elif len(chosen) > risk_types.MAX_CHOSEN:
+        answers.errors["risks"] = ("intake.too_many_risks", {"max": risk_types.MAX_CHOSEN})
+    data["risks"] = chosen
+    followups: dict[str, Any] = {}
+    for code in chosen:
+        risk = risk_types.by_code(code)
+        for question in risk.followups if risk else ():
+            name = f"fu_{code}_{question}"
+            kind = risk_types.FOLLOWUPS[question]
+
+            def answer(raw: str, kind: str = kind, key: str = f"{code}.{question}") -> dict[str, Any]:
+                if kind == "amount":
+                    followups[key] = validation.amount(raw)
+                elif kind == "date":
+                    followups[key] = validation.past_date(raw, clock.now().date()).isoformat()
+                else:
+                    followups[key] = validation.free_text(raw, limit=200, key="validate.followup_text")
+                return {}
+
+            take(name, answer)
+    data["followups"] = followups
+    take("description", lambda raw: {"description": validation.description(raw)})
+    data["description_done"] = True
+    return answers
+
+
+# --- submitting ------------------------------------------------------------------------------
+
+
+async def declare(
+    uow: WebUnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    village: Village,
+    data: dict[str, Any],
+    photos: list[Photo],
+    *,
+    cadre: Person | None = None,
+) -> Submitted:
+    """Submit checked answers for `village`, unless the household has an open declaration.
+
+    The declarant is a new person without a chat (the web page shows the receipt), or for 代报
+    the cadre, as when they file in chat.
+    """
+    existing = await intake.open_declaration_of(
+        uow, clock, phone=data["phone"], fingerprint=data.get("id_fingerprint")
+    )
+    if existing is not None:
+        return Submitted(repeat=existing)
+    now = clock.now()
+    refs = [UPLOAD_REF + str(await uow.uploads.add(p.content_type, p.data, now)) for p in photos]
+    answers = {
+        **data,
+        "village_id": village.id,
+        "village_name": village.name,
+        "photos": refs,
+        "photos_done": True,
+    }
+    declarant = cadre or await uow.persons.add(Role.FARMER, locale="zh_Hans")
+    declaration = await intake.submit_answers(uow, clock, rules, declarant, answers)
+    return Submitted(declaration=declaration)
+
+
+async def cadre_for_village(
+    uow: UnitOfWork, person_id: int, village_code: str
+) -> tuple[Person, Village] | None:
+    """The cadre and the village of a 代报 link, if they are still assigned to it."""
+    person = await uow.persons.get(person_id)
+    village = await uow.geography.village_by_code(village_code)
+    if person is None or village is None or person.role is not Role.CADRE:
+        return None
+    if village.id not in person.village_ids:
+        return None
+    return person, village
+
+
+async def villages_for_links(uow: UnitOfWork, person: Person) -> list[Village] | None:
+    """The villages a cadre may file for on the web; None for anybody who is not a cadre."""
+    if person.role is not Role.CADRE or not person.village_ids:
+        return None
+    return await uow.geography.villages(person.village_ids)
+
+
+async def offer_links(
+    uow: UnitOfWork,
+    clock: Clock,
+    channel: Channel,
+    address: str,
+    *,
+    public_url: str | None,
+    link: Callable[[Person, Village], str],
+    minutes: int,
+) -> Outcome:
+    """/daibao_web: a cadre gets a short-lived link to the web form for each of their villages."""
+    person = await person_for(uow, channel, address, clock)
+    villages = await villages_for_links(uow, person)
+    if villages is None:
+        message = Outgoing("daibao.not_cadre", {"hotline": HOTLINE})
+    elif public_url is None:
+        message = Outgoing("web.no_public_url", {"hotline": HOTLINE})
+    else:
+        lines = [
+            {"$t": "web.daibao_link", "$with": {"village": v.name, "url": link(person, v)}} for v in villages
+        ]
+        message = Outgoing("web.daibao_links", {"links": {"$lines": lines}, "minutes": minutes})
+    await uow.outbox.add(person.id, message, at=clock.now())
+    return Outcome(locale=person.locale, done=villages is not None)
+
+
+# --- the status page ---------------------------------------------------------------------------
+
+
+async def look_up(uow: UnitOfWork, receipt: str, raw_phone: str) -> Declaration | None:
+    """The declaration with this receipt number, only when the phone number is its own."""
+    try:
+        number = validation.phone(raw_phone)
+    except Invalid:
+        return None
+    cleaned = "".join(ch for ch in receipt if ch.isdigit())
+    if not cleaned or len(cleaned) > 20:
+        return None
+    declaration = await uow.declarations.by_receipt(cleaned)
+    if declaration is None or declaration.phone != number:
+        return None
+    return declaration
