@@ -17,12 +17,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot
+from telegram import Bot, InputFile
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
 from bot.pacing import Pacer
 from domain.messages import Outgoing
-from domain.model import Channel
+from domain.model import UPLOAD_REF, Channel
 from domain.ports import Clock
 from handlers.render import render
 from locales import catalog_for
@@ -223,22 +223,28 @@ class OutboxSender:
     ) -> None:
         outgoing = Outgoing.from_json(message.payload)
         text, markup = render(outgoing, catalog_for(message.locale, self.default_locale))
+        file: str | InputFile = ""
+        if outgoing.media is not None:
+            file = outgoing.media["file_id"]
+            if file.startswith(UPLOAD_REF):
+                # A photo from the web form: its bytes are in the database, not on Telegram yet.
+                upload = await self.store.upload(int(file[len(UPLOAD_REF) :]))
+                if upload is None:
+                    await self.store.failed(message.id, attempts, "the uploaded file is gone")
+                    return
+                content_type, data = upload
+                suffix = {"image/png": "png", "image/webp": "webp"}.get(content_type, "jpg")
+                file = InputFile(data, filename=f"photo.{suffix}")
         try:
             try:
                 if outgoing.media is None:
                     sent = await self.bot.send_message(chat_id, text, reply_markup=markup)
                 elif outgoing.media.get("kind") == "photo":
-                    sent = await self.bot.send_photo(
-                        chat_id, outgoing.media["file_id"], caption=text, reply_markup=markup
-                    )
+                    sent = await self.bot.send_photo(chat_id, file, caption=text, reply_markup=markup)
                 elif outgoing.media.get("kind") == "voice":
-                    sent = await self.bot.send_voice(
-                        chat_id, outgoing.media["file_id"], caption=text, reply_markup=markup
-                    )
+                    sent = await self.bot.send_voice(chat_id, file, caption=text, reply_markup=markup)
                 else:
-                    sent = await self.bot.send_document(
-                        chat_id, outgoing.media["file_id"], caption=text, reply_markup=markup
-                    )
+                    sent = await self.bot.send_document(chat_id, file, caption=text, reply_markup=markup)
             finally:
                 finish()  # the pacer's clock starts when the answer is in, not when it is recorded
         except RetryAfter as exc:

@@ -148,8 +148,7 @@ async def submit_declaration(
             at=now,
         )
         for n, attachment in enumerate(attachments):
-            if not attachment.in_telegram:
-                continue  # uploaded on the web page: kept with the case, counted in the summary
+            # A photo uploaded on the web page goes as a file (its ref names the stored upload).
             await uow.outbox.add(
                 recipient.id,
                 Outgoing(

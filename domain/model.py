@@ -215,11 +215,6 @@ class Attachment:
     at: datetime
     duration: int | None = None
 
-    @property
-    def in_telegram(self) -> bool:
-        """Whether Telegram already has the file (so a message can carry it by its file_id)."""
-        return not self.ref.startswith(UPLOAD_REF)
-
 
 @dataclass(frozen=True)
 class Task:

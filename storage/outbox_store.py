@@ -11,7 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from domain.model import OutboxStatus
-from storage.models import ChannelAccountRow, OutboxRow, PersonRow
+from storage.models import ChannelAccountRow, OutboxRow, PersonRow, UploadRow
 
 OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)
 
@@ -144,6 +144,12 @@ class OutboxStore:
                 .where(OutboxRow.id.in_(message_ids), OutboxRow.status == OutboxStatus.SENDING.value)
                 .values(status=OutboxStatus.PENDING.value, claimed_until=None)
             )
+
+    async def upload(self, upload_id: int) -> tuple[str, bytes] | None:
+        """A photo uploaded on the web form (content type, bytes), to send as a file."""
+        async with self.sessions() as session:
+            row = await session.get(UploadRow, upload_id)
+            return (row.content_type, bytes(row.data)) if row else None
 
     async def counts(self) -> dict[str, int]:
         from sqlalchemy import func

@@ -19,7 +19,7 @@ from bot.sender import OutboxSender
 from domain.messages import Outgoing
 from domain.model import Channel, Role
 from storage.db import session_factory
-from storage.models import ChannelAccountRow, OutboxRow
+from storage.models import ChannelAccountRow, OutboxRow, UploadRow
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
 from tests.emulator import BotAPIEmulator
@@ -334,3 +334,29 @@ async def test_a_message_whose_lease_runs_out_while_its_sender_records_it_is_not
     await until(lambda: _all_sent(engine, 1))
     await sender.stop()
     assert len(emu.messages(5000)) == 1
+
+
+async def test_a_web_photo_is_uploaded_from_its_stored_bytes_and_a_lost_one_is_kept_as_failed(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    (a,) = await people(uow, emu, 1, clock)
+    photo = b"\x89PNG\r\n\x1a\n" + b"\x00" * 300
+    async with session_factory(engine)() as session, session.begin():
+        stored = UploadRow(content_type="image/png", data=photo, at=clock.now())
+        session.add(stored)
+        await session.flush()
+        upload_id = stored.id
+    async with uow() as work:
+        for n, ref in enumerate((f"upload:{upload_id}", "upload:999999")):
+            await work.outbox.add(
+                a, Outgoing("case.attachment", {"receipt": "R1"}, media={"kind": "photo", "file_id": ref}),
+                key=f"p{n}", at=clock.now(),
+            )  # fmt: skip
+        await work.commit()
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    assert [await sender.drain_once(), await sender.drain_once()] == [1, 1]  # in order, one by one
+    (sent,) = emu.messages(5000)
+    assert sent.kind == "photo"
+    assert emu.file_bytes(sent.to_api()["photo"][-1]["file_id"]) == photo
+    assert await statuses(engine) == Counter({"sent": 1, "failed": 1})

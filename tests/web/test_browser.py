@@ -98,6 +98,11 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     # The case reaches the village cadre's chat as a chat declaration does.
     message = await cadre.expect("新申报", number, "王大山", "李家村")
     assert message.reply_markup is not None  # with its 签收 button
+    # The photo uploaded on the page follows, as a photo in the chat, with the receipt number.
+    picture = await cadre.expect()
+    assert picture.kind == "photo"
+    assert number in picture.to_api()["caption"]
+    assert cadre.emu.file_bytes(picture.to_api()["photo"][-1]["file_id"]) == JPEG
     await page.close()
 
 

@@ -117,8 +117,13 @@ async def test_a_web_declaration_takes_the_chat_route_to_the_village(site: Site)
     # No cadre of QS01 has bound a chat in this roster: the township staff get the case, as in chat;
     # the declarant, who has no chat, gets nothing queued (the page shows the receipt).
     templates = [(o.person_id, o.payload["template"]) for o in outbox]
-    assert templates and all(t == "case.new_township" for _, t in templates)
-    assert row.declared_by not in {p for p, _ in templates}
+    staff = {p for p, _ in templates}
+    per_recipient = ["case.new_township", "case.attachment", "case.attachment"]
+    assert [t for _, t in templates] == per_recipient * len(staff)
+    # The two photos go with the case, as files the sender uploads from the stored bytes.
+    media = [o.payload["media"] for o in outbox if o.payload.get("media")]
+    assert [m["file_id"] for m in media] == [a.ref for a in attachments] * len(staff)
+    assert row.declared_by not in staff
 
 
 async def test_wrong_answers_are_explained_beside_each_field_and_kept(site: Site) -> None:
