@@ -37,7 +37,7 @@ from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import UnitOfWork
 from domain.validation import Invalid
 from locales import catalog_for, gettext
-from qr.links import deep_link, qr_png
+from qr.links import deep_link, flyer_link, qr_png
 from qr.payload import BATCH, sign_village
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -244,8 +244,11 @@ def cmd_qr_link(settings: Settings, args: argparse.Namespace) -> int:
     if village is None:
         print(_say(settings, "cli.unknown_village", code=args.village), file=sys.stderr)
         return 1
-    username = asyncio.run(_bot_username(settings))
-    link = deep_link(username, sign_village(secret, village.code, args.valid_until))
+    to_landing = settings.qr_to_landing()
+    # As on the flyer: the landing page when QR_TARGET chooses it, else the bot's deep link.
+    username = "" if to_landing else asyncio.run(_bot_username(settings))
+    payload = sign_village(secret, village.code, args.valid_until)
+    link = flyer_link(payload, bot_username=username, public_url=settings.public_url, to_landing=to_landing)
     print(_say(settings, "cli.village_link", village=village.name, until=args.valid_until.isoformat()))
     print(link)
     if args.png:
@@ -256,7 +259,6 @@ def cmd_qr_link(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_qr_flyer(settings: Settings, args: argparse.Namespace) -> int:
     from domain.model import Village
     from qr import flyer
-    from qr.links import flyer_link
 
     secret = settings.secret()
     font = settings.flyer_font_file()

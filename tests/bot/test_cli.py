@@ -102,6 +102,21 @@ def test_qr_link_is_signed_for_the_village(env: Path, capsys: pytest.CaptureFixt
     assert "NOPE" in capsys.readouterr().err
 
 
+def test_qr_link_opens_the_landing_page_when_public_url_is_set(
+    env: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    main(["roster", "import", str(ROSTER)])
+    capsys.readouterr()
+    monkeypatch.setenv("PUBLIC_URL", "https://fanghui.example.cn/")
+    assert main(["qr", "link", "--village", "QS01", "--valid-until", "2027-12-31"]) == 0
+    link = capsys.readouterr().out.splitlines()[1]
+    assert link.startswith("https://fanghui.example.cn/q/vQS01_")
+    assert verify_village(SECRET.encode(), link.rsplit("/", 1)[1], date(2027, 12, 31)).village_code == "QS01"
+    monkeypatch.setenv("QR_TARGET", "telegram")
+    assert main(["qr", "link", "--village", "QS01"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].startswith("https://t.me/fanghui_test_bot?start=vQS01_")
+
+
 def test_run_without_token_says_what_to_set(tmp_path: Path) -> None:
     environment = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "QR_SECRET")}
     environment["PYTHONPATH"] = str(ROOT)
