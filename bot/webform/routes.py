@@ -29,6 +29,8 @@ from bot.webform.safety import (
     csrf_ok,
     csrf_token,
     image_type,
+    receipt_of,
+    receipt_token,
     security_headers,
     set_csrf_cookie,
 )
@@ -42,7 +44,7 @@ from qr.links import deep_link
 from qr.payload import PayloadError, is_village_payload, verify_village
 
 log = logging.getLogger(__name__)
-PUBLIC_PREFIXES = ("/q/", "/d/", "/status")
+PUBLIC_PREFIXES = ("/q/", "/d/", "/r/", "/status")
 
 
 @dataclass
@@ -239,7 +241,20 @@ class PublicPages:
         if done.declaration is None:
             return self._message(request, 409, "web.repeat_title", "web.repeat")
         self.deps.wake_sender()
-        return self._html(request, pages.receipt(done.declaration.receipt, target.village.name))
+        # Post, then redirect: reloading the receipt page shows it again rather than posting again.
+        raise web.HTTPSeeOther(f"/r/{receipt_token(self.deps.secret, done.declaration.receipt)}")
+
+    async def show_receipt(self, request: web.Request) -> web.Response:
+        """The receipt page a submitted form is redirected to: the number and the village only."""
+        receipt = receipt_of(self.deps.secret, request.match_info["token"][:80])
+        declaration = None
+        if receipt is not None:
+            async with self.deps.uow() as uow:
+                declaration = await uow.declarations.by_receipt(receipt)
+                village = await uow.geography.village(declaration.village_id) if declaration else None
+        if declaration is None or village is None:
+            return self._message(request, 404, "web.not_found_title", "start.bad_payload")
+        return self._html(request, pages.receipt(declaration.receipt, village.name))
 
     # --- the status page ----------------------------------------------------------------------
 
@@ -407,6 +422,7 @@ def mount(app: web.Application, deps: WebDeps) -> PublicPages:
     app.router.add_post("/q/{payload}/form", public.submit_form)
     app.router.add_get("/d/{token}/form", public.show_form)
     app.router.add_post("/d/{token}/form", public.submit_form)
+    app.router.add_get("/r/{token}", public.show_receipt)
     app.router.add_get("/status", public.show_status)
     app.router.add_post("/status", public.look_up)
     return public

@@ -63,6 +63,18 @@ def csrf_ok(secret: bytes, request: web.Request, sent: str, scope: str) -> bool:
     return hmac.compare_digest(csrf_token(secret, cookie, scope), sent)
 
 
+def receipt_token(secret: bytes, receipt: str) -> str:
+    """The address of a receipt page: the number and its HMAC, so pages cannot be guessed."""
+    mac = hmac.new(secret, f"receipt|{receipt}".encode(), hashlib.sha256).hexdigest()[:20]
+    return f"{receipt}-{mac}"
+
+
+def receipt_of(secret: bytes, token: str) -> str | None:
+    """The receipt number a receipt page's token names, or None when forged."""
+    receipt, _, _ = token.partition("-")
+    return receipt if receipt and hmac.compare_digest(receipt_token(secret, receipt), token) else None
+
+
 def set_csrf_cookie(response: web.StreamResponse, value: str, *, secure: bool) -> None:
     response.set_cookie(
         CSRF_COOKIE, value, httponly=True, samesite="Lax", secure=secure, path="/", max_age=12 * 3600

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
+from aiohttp import FormData
 from sqlalchemy import func, select
 
 from bot.webform.safety import MAX_BODY, MAX_PHOTO
@@ -90,6 +91,30 @@ async def test_landing_refuses_forged_malformed_expired_and_unknown_codes_polite
 
 
 # --- the form -----------------------------------------------------------------------------------
+
+
+async def test_the_form_redirects_to_its_receipt_page_so_a_reload_never_posts_again(site: Site) -> None:
+    path, token = await form_path(site)
+    form = FormData()
+    for name, value in {**answers(), "csrf": token}.items():
+        for one in value if isinstance(value, list) else [value]:
+            form.add_field(name, str(one))
+    posted = await site.client.post(path, data=form, allow_redirects=False)
+    assert posted.status == 303
+    where = posted.headers["Location"]
+    assert where.startswith("/r/")
+    [row] = await declarations(site)
+    for _ in range(2):  # a reload shows the same receipt and files nothing new
+        page = await site.client.get(where)
+        body = await page.text()
+        assert page.status == 200 and row.receipt in body and "李家村" in body
+        assert "王大山" not in body and "13912345678" not in body  # the number and the village only
+        assert_safe_headers(page)
+    assert len(await declarations(site)) == 1
+    forged = where[:-1] + ("0" if not where.endswith("0") else "1")
+    for wrong in (forged, f"/r/{row.receipt}", "/r/nonsense"):
+        refused = await site.client.get(wrong)
+        assert refused.status == 404 and row.receipt not in await refused.text()
 
 
 async def test_a_web_declaration_takes_the_chat_route_to_the_village(site: Site) -> None:
