@@ -1529,13 +1529,14 @@ class BotAPIEmulator:
                 raise _bad(f"can't parse entities: {exc}") from None
         else:
             parsed = []
+        # Telegram counts the limits in UTF-16 code units, as it counts entity offsets.
         if caption:
-            if len(text) > MAX_CAPTION_LENGTH:
+            if _utf16_len(text) > MAX_CAPTION_LENGTH:
                 raise _bad("message caption is too long")
             return text, parsed
         if not text.strip():
             raise _bad("message text is empty")
-        if len(text) > MAX_TEXT_LENGTH:
+        if _utf16_len(text) > MAX_TEXT_LENGTH:
             raise _bad("message is too long")
         return text, parsed
 

@@ -235,6 +235,25 @@ async def test_photo_download_and_document_upload(emu: BotAPIEmulator, alice: Em
     assert emu.file_bytes(file_id) == payload
 
 
+async def test_length_limits_count_utf16_code_units(emu: BotAPIEmulator, alice: EmuUser) -> None:
+    """4,096 for a text, 1,024 for a caption, in UTF-16 units as Telegram counts: 汉 one, 😀 two."""
+    async with running_app(emu) as app:
+        bot = app.bot
+        await bot.send_message(alice.id, "汉" * 4096)
+        await bot.send_message(alice.id, "😀" * 2048)
+        with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+            await bot.send_message(alice.id, "😀" * 2049)
+        with pytest.raises(BadRequest, match=r"(?i)message is too long"):
+            await bot.send_message(alice.id, "汉" * 4095 + "😀")
+        photo = bytes(range(256))
+        await bot.send_photo(alice.id, photo, caption="😀" * 512)
+        with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+            await bot.send_photo(alice.id, photo, caption="😀" * 513)
+        with pytest.raises(BadRequest, match=r"(?i)message caption is too long"):
+            await bot.send_document(alice.id, photo, caption="汉" * 1025)
+    assert [m.kind for m in emu.messages(alice.id)] == ["text", "text", "photo"]
+
+
 async def test_wrong_token_and_unknown_method(emu: BotAPIEmulator) -> None:
     """A wrong token is 401 Unauthorized, an unknown method 404 Not Found."""
     bot = Bot("654321:WRONG", base_url=emu.base_url, base_file_url=emu.base_file_url)
