@@ -7,7 +7,6 @@ a notice reaches a person once however often sending is retried.
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timedelta
 
 from domain.messages import Action, Outcome, Outgoing, text
@@ -22,26 +21,13 @@ from domain.notification_ports import (
     ScheduledItem,
 )
 from domain.people import person_for
+from domain.personal_data import looks_personal  # notices must carry no ID or phone number
 from domain.ports import Clock
 
 SEND_KIND = "send-notice"
 MAX_BODY = 2000
 MAX_CAPTION_BODY = 900  # with a photo or document the text is its caption (Telegram: 1024)
 MAX_MISSING_LISTED = 30
-
-# What looks like personal data: an 18-digit (or old 15-digit) resident ID number, a mainland
-# mobile number (with or without +86 and separators) or a landline with its area code.
-_ID_NUMBER = re.compile(
-    r"(?<![0-9])(?:[1-9]\d{5}(?:19|20)\d{2}(?:0[1-9]|1[0-2])\d{2}\d{3}[0-9Xx]|\d{15})(?![0-9])"
-)
-_MOBILE = re.compile(r"(?<![0-9])(?:\+?86[\s-]?)?1[3-9]\d(?:[\s-]?\d{4}){2}(?![0-9])")
-_LANDLINE = re.compile(r"(?<![0-9])0\d{2,3}[\s-]\d{7,8}(?![0-9])")
-
-
-def looks_personal(body: str) -> bool:
-    """Whether a notice seems to carry an ID or phone number (public notices must not)."""
-    return any(pattern.search(body) for pattern in (_ID_NUMBER, _MOBILE, _LANDLINE))
-
 
 AUDIENCE_LABELS = {
     Audience.CADRES.value: "notice.audience_cadres",
