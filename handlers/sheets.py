@@ -7,6 +7,7 @@ import io
 from openpyxl import Workbook
 
 from domain.reports import Export
+from handlers.xlsx import sheet_title, text_row
 from locales import gettext
 
 COLUMNS = (
@@ -20,14 +21,15 @@ def reports_xlsx(data: Export, catalog: str) -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = data.campaign[:31] or "reports"
-    sheet.append([gettext(catalog, key) for key in COLUMNS])
+    sheet.title = sheet_title(data.campaign, fallback="reports")
+    text_row(sheet, [gettext(catalog, key) for key in COLUMNS])
     by_key = {(r.period, r.village_id): r for r in data.reports}
     for period in sorted({r.period for r in data.reports}):
         for village_id, code, name in data.villages:
             report = by_key.get((period, village_id))
             if report is None:
-                sheet.append(
+                text_row(
+                    sheet,
                     [
                         period.isoformat(),
                         code,
@@ -37,15 +39,16 @@ def reports_xlsx(data: Export, catalog: str) -> bytes:
                         None,
                         None,
                         gettext(catalog, "report.missing"),
-                    ]
+                    ],
                 )
             else:
-                sheet.append(
+                text_row(
+                    sheet,
                     [
                         period.isoformat(), code, name, report.visited, report.new_risks,
                         report.problems_found, report.problems_closed, report.note,
                         report.at.strftime("%Y-%m-%d %H:%M"),
-                    ]
+                    ],
                 )  # fmt: skip
     out = io.BytesIO()
     book.save(out)
@@ -63,10 +66,10 @@ def ledger_xlsx(rows: list[list[object]], catalog: str) -> bytes:
     book = Workbook()
     sheet = book.active
     assert sheet is not None
-    sheet.title = gettext(catalog, "ledger.sheet_title")[:31]
-    sheet.append([gettext(catalog, key) for key in LEDGER_COLUMNS])
+    sheet.title = sheet_title(gettext(catalog, "ledger.sheet_title"), fallback="ledger")
+    text_row(sheet, [gettext(catalog, key) for key in LEDGER_COLUMNS])
     for row in rows:
-        sheet.append(row)
+        text_row(sheet, row)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
