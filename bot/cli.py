@@ -18,9 +18,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar, cast
 
@@ -48,6 +49,16 @@ T = TypeVar("T")
 
 def _say(settings: Settings, key: str, **params: object) -> str:
     return gettext(catalog_for(settings.default_locale), key).format(**params)
+
+
+def _write_private(path: str | Path, data: bytes) -> None:
+    """Write an export readable by its owner only: the file is created 0o600, never wider first."""
+    fd = os.open(path, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        # O_CREAT's mode applies to a new file only; an old export keeps its mode unless narrowed here,
+        # before anything of the new export is in it.
+        os.fchmod(handle.fileno(), 0o600)
+        handle.write(data)
 
 
 async def _with_uow(settings: Settings, work: Callable[[UnitOfWork], Awaitable[T]]) -> T:
@@ -195,7 +206,7 @@ def cmd_export_reports(settings: Settings, args: argparse.Namespace) -> int:
         print(_say(settings, "report.no_campaign"), file=sys.stderr)
         return 1
     out = Path(args.out)
-    out.write_bytes(reports_xlsx(data, catalog_for(settings.default_locale)))
+    _write_private(out, reports_xlsx(data, catalog_for(settings.default_locale)))
     print(_say(settings, "report.cli_written", path=str(out), count=len(data.reports)))
     return 0
 
@@ -215,7 +226,7 @@ def cmd_export_ledger(settings: Settings, args: argparse.Namespace) -> int:
         print(_say(settings, "ledger.cli_unknown_township", name=args.township), file=sys.stderr)
         return 1
     out = Path(args.out)
-    out.write_bytes(ledger_xlsx(rows, catalog_for(settings.default_locale)))
+    _write_private(out, ledger_xlsx(rows, catalog_for(settings.default_locale)))
     print(_say(settings, "ledger.cli_written", path=str(out), count=len(rows)))
     return 0
 
@@ -357,8 +368,12 @@ def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
     from handlers.xlsx import cases_workbook
 
     zone = settings.zone
-    since = datetime.combine(args.since, time(0), zone)
-    until = datetime.combine(args.until + timedelta(days=1), time(0), zone)
+    try:
+        days = export.period([args.since.isoformat(), args.until.isoformat()], SystemClock(zone).now().date())
+    except export.ExportRefused as exc:
+        print(_say(settings, exc.key, **exc.params), file=sys.stderr)
+        return 2
+    since, until = days.bounds(zone)
     protector = FernetProtector(settings.id_key())
 
     async def work(uow: UnitOfWork) -> list[dict[str, object]]:
@@ -372,7 +387,7 @@ def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
         print(_say(settings, exc.key, township=args.township or ""), file=sys.stderr)
         return 1
     catalog = catalog_for(settings.default_locale)
-    Path(args.output).write_bytes(cases_workbook(found, export.COLUMNS, catalog, zone))
+    _write_private(args.output, cases_workbook(found, export.COLUMNS, catalog, zone))
     print(_say(settings, "cli.exported", count=len(found), file=args.output))
     return 0
 
@@ -382,6 +397,19 @@ def _date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not a date (YYYY-MM-DD): {text}") from None
+
+
+MAX_INVITE_DAYS = 90
+
+
+def _invite_days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_INVITE_DAYS:
+        raise argparse.ArgumentTypeError(f"days must be a whole number from 1 to {MAX_INVITE_DAYS}: {text}")
+    return days
 
 
 def _batch(text: str) -> str:
@@ -435,7 +463,12 @@ def parser() -> argparse.ArgumentParser:
     export_ledger.set_defaults(handler=cmd_export_ledger)
     invite = commands.add_parser("invite", help="a one-time link that binds a roster person's Telegram")
     invite.add_argument("phone")
-    invite.add_argument("--days", type=int, default=7, help="days the link stays valid (default 7)")
+    invite.add_argument(
+        "--days",
+        type=_invite_days,
+        default=7,
+        help=f"days the link stays valid, 1-{MAX_INVITE_DAYS} (default 7)",
+    )
     invite.set_defaults(handler=cmd_invite)
     qr_cmd = commands.add_parser("qr", help="farmer QR links and printable flyers")
     qr_sub = qr_cmd.add_subparsers(dest="qr_command", required=True)

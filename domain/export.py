@@ -6,7 +6,9 @@ cases, so they get full ID numbers. Everyone else's view masks them.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from domain import risk_types, validation
@@ -20,12 +22,62 @@ COLUMNS = (
 )  # fmt: skip
 
 
-class ExportRefused(Exception):
-    """The export is not allowed or names nothing; `key` says why (a catalog key)."""
+# The national system starts long after 2000; a later day than a year ahead is a typing slip, and
+# a span of more than three years is not one entry job (and would read the whole table at once).
+EARLIEST = date(2000, 1, 1)
+AHEAD = timedelta(days=366)
+MAX_YEARS = 3
 
-    def __init__(self, key: str) -> None:
+
+class ExportRefused(Exception):
+    """The export is not allowed or names nothing; `key` says why (a catalog key, with `params`)."""
+
+    def __init__(self, key: str, **params: object) -> None:
         super().__init__(key)
         self.key = key
+        self.params = params
+
+
+@dataclass(frozen=True)
+class Period:
+    """The days to export, both included."""
+
+    first: date
+    last: date
+
+    def bounds(self, zone: tzinfo | None) -> tuple[datetime, datetime]:
+        """[since, until) in `zone`: from the first day's midnight to the midnight after the last."""
+        return (
+            datetime.combine(self.first, time(0), zone),
+            datetime.combine(self.last + timedelta(days=1), time(0), zone),
+        )
+
+
+def period(args: Sequence[str], today: date) -> Period:
+    """The period typed after /export: none (this month so far), a first day (to today), or a first
+    and a last day, as YYYY-MM-DD; `ExportRefused("export.bad_period")` for anything else."""
+    latest = today + AHEAD
+    refused = ExportRefused(
+        "export.bad_period", earliest=EARLIEST.isoformat(), latest=latest.isoformat(), years=MAX_YEARS
+    )
+    if len(args) > 2:
+        raise refused
+    try:
+        days = [date.fromisoformat(arg) for arg in args]
+    except ValueError:
+        raise refused from None
+    if not days:
+        return Period(today.replace(day=1), today)
+    first, last = days[0], days[1] if len(days) == 2 else today
+    if not EARLIEST <= first <= last <= latest or validation.years_after(first, MAX_YEARS) <= last:
+        raise refused
+    return Period(first, last)
+
+
+def may_export(requester: Person | None) -> None:
+    """Refuse anyone but township staff; `requester` None is the operator's command line."""
+    if requester is not None and requester.role is not Role.TOWNSHIP:
+        raise ExportRefused("work.township_only")
 
 
 async def rows(
@@ -38,8 +90,7 @@ async def rows(
     requester: Person | None,
 ) -> list[dict[str, Any]]:
     """One row per declaration of the township submitted in [since, until); `requester` None = operator."""
-    if requester is not None and requester.role is not Role.TOWNSHIP:
-        raise ExportRefused("work.township_only")
+    may_export(requester)
     if requester is not None:
         townships = [t for t in await uow.geography.townships() if t.id == requester.township_id]
     else:

@@ -195,10 +195,23 @@ def past_date(raw: str, today: date) -> date:
     except ValueError:
         raise Invalid("validate.date") from None
     if not match[1] and found > today:
-        found = found.replace(year=year - 1)  # "12月30日" said in January means last year
+        try:
+            found = found.replace(year=year - 1)  # "12月30日" said in January means last year
+        except ValueError:  # "2月29日" said early in a leap year: last year had none
+            raise Invalid("validate.date") from None
     if found > today or found < today - timedelta(days=3 * 366):
         raise Invalid("validate.date")
     return found
+
+
+def years_after(day: date, years: int) -> date:
+    """The same day `years` later (28 February for 29 February); date.max rather than past it."""
+    if day.year + years > date.max.year:
+        return date.max
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:  # 29 February into a common year
+        return day.replace(year=day.year + years, day=28)
 
 
 def short_text(raw: str, *, limit: int = 20) -> str:

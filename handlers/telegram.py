@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
 from telegram import Bot, BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, InputFile, Update
@@ -163,30 +163,22 @@ async def export(update: Update, context: AppContext) -> None:
     """
     assert update.effective_chat is not None
     address, services = _address(update), context.services
-    zone = services.clock.now().tzinfo
-    try:
-        days = [date.fromisoformat(arg) for arg in (context.args or [])[:2]]
-    except ValueError:
-        days = []
-    today = services.clock.now().date()
-    if len(days) == 2:
-        first, last = days
-    elif days:
-        first, last = days[0], today
-    else:  # this month so far
-        first, last = today.replace(day=1), today
-    since = datetime.combine(first, time(0), zone)
-    until = datetime.combine(last + timedelta(days=1), time(0), zone)
+    now = services.clock.now()
+    zone = now.tzinfo
     async with services.uow() as uow:
         person = await people.person_for(uow, TG, address, services.clock)
         catalog = catalog_for(person.locale, services.default_locale)
         try:
+            export_cases.may_export(person)
+            days = export_cases.period(context.args or [], now.date())
+            since, until = days.bounds(zone)
             rows = await export_cases.rows(
                 uow, services.protector, township_name=None, since=since, until=until, requester=person
             )
         except export_cases.ExportRefused as exc:
-            await update.effective_chat.send_message(gettext(catalog, exc.key))
+            await update.effective_chat.send_message(gettext(catalog, exc.key).format(**exc.params))
             return
+    first, last = days.first, days.last
     document = cases_workbook(rows, export_cases.COLUMNS, catalog, zone or UTC)
     name = f"cases-{first.isoformat()}-{last.isoformat()}.xlsx"
     caption = gettext(catalog, "work.exported").format(
