@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +15,8 @@ from domain.validation import Invalid, phone
 
 INVITE_PREFIX = "i_"
 INVITE_TTL = timedelta(days=7)
+# What issue_invite makes (token_urlsafe); anything else (non-ASCII typed after /start i_) is no invite.
+INVITE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,62}", re.ASCII)
 
 
 async def person_for(
@@ -64,7 +67,7 @@ async def issue_invite(
 async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, token: str) -> Outcome:
     """Bind the chat to the invited roster person and greet them by name and villages."""
     now = clock.now()
-    invite = await uow.invites.by_hash(hash_token(token)) if token else None
+    invite = await uow.invites.by_hash(hash_token(token)) if INVITE_TOKEN.fullmatch(token) else None
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
         stranger = await person_for(uow, channel, address, clock)
         key = "invite.expired" if invite is not None else "invite.invalid"

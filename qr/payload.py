@@ -83,7 +83,10 @@ def verify_village(secret: bytes, payload: str, today: date) -> VillagePayload:
         body += f"_b{match['batch']}"
     if not hmac.compare_digest(_signature(secret, body), match["sig"]):
         raise PayloadError("forged")
-    valid_until = EPOCH + timedelta(days=int(match["exp"], 36))
+    try:
+        valid_until = EPOCH + timedelta(days=int(match["exp"], 36))
+    except OverflowError:  # past year 9999, signed by mistake: no code lasts that long
+        raise PayloadError("malformed") from None
     if today > valid_until:
         raise PayloadError("expired")
     return VillagePayload(match["code"], valid_until, match["batch"])
