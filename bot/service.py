@@ -16,7 +16,7 @@ from aiohttp import web
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 
 from bot.clock import SystemClock
-from bot.crypto import FernetProtector
+from bot.crypto import protector_for
 from bot.deadlines import PolicyRules
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
@@ -102,7 +102,7 @@ class Service:
             uow=self.uow,
             clock=self.clock,
             qr_secret=self.settings.secret(),
-            protector=FernetProtector(self.settings.id_key()),
+            protector=protector_for(self.settings),
             rules=self.rules,
             default_locale=self.settings.default_locale,
             wake_sender=self.sender.wake,

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite+aiosqlite:///var/fanghui.db"
     qr_secret: SecretStr | None = None
     id_encryption_key: SecretStr | None = None
+    id_encryption_old_keys: SecretStr | None = None  # comma-separated: they open, never seal
     bot_username: str | None = None
     default_locale: str = "zh_Hans_CN"
     timezone: str = "Asia/Shanghai"
@@ -158,16 +159,35 @@ class Settings(BaseSettings):
         return value.encode("utf-8")
 
     def id_key(self) -> bytes:
-        """The secret ID numbers are encrypted with: ID_ENCRYPTION_KEY, else derived from QR_SECRET."""
-        if self.id_encryption_key is not None:
-            value = self.id_encryption_key.get_secret_value()
-            if len(value) < 16:
+        """The key ID numbers are sealed with, ID_ENCRYPTION_KEY (required), or a ConfigError."""
+        value = self.id_encryption_key.get_secret_value().strip() if self.id_encryption_key else ""
+        if not value:
+            raise ConfigError(
+                "ID_ENCRYPTION_KEY is not set: make one with `python -m bot keys new`, put it in the "
+                "environment or in .env, and keep it: ID numbers sealed with it cannot be read without it."
+            )
+        if len(value) < 16:
+            raise ConfigError(
+                "ID_ENCRYPTION_KEY is shorter than 16 characters: make one with `python -m bot keys new`."
+            )
+        if self.qr_secret is not None and value == self.qr_secret.get_secret_value().strip():
+            raise ConfigError(
+                "ID_ENCRYPTION_KEY must not be QR_SECRET: make its own with `python -m bot keys new`."
+            )
+        return value.encode("utf-8")
+
+    def id_old_keys(self) -> tuple[bytes, ...]:
+        """ID_ENCRYPTION_OLD_KEYS, comma-separated: earlier keys, which still open what they sealed."""
+        text = self.id_encryption_old_keys.get_secret_value() if self.id_encryption_old_keys else ""
+        keys = [part.strip() for part in text.split(",") if part.strip()]
+        for number, key in enumerate(keys, 1):
+            if len(key) < 16:
+                # Never the key itself in a message: its place in the list says which.
                 raise ConfigError(
-                    "ID_ENCRYPTION_KEY is shorter than 16 characters: set a long random string."
+                    f"ID_ENCRYPTION_OLD_KEYS: key {number} is shorter than 16 characters "
+                    "(separate the keys with commas)."
                 )
-            return value.encode("utf-8")
-        # One secret is then the root of both keys; HKDF (bot.crypto) separates them.
-        return b"id:" + self.secret()
+        return tuple(dict.fromkeys(key.encode("utf-8") for key in keys))
 
     def load_policy(self) -> Policy:
         """The procedure's time limits: a shipped profile ("anhui", "gansu") or a TOML file.

@@ -69,19 +69,41 @@ class DeadlineRules(Protocol):
         ...
 
 
+class Unreadable(Exception):
+    """A sealed value that no key opens (made under a key the service no longer has)."""
+
+
+class Fingerprint(str):
+    """A fingerprint as it is stored (under the current key) that also carries the same value's
+    fingerprints under older keys, so a lookup finds rows not yet re-keyed. It is a `str`, so the
+    use cases pass it along unchanged; stored or serialised it is the current fingerprint alone."""
+
+    earlier: tuple[str, ...]
+
+    def __new__(cls, current: str, earlier: tuple[str, ...] = ()) -> Fingerprint:
+        made = super().__new__(cls, current)
+        made.earlier = tuple(e for e in earlier if e != current)
+        return made
+
+    def variants(self) -> tuple[str, ...]:
+        """The current fingerprint first, then those under older keys."""
+        return (str(self), *self.earlier)
+
+
 class Protector(Protocol):
     """Keeps sensitive values (ID numbers) unreadable at rest."""
 
     def seal(self, value: str) -> str:
-        """Encrypt `value` for storage."""
+        """Encrypt `value` for storage (under the current key)."""
         ...
 
     def unseal(self, token: str) -> str:
-        """The value `seal` encrypted."""
+        """The value `seal` encrypted; `Unreadable` when no key opens it."""
         ...
 
     def fingerprint(self, value: str) -> str:
-        """A keyed hash of `value`: equal values match, the value cannot be read back."""
+        """A keyed hash of `value`: equal values match, the value cannot be read back. It may be a
+        `Fingerprint`, which repositories also match under its older keys."""
         ...
 
 

@@ -33,6 +33,7 @@ from domain.model import (
     Verdict,
     Village,
 )
+from domain.ports import Fingerprint
 from storage.models import (
     AttachmentRow,
     CadreVillageRow,
@@ -353,7 +354,7 @@ class DeclarationRepository(_Repo):
             filed_by_cadre=new.filed_by_cadre,
             household_size=new.household_size,
             id_sealed=new.id_sealed,
-            id_fingerprint=new.id_fingerprint,
+            id_fingerprint=str(new.id_fingerprint) if new.id_fingerprint else None,
             followups=new.followups,
             consent_version=new.consent_version,
             consent_at=new.consent_at,
@@ -376,7 +377,11 @@ class DeclarationRepository(_Repo):
         if phone:
             matches.append(DeclarationRow.phone == phone)
         if id_fingerprint:
-            matches.append(DeclarationRow.id_fingerprint == id_fingerprint)
+            # A Fingerprint also names the value under older keys: rows not yet re-keyed still match.
+            if isinstance(id_fingerprint, Fingerprint):
+                matches.append(DeclarationRow.id_fingerprint.in_(id_fingerprint.variants()))
+            else:
+                matches.append(DeclarationRow.id_fingerprint == id_fingerprint)
         if not matches:
             return None
         row = await self.session.scalar(

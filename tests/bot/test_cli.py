@@ -28,6 +28,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("QR_SECRET", SECRET)
+    monkeypatch.setenv("ID_ENCRYPTION_KEY", "cli-test-id-key-0123456789")
     monkeypatch.setenv("BOT_USERNAME", "@fanghui_test_bot")
     return tmp_path
 

@@ -37,6 +37,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureF
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("QR_SECRET", SECRET)
+    monkeypatch.setenv("ID_ENCRYPTION_KEY", "cli-flyer-id-key-0123456789")
     monkeypatch.setenv("BOT_USERNAME", "@fanghui_test_bot")
     flyer_font()
     assert main(["roster", "import", str(ROSTER)]) == 0

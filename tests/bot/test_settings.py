@@ -13,7 +13,9 @@ from tests.support import SHANGHAI
 
 
 def settings(**values: object) -> Settings:
-    return Settings(_env_file=None, telegram_bot_token="1:T", qr_secret="s" * 16, **values)  # type: ignore[arg-type]
+    return Settings(
+        _env_file=None, telegram_bot_token="1:T", qr_secret="s" * 16, id_encryption_key="k" * 16, **values
+    )  # type: ignore[arg-type]
 
 
 def test_the_policy_files_quiet_hours_serve_case_deadlines_and_the_schedule_alike() -> None:

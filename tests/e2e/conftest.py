@@ -35,6 +35,7 @@ def settings(emu: BotAPIEmulator, tmp_path: Path) -> Settings:
         telegram_api_file_url=emu.base_file_url,
         database_url=f"sqlite:///{tmp_path / 'e2e.db'}",
         qr_secret=SECRET,
+        id_encryption_key="e2e-id-key-0123456789abcdef",
         bot_username=None,  # asked of the Bot API with getMe, as a new deployment would
         web_port=0,
         # The people in these dialogs answer faster than anyone can type, so the chat pace is

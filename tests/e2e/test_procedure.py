@@ -439,6 +439,7 @@ def test_export_on_the_command_line_has_full_id_numbers(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("QR_SECRET", secret)
+    monkeypatch.setenv("ID_ENCRYPTION_KEY", "id:" + secret)  # the key the rows above were sealed with
     out = tmp_path / "cases.xlsx"
     command = ["export", "cases", "--from", "2026-11-01", "--to", "2026-11-30", "-o", str(out)]
     assert main([*command, "--township", "青山镇"]) == 0

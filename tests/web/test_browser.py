@@ -43,6 +43,7 @@ def settings(emu: BotAPIEmulator, tmp_path: Path) -> Settings:  # noqa: F811 (th
         telegram_api_file_url=emu.base_file_url,
         database_url=f"sqlite:///{tmp_path / 'web-e2e.db'}",
         qr_secret=SECRET,
+        id_encryption_key="web-e2e-id-key-0123456789",
         bot_username=None,
         web_port=0,
         public_url=PUBLIC_URL,
