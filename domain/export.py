@@ -13,13 +13,15 @@ from typing import Any
 
 from domain import risk_types, validation
 from domain.model import Declaration, Person, Role
-from domain.ports import Protector, UnitOfWork
+from domain.ports import Protector, UnitOfWork, Unreadable
 
 COLUMNS = (
     "receipt", "township", "village", "head_name", "id_number", "phone", "household_size", "risk_types",
     "followups", "description", "declared_by", "status", "verdict", "reason", "green_channel",
     "submitted_at", "acknowledged_by",
 )  # fmt: skip
+# The id_number of a row whose sealed ID no key opens: the sheet shows the catalog's marker.
+ID_UNREADABLE = "export.id_unreadable"
 
 
 # The national system starts long after 2000; a later day than a year ahead is a typing slip, and
@@ -107,6 +109,16 @@ async def rows(
     return out
 
 
+def _id_number(protector: Protector, sealed: str | None) -> str:
+    """The full ID number, or ID_UNREADABLE: one row sealed under a lost key never spoils the file."""
+    if not sealed:
+        return ""
+    try:
+        return protector.unseal(sealed)
+    except Unreadable:
+        return ID_UNREADABLE
+
+
 async def _row(
     uow: UnitOfWork, protector: Protector, d: Declaration, township: str, village: str
 ) -> dict[str, Any]:
@@ -122,7 +134,7 @@ async def _row(
         "township": township,
         "village": village,
         "head_name": d.head_name,
-        "id_number": protector.unseal(d.id_sealed) if d.id_sealed else "",
+        "id_number": _id_number(protector, d.id_sealed),
         "phone": validation.display_phone(d.phone),
         "household_size": d.household_size or "",
         "risk_types": "、".join(

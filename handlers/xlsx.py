@@ -15,6 +15,7 @@ from openpyxl import Workbook
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE, Cell
 from openpyxl.worksheet.worksheet import Worksheet
 
+from domain.export import ID_UNREADABLE
 from domain.model import DeclarationStatus, Verdict
 from locales import gettext
 
@@ -88,6 +89,8 @@ def cases_workbook(
                 value = statuses.get(value, value)
             elif column == "verdict":
                 value = verdicts.get(value, value)
+            elif column == "id_number" and value == ID_UNREADABLE:
+                value = gettext(catalog, ID_UNREADABLE)
             elif isinstance(value, datetime):
                 value = value.astimezone(zone).replace(tzinfo=None)
             values.append(value)

@@ -37,7 +37,7 @@ from bot.webform.safety import (
 from domain import validation, web_intake
 from domain.household import NEXT_STEP
 from domain.model import Person, TaskStatus, Village
-from domain.ports import Clock, DeadlineRules, Protector
+from domain.ports import Clock, DeadlineRules, Protector, Unreadable
 from domain.web_intake import Photo, WebUnitOfWork
 from qr.cadre_links import verify_cadre_link
 from qr.links import deep_link
@@ -306,7 +306,11 @@ class PublicPages:
             )
         rows.append(("web.risks_short", shown({"$risks": list(declaration.risk_types)}, pages.LANG)))
         if declaration.id_sealed:
-            masked = validation.mask_id(self.deps.protector.unseal(declaration.id_sealed))
+            try:
+                masked = validation.mask_id(self.deps.protector.unseal(declaration.id_sealed))
+            except Unreadable:  # sealed under a key the service no longer has: say so, not a 500
+                log.warning("status page: declaration %s has an ID number no key opens", declaration.id)
+                masked = shown({"$t": "web.id_unreadable"}, pages.LANG)
             rows.append(("web.id_number_short", masked))
         return self._html(request, pages.status(rows))
 
