@@ -11,6 +11,7 @@ python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 python -m bot qr flyer (--village CODE -o FILE.pdf | --all -o DIR) [--batch ID] [--valid-until YYYY-MM-DD]
                        [--png FILE] [--svg FILE]
 python -m bot qr scans
+python -m bot keys new | rotate [--batch 200]
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from telegram.error import TelegramError
 
 from bot import settings as settings_module
 from bot.clock import SystemClock
-from bot.crypto import FernetProtector
+from bot.crypto import new_key, protector_for
 from bot.roster_file import UnreadableFile, read_rows
 from bot.settings import ConfigError, Settings
 from domain import people, roster
@@ -115,6 +116,7 @@ def cmd_run(settings: Settings, args: argparse.Namespace) -> int:
         return 0
     settings.secret()
     settings.load_policy()
+    protector_for(settings)  # ID_ENCRYPTION_KEY is required: one line now, not a trace at start
     asyncio.run(run_forever(settings))
     return 0
 
@@ -374,7 +376,7 @@ def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
         print(_say(settings, exc.key, **exc.params), file=sys.stderr)
         return 2
     since, until = days.bounds(zone)
-    protector = FernetProtector(settings.id_key())
+    protector = protector_for(settings)
 
     async def work(uow: UnitOfWork) -> list[dict[str, object]]:
         return await export.rows(
@@ -390,6 +392,55 @@ def cmd_export_cases(settings: Settings, args: argparse.Namespace) -> int:
     _write_private(args.output, cases_workbook(found, export.COLUMNS, catalog, zone))
     print(_say(settings, "cli.exported", count=len(found), file=args.output))
     return 0
+
+
+def cmd_keys_new(settings: Settings, args: argparse.Namespace) -> int:
+    """A fresh key for ID_ENCRYPTION_KEY on stdout (and nowhere else: it is not logged)."""
+    print(new_key())
+    print(_say(settings, "cli.keys_new"), file=sys.stderr)
+    return 0
+
+
+def cmd_keys_rotate(settings: Settings, args: argparse.Namespace) -> int:
+    """Re-seal every stored ID number under ID_ENCRYPTION_KEY; 1 when some no key opens."""
+    from storage.sealed_ids import Rotation, rotate
+
+    if args.batch < 1:
+        print("--batch: at least 1 row a transaction", file=sys.stderr)
+        return 2
+    protector = protector_for(settings)
+
+    async def go() -> Rotation:
+        engine = create_engine(settings.database_url)
+        try:
+            await upgrade(engine)
+            return await rotate(session_factory(engine), protector, batch=args.batch)
+        finally:
+            await engine.dispose()
+
+    done = asyncio.run(go())
+    for key, counts in (("cli.keys_declarations", done.declarations), ("cli.keys_drafts", done.drafts)):
+        print(
+            _say(settings, key, rotated=counts.rotated, current=counts.current, unreadable=counts.unreadable)
+        )
+    if done.total.unreadable:
+        receipts = ", ".join(done.unreadable_receipts) or "-"
+        print(_say(settings, "cli.keys_unreadable", receipts=receipts), file=sys.stderr)
+        return 1
+    return 0
+
+
+def _add_keys(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    keys = commands.add_parser("keys", help="the ID-number encryption key (ID_ENCRYPTION_KEY)")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    keys_sub.add_parser("new", help="print a new random key for ID_ENCRYPTION_KEY").set_defaults(
+        handler=cmd_keys_new
+    )
+    rotate = keys_sub.add_parser(
+        "rotate", help="re-seal every stored ID number under ID_ENCRYPTION_KEY (after changing it)"
+    )
+    rotate.add_argument("--batch", type=int, default=200, help="rows per transaction (default 200)")
+    rotate.set_defaults(handler=cmd_keys_rotate)
 
 
 def _date(text: str) -> date:
@@ -510,6 +561,7 @@ def parser() -> argparse.ArgumentParser:
     cases.add_argument("--to", dest="until", type=_date, required=True, help="last day, included")
     cases.add_argument("-o", "--output", required=True, help="the .xlsx file to write")
     cases.set_defaults(handler=cmd_export_cases)
+    _add_keys(commands)
     return top
 
 
