@@ -2,7 +2,7 @@
 
 It is what `make run` starts when TELEGRAM_BOT_TOKEN is unset. The service is the production
 `Service` (PTB application, database, outbox sender, web app); only the Bot API it talks to, the
-database file and the QR secret are the sandbox's own.
+database file, the QR secret and the ID-number key are the sandbox's own.
 """
 
 from __future__ import annotations
@@ -11,8 +11,10 @@ import asyncio
 import contextlib
 import errno
 import logging
+import os
 import secrets
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -21,6 +23,7 @@ from typing import Any
 from pydantic import SecretStr
 from telegram.ext import Application
 
+from bot.crypto import new_key
 from bot.sandbox import page
 from bot.sandbox.demo import PANES, Demo, Persona, load, read_demo
 from bot.service import Service
@@ -62,14 +65,29 @@ class Answer:
     alert: bool = False
 
 
+def _own_secret(path: Path, make: Callable[[], str]) -> bytes:
+    """The secret kept in `path`, made once: the file is created 0o600, never readable by others
+    for a moment (O_EXCL: when two starts race, one makes it and both read it)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)  # one made by an older version, before this was done at creation
+    else:
+        with os.fdopen(fd, "w", encoding="ascii") as handle:
+            handle.write(make())
+    return path.read_text("ascii").strip().encode("ascii")
+
+
 def secret_file(var_dir: Path) -> bytes:
     """The sandbox's own QR secret, made once and kept in var/ (never the production QR_SECRET)."""
-    path = var_dir / "sandbox-qr-secret"
-    if not path.exists():
-        var_dir.mkdir(parents=True, exist_ok=True)
-        path.write_text(secrets.token_urlsafe(32), "ascii")
-        path.chmod(0o600)
-    return path.read_text("ascii").strip().encode("ascii")
+    return _own_secret(var_dir / "sandbox-qr-secret", lambda: secrets.token_urlsafe(32))
+
+
+def id_key_file(var_dir: Path) -> bytes:
+    """The sandbox's own ID_ENCRYPTION_KEY, kept in var/ beside its QR secret (never production's)."""
+    return _own_secret(var_dir / "sandbox-id-key", new_key)
 
 
 def database_file(var_dir: Path) -> Path:
@@ -80,7 +98,7 @@ def database_file(var_dir: Path) -> Path:
 def sandbox_settings(
     settings: Settings, emulator: BotAPIEmulator, var_dir: Path, *, web_port: int
 ) -> Settings:
-    """The person's settings with the Bot API, database and secret replaced by the sandbox's."""
+    """The person's settings with the Bot API, database and secrets replaced by the sandbox's."""
     return settings.model_copy(
         update={
             "telegram_bot_token": SecretStr(emulator.token),
@@ -88,6 +106,9 @@ def sandbox_settings(
             "telegram_api_file_url": emulator.base_file_url,
             "database_url": f"sqlite+aiosqlite:///{database_file(var_dir)}",
             "qr_secret": SecretStr(secret_file(var_dir).decode("ascii")),
+            # Demo ID numbers are sealed with the sandbox's key; production's never leaves production.
+            "id_encryption_key": SecretStr(id_key_file(var_dir).decode("ascii")),
+            "id_encryption_old_keys": None,
             "bot_username": BOT_USERNAME,
             "web_port": web_port,
         }
