@@ -39,7 +39,7 @@ class PolicyRules:
         limit = self.policy.public_notice
         if limit.working:
             return workdays.due(start, limit, self.calendar, on_unknown=self._note_unknown)
-        return start + timedelta(days=limit.days)
+        return workdays.shift(start, timedelta(days=limit.days))
 
     @property
     def remind_before(self) -> timedelta:

@@ -23,6 +23,7 @@ from domain.notification_ports import NotificationsUnitOfWork
 from domain.people import person_for
 from domain.ports import Clock
 from domain.roster import Problem
+from domain.validation import years_after
 
 NAME, VILLAGES, RHYTHM, DATES, PHASES, REMINDERS, CONFIRM = (
     "name", "villages", "rhythm", "dates", "phases", "reminders", "confirm",
@@ -189,6 +190,12 @@ async def on_text(
         normal = [parse_deadline(d.replace(".", "-"), now.date()) for d in dates]
         if not dates or any(d is None for d in normal):
             await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_dates"), at=now)
+            return True
+        latest = years_after(now.date(), campaigns.MAX_YEARS_AHEAD)
+        if far := sorted(d for d in normal if d and d > latest):
+            params: dict[str, object] = {"date": far[-1].isoformat(), "latest": latest.isoformat()}
+            problem = Problem(0, "campaign.date_too_far", params)
+            await uow.outbox.add(person.id, _problems([problem]), at=now)
             return True
         data["dates"] = sorted({d.isoformat() for d in normal if d})
         await uow.conversations.update(conv.id, PHASES, data, now)

@@ -28,6 +28,7 @@ from domain.notification_ports import NotificationsUnitOfWork, Queued, Scheduled
 from domain.people import person_for
 from domain.ports import Clock
 from domain.roster import SEPARATORS, Problem
+from domain.validation import years_after
 
 REMIND_KIND = "campaign-remind"
 DEFAULT_OFFSETS = (3, 1, 0)
@@ -47,6 +48,9 @@ RHYTHMS = {
     "dates": "dates", "日期": "dates",
 }  # fmt: skip
 ALL = {"all", "全部"}
+# A campaign runs for months; a later day is a typing slip, and would schedule a report every half
+# month until then (9999-12-31 overflows the calendar arithmetic).
+MAX_YEARS_AHEAD = 2
 
 
 class CampaignRejected(Exception):
@@ -87,6 +91,11 @@ def parse(rows: Iterable[tuple[int, list[str]]], today: date) -> CampaignSpec:
     """Check a campaign file; raise `CampaignRejected` with every problem and its line."""
     spec = CampaignSpec()
     problems: list[Problem] = []
+    latest = years_after(today, MAX_YEARS_AHEAD)
+
+    def too_far(line: int, day: date) -> Problem:
+        return Problem(line, "campaign.date_too_far", {"date": day.isoformat(), "latest": latest.isoformat()})
+
     for line, cells in rows:
         cells = [c.strip() for c in cells]
         if not cells or not cells[0] or cells[0].startswith("#"):
@@ -116,6 +125,7 @@ def parse(rows: Iterable[tuple[int, list[str]]], today: date) -> CampaignSpec:
                     problems.append(Problem(line, "campaign.bad_date", {"value": ";".join(values[1:])}))
                 else:
                     spec.reports = {"kind": rhythm, "dates": sorted(d.isoformat() for d in dates if d)}
+                    problems += [too_far(line, d) for d in dates if d and d > latest]
             else:
                 spec.reports = {"kind": rhythm}
         elif name == "reminders":
@@ -136,6 +146,8 @@ def parse(rows: Iterable[tuple[int, list[str]]], today: date) -> CampaignSpec:
                 continue
             if deadline < today:
                 problems.append(Problem(line, "campaign.deadline_past", {"date": deadline.isoformat()}))
+            elif deadline > latest:
+                problems.append(too_far(line, deadline))
             if spec.phases and deadline <= spec.phases[-1].deadline:
                 problems.append(
                     Problem(

@@ -14,6 +14,7 @@ from domain.cases import FINAL, recipients_of, township_staff
 from domain.messages import Outgoing, day, text
 from domain.model import Channel, Role, Task, TaskStatus
 from domain.ports import Clock, DeadlineRules, UnitOfWork
+from domain.workdays import shift
 
 
 async def _owners(uow: UnitOfWork, task: Task) -> list[int]:
@@ -28,7 +29,7 @@ async def _owners(uow: UnitOfWork, task: Task) -> list[int]:
 def _level_time(task: Task, rules: DeadlineRules, index: int) -> datetime | None:
     if task.due_at is None or index >= len(rules.escalation):
         return None
-    return task.due_at + rules.escalation[index][0]
+    return shift(task.due_at, rules.escalation[index][0])
 
 
 async def tick(uow: UnitOfWork, clock: Clock, rules: DeadlineRules, limit: int = 200) -> int:

@@ -12,6 +12,7 @@ from domain.notification_ports import LedgerItem, LedgerStatus, NotificationsUni
 from domain.people import person_for
 from domain.ports import Clock
 from domain.reports import morning
+from domain.validation import years_after
 
 REMIND_KIND = "ledger-remind"
 REMIND_DAYS = (-1, 0, 1)  # relative to the deadline: before, on, overdue
@@ -25,6 +26,7 @@ QUESTIONS = {
 }
 MAX_TEXT = 500
 MAX_LISTED = 30
+MAX_YEARS_AHEAD = 2  # a later deadline is a typing slip (and 9999-12-31 would overflow the reminders)
 
 
 def parse_deadline(raw: str, today: date) -> date | None:
@@ -39,7 +41,12 @@ def parse_deadline(raw: str, today: date) -> date | None:
         found = date(today.year, month, day)
     except ValueError:
         return None
-    return found if found >= today else found.replace(year=today.year + 1)
+    if found >= today:
+        return found
+    try:
+        return found.replace(year=today.year + 1)
+    except ValueError:  # "2-29" once this leap year's has passed: next year has none
+        return None
 
 
 async def _cadre(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
@@ -96,6 +103,11 @@ async def on_text(
         deadline = parse_deadline(value, now.date())
         if deadline is None or deadline < now.date():
             await uow.outbox.add(person.id, Outgoing("ledger.bad_deadline"), at=now)
+            return True
+        latest = years_after(now.date(), MAX_YEARS_AHEAD)
+        if deadline > latest:
+            message = Outgoing("ledger.deadline_too_far", {"latest": latest.isoformat()})
+            await uow.outbox.add(person.id, message, at=now)
             return True
         data[step] = deadline.isoformat()
     elif not value or len(value) > (60 if step == "responsible" else MAX_TEXT):

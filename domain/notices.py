@@ -28,6 +28,7 @@ SEND_KIND = "send-notice"
 MAX_BODY = 2000
 MAX_CAPTION_BODY = 900  # with a photo or document the text is its caption (Telegram: 1024)
 MAX_MISSING_LISTED = 30
+MAX_AHEAD = timedelta(days=366)  # a notice for later than a year ahead is a typing slip (9999-12-31)
 
 AUDIENCE_LABELS = {
     Audience.CADRES.value: "notice.audience_cadres",
@@ -104,6 +105,9 @@ async def on_text(
             await uow.outbox.add(person.id, Outgoing("notice.bad_time"), at=now)
         elif when <= now:
             await uow.outbox.add(person.id, Outgoing("notice.time_past"), at=now)
+        elif when > now + MAX_AHEAD:
+            latest = (now + MAX_AHEAD).strftime("%Y-%m-%d")
+            await uow.outbox.add(person.id, Outgoing("notice.time_too_far", {"latest": latest}), at=now)
         else:
             await uow.notices.update_draft(draft.id, send_at=when, step=NoticeStep.CONFIRM.value)
             await _summary(uow, person, draft.id, now)

@@ -16,6 +16,8 @@ ESCALATE_TO = ("owner", "township")
 STEPS = ("acknowledge", "visit", "feedback", "public_notice", "whole")
 # 村内公示 lasts at least 5 days in every plan we have; a file may lengthen it, never shorten it.
 MIN_PUBLIC_NOTICE_DAYS = 5
+MAX_DAYS = 366
+MAX_HOURS = 366 * 24
 DEFAULT_QUIET_START = time(22, 0)
 DEFAULT_QUIET_END = time(7, 0)
 SHIPPED = ("anhui", "gansu")
@@ -145,6 +147,10 @@ class _Reader:
             raise self.fail(path, f"must be a whole number of {what}")
         if value < 0:
             raise self.fail(path, "must not be negative")
+        # A time limit longer than a year is a typing slip, and a huge one overflows the date arithmetic.
+        most = MAX_HOURS if what == "hours" else MAX_DAYS
+        if value > most:
+            raise self.fail(path, f"must be at most {most} {what}")
         return value
 
     def policy(self, raw: dict[str, Any]) -> Policy:

@@ -9,6 +9,9 @@ from typing import Protocol
 from domain.policy import Limit, Policy
 
 END_OF_DAY = time(23, 59, 59)
+# The last and first days that survive a move to any UTC offset (stored times are UTC).
+LAST_DAY = date.max - timedelta(days=1)
+FIRST_DAY = date.min + timedelta(days=1)
 # A calendar with no working day in a whole year is broken; stop rather than loop for ever.
 MAX_DAYS_OFF_IN_A_ROW = 366
 
@@ -34,11 +37,11 @@ def due(
     """
     day = start.date()
     if not limit.working:
-        return _end_of(day + timedelta(days=limit.days), start)
+        return _end_of(add_days(day, limit.days), start)
     reported: set[int] = set()
     remaining = limit.days
     off_in_a_row = 0
-    while remaining > 0:
+    while remaining > 0 and day < LAST_DAY:
         day += timedelta(days=1)
         if is_workday(day, calendar, reported, on_unknown):
             remaining -= 1
@@ -68,7 +71,26 @@ def is_workday(
 
 
 def _end_of(day: date, start: datetime) -> datetime:
-    return datetime.combine(day, END_OF_DAY, tzinfo=start.tzinfo)
+    return datetime.combine(min(max(day, FIRST_DAY), LAST_DAY), END_OF_DAY, tzinfo=start.tzinfo)
+
+
+def add_days(day: date, days: int) -> date:
+    """`day` + `days`, held between FIRST_DAY and LAST_DAY rather than overflowing."""
+    try:
+        return min(max(day + timedelta(days=days), FIRST_DAY), LAST_DAY)
+    except OverflowError:
+        return LAST_DAY if days > 0 else FIRST_DAY
+
+
+def shift(moment: datetime, delta: timedelta) -> datetime:
+    """`moment` + `delta`, held within FIRST_DAY and LAST_DAY (in moment's zone) rather than overflowing."""
+    last = datetime.combine(LAST_DAY, END_OF_DAY, tzinfo=moment.tzinfo)
+    first = datetime.combine(FIRST_DAY, time(0), tzinfo=moment.tzinfo)
+    try:
+        moved = moment + delta
+    except OverflowError:
+        return last if delta > timedelta(0) else first
+    return min(max(moved, first), last)
 
 
 def quiet(moment: datetime, policy: Policy) -> bool:
@@ -87,5 +109,5 @@ def next_outside_quiet(moment: datetime, policy: Policy) -> datetime:
         return moment
     day = moment.date()
     if policy.quiet_start > policy.quiet_end and moment.time() >= policy.quiet_start:
-        day += timedelta(days=1)  # the evening part of a window that ends tomorrow morning
+        day = add_days(day, 1)  # the evening part of a window that ends tomorrow morning
     return datetime.combine(day, policy.quiet_end, tzinfo=moment.tzinfo)
