@@ -24,6 +24,7 @@ from bot.pacing import Pacer
 from domain.messages import Outgoing
 from domain.model import UPLOAD_REF, Channel
 from domain.ports import Clock
+from handlers import limits
 from handlers.render import render
 from locales import catalog_for
 from storage.outbox_store import Claimed, OutboxStore
@@ -223,6 +224,12 @@ class OutboxSender:
     ) -> None:
         outgoing = Outgoing.from_json(message.payload)
         text, markup = render(outgoing, catalog_for(message.locale, self.default_locale))
+        limit = limits.TEXT_LIMIT if outgoing.media is None else limits.CAPTION_LIMIT
+        if limits.utf16_len(text) > limit:
+            # Too long messages are queued in parts; this one was not (queued before that, or its
+            # recipient changed language since): cut it rather than have Telegram refuse it all.
+            log.warning("outbox %s: %s too long to send whole; cut to fit", message.id, outgoing.template)
+            text = limits.clip(text, limit)
         file: str | InputFile = ""
         if outgoing.media is not None:
             file = outgoing.media["file_id"]

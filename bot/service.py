@@ -27,6 +27,7 @@ from domain import deadlines, delivery, household, schedule
 from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock, DeadlineRules
 from domain.web_intake import WebUnitOfWork
+from handlers import limits
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage.db import create_engine, session_factory
@@ -75,7 +76,9 @@ class Service:
         self.application = build_application(settings)
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
-        self.uow = SqlUnitOfWorkFactory(self.sessions)
+        # A message too long for Telegram is queued as several, each rendered in its recipient's
+        # language and short enough (handlers.limits).
+        self.uow = SqlUnitOfWorkFactory(self.sessions, split=limits.splitter(settings.default_locale))
         self.sender = OutboxSender(
             OutboxStore(self.sessions),
             self.application.bot,

@@ -265,7 +265,8 @@ class Outbox(Protocol):
         key: str | None = None,
         channel: Channel = Channel.TELEGRAM,
     ) -> bool:
-        """Queue a message; False (and nothing queued) when `key` was queued before.
+        """Queue a message; False (and nothing queued) when `key` was queued before, or when
+        the person has no address on `channel` (never bound: nothing would reach them).
 
         A reply to what a person just did needs no key; a notification caused by a change
         of state gets one derived from that change, so it can never be queued twice.

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.model import Channel, OutboxStatus, Person, Role, Village
 from domain.notification_ports import (
@@ -46,7 +48,18 @@ from storage.models import (
     TownshipRow,
     VillageRow,
 )
-from storage.repositories import GeographyRepository, PersonRepository, _Repo, _rowcount
+from storage.repositories import (
+    GeographyRepository,
+    PersonRepository,
+    Splitter,
+    _Repo,
+    _rowcount,
+    bound_to,
+    outbox_rows,
+)
+
+log = logging.getLogger(__name__)
+BOUND_CHUNK = 5000  # person ids a query asks about at once (both databases cap the parameters)
 
 PENDING = "pending"
 DONE = "done"
@@ -291,6 +304,10 @@ class NoticeRepository(_Repo):
 
 
 class DeliveryRepository(_Repo):
+    def __init__(self, session: AsyncSession, split: Splitter | None = None) -> None:
+        super().__init__(session)
+        self.split = split
+
     async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
         result = await self.session.execute(
             update(ChannelAccountRow)
@@ -346,21 +363,27 @@ class DeliveryRepository(_Repo):
         ]
 
     async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
+        """Queue keyed messages, a long one as several rows; those to a person with no address
+        on `channel` are left out."""
         if not messages:
             return 0
+        wanted = sorted({m.person_id for m in messages})
+        locales: dict[int, str | None] = {}
+        for start in range(0, len(wanted), BOUND_CHUNK):
+            found = await self.session.execute(bound_to(wanted[start : start + BOUND_CHUNK], channel))
+            locales.update((person_id, locale) for person_id, locale in found.all())
+        if unbound := sum(1 for m in messages if m.person_id not in locales):
+            log.info("outbox: %s messages not queued: no %s address to send them to", unbound, channel)
         rows = [
-            {
-                "key": m.key,
-                "person_id": m.person_id,
-                "channel": channel.value,
-                "payload": m.message.to_json(),
-                "status": OutboxStatus.PENDING.value,
-                "attempts": 0,
-                "created_at": at,
-                "next_attempt_at": at,
-            }
+            row
             for m in messages
+            if m.person_id in locales
+            for row in outbox_rows(
+                m.key, m.person_id, channel, m.message, locales[m.person_id], at, self.split
+            )
         ]
+        if not rows:
+            return 0
         statement = _dialect_insert(self, OutboxRow).on_conflict_do_nothing(index_elements=["key"])
         return _rowcount(await self.session.execute(statement, rows))
 

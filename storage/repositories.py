@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import and_, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -48,6 +50,8 @@ from storage.models import (
     TownshipRow,
     VillageRow,
 )
+
+log = logging.getLogger(__name__)
 
 
 class _Repo:
@@ -639,7 +643,61 @@ class EventLog(_Repo):
         return [CaseEvent(r.declaration_id, r.kind, r.actor_id, r.at, dict(r.data)) for r in rows]
 
 
+# Cuts a message too long for the channel into parts that each fit, rendered in the recipient's
+# locale (the second argument). Given by bot/'s wiring: storage renders nothing itself.
+Splitter = Callable[[Outgoing, str | None], list[Outgoing]]
+
+
+def outbox_rows(
+    key: str,
+    person_id: int,
+    channel: Channel,
+    message: Outgoing,
+    locale: str | None,
+    at: datetime,
+    split: Splitter | None,
+) -> list[dict[str, Any]]:
+    """The outbox rows of one message: one, or one a part (keys `key`, `key#2`, ...), in order."""
+    parts = [message]
+    if split is not None:
+        try:
+            parts = split(message, locale)
+        except Exception:
+            # A message that cannot be rendered must not undo the change it reports; the sender
+            # will record why it could not go.
+            log.exception("outbox: could not measure a %s message; queued whole", message.template)
+    return [
+        {
+            "key": key if n == 1 else f"{key}#{n}",
+            "person_id": person_id,
+            "channel": channel.value,
+            "payload": part.to_json(),
+            "status": OutboxStatus.PENDING.value,
+            "attempts": 0,
+            "created_at": at,
+            "next_attempt_at": at,
+        }
+        for n, part in enumerate(parts, 1)
+    ]  # fmt: skip
+
+
+def bound_to(person_ids: Any, channel: Channel) -> Any:
+    """(person id, locale) of those of `person_ids` with an address on `channel`."""
+    return (
+        select(PersonRow.id, PersonRow.locale)
+        .join(
+            ChannelAccountRow,
+            and_(ChannelAccountRow.person_id == PersonRow.id, ChannelAccountRow.channel == channel.value),
+        )
+        .where(PersonRow.id.in_(person_ids))
+    )
+
+
 class Outbox(_Repo):
+    def __init__(self, session: AsyncSession, split: Splitter | None = None) -> None:
+        super().__init__(session)
+        self.split = split
+
     async def add(
         self,
         person_id: int,
@@ -649,28 +707,20 @@ class Outbox(_Repo):
         key: str | None = None,
         channel: Channel = Channel.TELEGRAM,
     ) -> bool:
-        values = {
-            "key": key or f"reply:{uuid.uuid4().hex}",
-            "person_id": person_id,
-            "channel": channel.value,
-            "payload": message.to_json(),
-            "status": OutboxStatus.PENDING.value,
-            "attempts": 0,
-            "created_at": at,
-            "next_attempt_at": at,
-        }
+        """Queue a message; False (nothing queued) when `key` was queued before, or when the
+        person has no address on `channel` (a roster cadre who never opened the invite)."""
+        found = (await self.session.execute(bound_to([person_id], channel))).first()
+        if found is None:
+            log.info("outbox: a %s message not queued: no %s address for it", message.template, channel)
+            return False
+        rows = outbox_rows(
+            key or f"reply:{uuid.uuid4().hex}", person_id, channel, message, found.locale, at, self.split
+        )
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        statement: Any
-        if dialect == "postgresql":
-            statement = (
-                postgresql.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
-            )
-        else:
-            statement = (
-                sqlite.insert(OutboxRow).values(**values).on_conflict_do_nothing(index_elements=["key"])
-            )
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = insert_into(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
         result = await self.session.execute(statement)
-        return _rowcount(result) == 1
+        return _rowcount(result) > 0
 
     async def count_pending(self) -> int:
         return int(

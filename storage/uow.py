@@ -12,8 +12,11 @@ from storage import repositories as repos
 
 
 class SqlUnitOfWork:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], split: repos.Splitter | None = None
+    ) -> None:
         self._sessions = sessions
+        self._split = split
         self._session: AsyncSession | None = None
 
     async def __aenter__(self) -> Self:
@@ -27,10 +30,10 @@ class SqlUnitOfWork:
         self.tasks = repos.TaskRepository(session)
         self.events = repos.EventLog(session)
         self.attachments = repos.AttachmentRepository(session)
-        self.outbox = repos.Outbox(session)
+        self.outbox = repos.Outbox(session, self._split)
         self.schedule = notification_repos.ScheduleRepository(session)
         self.notices = notification_repos.NoticeRepository(session)
-        self.delivery = notification_repos.DeliveryRepository(session)
+        self.delivery = notification_repos.DeliveryRepository(session, self._split)
         self.campaigns = notification_repos.CampaignRepository(session)
         self.ledger = notification_repos.LedgerRepository(session)
         self.scans = web_repos.ScanRepository(session)
@@ -63,10 +66,17 @@ class SqlUnitOfWork:
 
 
 class SqlUnitOfWorkFactory:
-    """Makes a fresh unit of work per use case call."""
+    """Makes a fresh unit of work per use case call.
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    `split` cuts a message too long for its channel into parts as it is queued (bot/ gives the
+    renderer's); without it messages are queued whole.
+    """
+
+    def __init__(
+        self, sessions: async_sessionmaker[AsyncSession], *, split: repos.Splitter | None = None
+    ) -> None:
         self.sessions = sessions
+        self.split = split
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions)
+        return SqlUnitOfWork(self.sessions, self.split)

@@ -16,8 +16,9 @@ from telegram import Bot
 
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
-from domain.messages import Outgoing
+from domain.messages import Action, Outgoing
 from domain.model import Channel, Role
+from handlers.limits import splitter, utf16_len
 from storage.db import session_factory
 from storage.models import ChannelAccountRow, OutboxRow, UploadRow
 from storage.outbox_store import OutboxStore
@@ -360,3 +361,54 @@ async def test_a_web_photo_is_uploaded_from_its_stored_bytes_and_a_lost_one_is_k
     assert sent.kind == "photo"
     assert emu.file_bytes(sent.to_api()["photo"][-1]["file_id"]) == photo
     assert await statuses(engine) == Counter({"sent": 1, "failed": 1})
+
+
+def _long_body(lines: int) -> str:
+    return "\n".join(f"#{n:02} " + "三户危房改造未完工，协调施工队加快进度😀" * 25 for n in range(lines))
+
+
+async def test_a_long_message_goes_in_parts_each_once_in_order_across_an_error_and_a_restart(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine), split=splitter("zh_Hans"))
+    (a,) = await people(uow, emu, 1, clock)
+    body = _long_body(16)  # 16 lines of 529 UTF-16 units: three parts
+    async with uow() as work:
+        await work.outbox.add(
+            a, Outgoing("ledger.item", {"line": body}, actions=((Action("ack"),),)), at=clock.now()
+        )
+        await work.outbox.add(a, Outgoing("intake.noted", {"value": "after"}), at=clock.now())
+        await work.commit()
+    quick = Pacer(per_private_chat=100.0, private_burst=10)
+    first = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=quick)
+    assert await first.drain_once() == 1  # one part at a time: the next waits for this one
+    emu.fail_next("sendMessage", status=500)
+    assert await first.drain_once() == 1  # the second part fails: it is retried, nothing skipped
+    await first.stop()
+    clock.advance(seconds=10)
+    second = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=quick)
+    while await second.drain_once():  # a restart: the next sender goes on where the first stopped
+        clock.advance(seconds=10)
+    sent = emu.messages(5000)
+    assert len(sent) == 4 and "after" in (sent[-1].text or "")
+    parts = [m.text or "" for m in sent[:-1]]
+    assert "\n".join(parts) == body  # each part once, in order
+    assert all(utf16_len(part) <= 4096 for part in parts)
+    assert [bool(m.inline_keyboard) for m in sent] == [False, False, True, False]
+    assert await statuses(engine) == Counter({"sent": 4})
+
+
+async def test_a_message_queued_whole_but_too_long_is_cut_to_fit_rather_than_refused(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine))  # queued before messages were split
+    (a,) = await people(uow, emu, 1, clock)
+    async with uow() as work:
+        await work.outbox.add(a, Outgoing("ledger.item", {"line": _long_body(10)}), at=clock.now())
+        await work.commit()
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    assert await sender.drain_once() == 1
+    (sent,) = emu.messages(5000)
+    assert (sent.text or "").startswith("#00") and (sent.text or "").endswith("…")
+    assert utf16_len(sent.text or "") <= 4096
+    assert await statuses(engine) == Counter({"sent": 1})

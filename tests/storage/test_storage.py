@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import inspect, text
+from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain.messages import Outgoing
 from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo, TaskStatus
+from domain.notification_ports import Queued
+from handlers.limits import TEXT_LIMIT, splitter, utf16_len
+from handlers.render import text_of
 from storage.db import session_factory
 from storage.migrate import upgrade
+from storage.models import OutboxRow
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, seed_roster
@@ -180,10 +185,83 @@ async def test_two_acknowledgements_at_once_one_wins(engine: AsyncEngine, clock:
 async def test_outbox_key_queues_once(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> None:
     async with uow() as work:
         person = await work.persons.add(Role.FARMER)
+        await work.persons.bind(person.id, Channel.TELEGRAM, "1", clock.now())
         assert await work.outbox.add(person.id, Outgoing("help.farmer"), key="k1", at=clock.now())
         assert not await work.outbox.add(person.id, Outgoing("help.staff"), key="k1", at=clock.now())
         assert await work.outbox.add(person.id, Outgoing("help.staff"), at=clock.now())
         assert await work.outbox.count_pending() == 2
+
+
+async def test_nothing_is_queued_for_a_person_with_no_address(
+    uow: SqlUnitOfWorkFactory, engine: AsyncEngine, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    async with uow() as work:
+        bound = await work.persons.add(Role.CADRE, name="张伟", phone="13800000001")
+        never = await work.persons.add(Role.CADRE, name="李娜", phone="13800000002")
+        await work.persons.bind(bound.id, Channel.TELEGRAM, "2001", clock.now())
+        with caplog.at_level(logging.INFO, logger="storage"):
+            assert await work.outbox.add(bound.id, Outgoing("help.cadre"), key="a", at=clock.now())
+            assert not await work.outbox.add(never.id, Outgoing("help.cadre"), key="b", at=clock.now())
+            assert not await work.outbox.add(never.id, Outgoing("help.cadre"), at=clock.now())
+            many = [
+                Queued(person.id, Outgoing("help.cadre"), key) for person, key in ((bound, "c"), (never, "d"))
+            ]
+            await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)
+        await work.commit()
+    assert "not queued" in caplog.text
+    assert "李娜" not in caplog.text and "13800000002" not in caplog.text
+    async with session_factory(engine)() as session:
+        rows = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
+    assert [(row.person_id, row.key) for row in rows] == [(bound.id, "a"), (bound.id, "c")]
+    async with uow() as work:
+        # Once the invite is opened, the next message is queued; the refused key was never taken.
+        await work.persons.bind(never.id, Channel.TELEGRAM, "2002", clock.now())
+        assert await work.outbox.add(never.id, Outgoing("help.cadre"), key="b", at=clock.now())
+        await work.commit()
+
+
+async def test_a_message_too_long_is_queued_as_parts_in_order_and_once(
+    engine: AsyncEngine, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine), split=splitter("zh_Hans"))
+    body = "\n".join(f"#{n:02} " + "危房改造未完工" * 90 for n in range(20))  # 20 lines of 634
+    long = Outgoing("ledger.item", {"line": body}, keyboard="menu")
+    async with uow() as work:
+        one = await work.persons.add(Role.CADRE, name="张伟")
+        two = await work.persons.add(Role.CADRE, name="李娜", locale="en")
+        await work.persons.bind(one.id, Channel.TELEGRAM, "2001", clock.now())
+        await work.persons.bind(two.id, Channel.TELEGRAM, "2002", clock.now())
+        assert await work.outbox.add(one.id, long, key="long", at=clock.now())
+        assert await work.outbox.add(one.id, Outgoing("help.cadre"), at=clock.now())
+        assert not await work.outbox.add(one.id, long, key="long", at=clock.now())  # queued before
+        many = [Queued(two.id, long, "many")]
+        await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)
+        await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)  # queued before: skipped
+        await work.commit()
+    async with session_factory(engine)() as session:
+        rows = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
+    keys = [row.key for row in rows]
+    assert keys[:4] == ["long", "long#2", "long#3", "long#4"] and keys[4].startswith("reply:")
+    assert keys[5:] == ["many", "many#2", "many#3", "many#4"]
+    for person, parts in ((one.id, rows[:4]), (two.id, rows[5:])):
+        messages = [Outgoing.from_json(row.payload) for row in parts]
+        texts = [text_of(message, "en") for message in messages]  # already rendered: any language shows them
+        assert "\n".join(texts) == body and all(utf16_len(t) <= TEXT_LIMIT for t in texts)
+        assert [m.keyboard for m in messages] == [None, None, None, "menu"]
+        assert {row.person_id for row in parts} == {person}
+    # The sender takes a person's parts one after the other, never two at once.
+    store = OutboxStore(session_factory(engine))
+    seen: list[int] = []
+    while claimed := await store.claim(clock.now(), 10, timedelta(seconds=30)):
+        assert len({message.person_id for message in claimed}) == len(claimed)
+        for message in claimed:
+            seen.append(message.id)
+            await store.sent(message.id, clock.now(), None)
+    assert sorted(seen) == [row.id for row in rows]
+    for person in (one.id, two.id):
+        assert [i for i in seen if i in {r.id for r in rows if r.person_id == person}] == [
+            r.id for r in rows if r.person_id == person
+        ]
 
 
 async def test_outbox_claims_in_order_one_per_person_and_reclaims_after_lease(
@@ -194,9 +272,13 @@ async def test_outbox_claims_in_order_one_per_person_and_reclaims_after_lease(
         alice = await work.persons.add(Role.FARMER)
         bob = await work.persons.add(Role.FARMER)
         await work.persons.bind(alice.id, Channel.TELEGRAM, "1", clock.now())
+        await work.persons.bind(bob.id, Channel.TELEGRAM, "2", clock.now())
         for n in range(3):
             await work.outbox.add(alice.id, Outgoing("intake.noted", {"value": n}), at=clock.now())
         await work.outbox.add(bob.id, Outgoing("help.farmer"), at=clock.now())
+        # Bob's chat is bound to someone else after his message was queued: it has no address now.
+        carol = await work.persons.add(Role.FARMER)
+        await work.persons.bind(carol.id, Channel.TELEGRAM, "2", clock.now())
         await work.commit()
     store = OutboxStore(session_factory(engine))
     lease = timedelta(seconds=30)
@@ -222,8 +304,9 @@ async def test_concurrent_claims_never_share_a_row(
 ) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     async with uow() as work:
-        for _ in range(40):
+        for n in range(40):
             person = await work.persons.add(Role.FARMER)
+            await work.persons.bind(person.id, Channel.TELEGRAM, str(n), clock.now())
             await work.outbox.add(person.id, Outgoing("help.farmer"), at=clock.now())
         await work.commit()
     stores = [OutboxStore(session_factory(engine)) for _ in range(senders)]

@@ -9,7 +9,7 @@ from aiohttp import FormData
 from sqlalchemy import func, select
 
 from bot.webform.safety import MAX_BODY, MAX_PHOTO
-from domain.model import Role
+from domain.model import Channel, Role
 from qr.cadre_links import sign_cadre_link
 from storage.models import AttachmentRow, DeclarationRow, OutboxRow, QrScanRow, UploadRow
 from tests.web.conftest import SECRET, Site, answers
@@ -118,6 +118,11 @@ async def test_the_form_redirects_to_its_receipt_page_so_a_reload_never_posts_ag
 
 
 async def test_a_web_declaration_takes_the_chat_route_to_the_village(site: Site) -> None:
+    async with site.uow() as uow:  # the township's staff have opened the bot; nobody else has
+        township_staff = await uow.persons.by_phone("+8613800000003")
+        assert township_staff is not None
+        await uow.persons.bind(township_staff.id, Channel.TELEGRAM, "3001", site.clock.now())
+        await uow.commit()
     path, token = await form_path(site)
     response = await site.client.get(path)
     assert "知情同意" in await response.text()  # the chat's own consent text and version
@@ -143,6 +148,7 @@ async def test_a_web_declaration_takes_the_chat_route_to_the_village(site: Site)
     # the declarant, who has no chat, gets nothing queued (the page shows the receipt).
     templates = [(o.person_id, o.payload["template"]) for o in outbox]
     staff = {p for p, _ in templates}
+    assert staff == {township_staff.id}
     per_recipient = ["case.new_township", "case.attachment", "case.attachment"]
     assert [t for _, t in templates] == per_recipient * len(staff)
     # The two photos go with the case, as files the sender uploads from the stored bytes.
