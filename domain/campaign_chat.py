@@ -15,6 +15,7 @@ import re
 from datetime import date
 from typing import Any
 
+from domain import buttons as b
 from domain import campaigns
 from domain.ledger import parse_deadline
 from domain.messages import Action, Outcome, Outgoing, text
@@ -104,11 +105,11 @@ async def _ask_villages(
         chosen_label = "、".join(v.name for v in villages if v.code in chosen)
     for village in villages:
         mark = "✅ " if village.code in chosen else ""
-        rows.append((Action("cvil", f"{conv.id}:{village.code}", label=f"{mark}{village.name}"),))
+        rows.append((Action(b.CampaignVillage(conv.id, village.code), label=f"{mark}{village.name}"),))
     rows.append(
         (
-            Action("cvil", f"{conv.id}:*all", label="campaign.chat_all_villages"),
-            Action("cvil", f"{conv.id}:*next", label="campaign.chat_next"),
+            Action(b.CampaignVillage(conv.id, "*all"), label="campaign.chat_all_villages"),
+            Action(b.CampaignVillage(conv.id, "*next"), label="campaign.chat_next"),
         )
     )
     await uow.outbox.add(
@@ -119,14 +120,16 @@ async def _ask_villages(
 
 
 async def _ask_rhythm(uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
-    rows = tuple((Action("crhy", f"{conv.id}:{kind}", label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES)
+    rows = tuple(
+        (Action(b.CampaignRhythm(conv.id, kind), label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES
+    )
     await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_rhythm", actions=rows), at=clock.now())
 
 
 async def _ask_reminders(
     uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation
 ) -> None:
-    rows = ((Action("crem", f"{conv.id}:default", label="campaign.chat_default_reminders"),),)
+    rows = ((Action(b.CampaignDefaultReminders(conv.id), label="campaign.chat_default_reminders"),),)
     await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_reminders", actions=rows), at=clock.now())
 
 
@@ -333,8 +336,8 @@ async def _summary(
     }
     buttons = (
         (
-            Action("ccfm", f"{conv.id}:yes", label="campaign.chat_create"),
-            Action("ccfm", f"{conv.id}:no", label="campaign.chat_discard"),
+            Action(b.CampaignConfirm(conv.id, "yes"), label="campaign.chat_create"),
+            Action(b.CampaignConfirm(conv.id, "no"), label="campaign.chat_discard"),
         ),
     )
     await uow.outbox.add(

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from domain import buttons as b
 from domain import reports
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import Channel, Role
@@ -218,7 +219,7 @@ async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem
     days = (phase.deadline - clock.now().date()).days
     queued: list[Queued] = []
     for village in await uow.campaigns.villages_not_done(phase.id):
-        actions = ((Action("cdone", f"{phase.id}:{village.id}", label="campaign.done_button"),),)
+        actions = ((Action(b.PhaseDone(phase.id, village.id), label="campaign.done_button"),),)
         params = {
             "campaign": phase.campaign_name,
             "phase": phase.name,

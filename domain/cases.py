@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from domain import buttons as b
 from domain import validation
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
@@ -143,7 +144,7 @@ async def submit_declaration(
     for recipient in recipients:
         await uow.outbox.add(
             recipient.id,
-            Outgoing(template, params, actions=((Action("ack", str(task.id)),),)),
+            Outgoing(template, params, actions=((Action(b.Acknowledge(task.id)),),)),
             key=f"case-new:{task.id}:{recipient.id}",
             at=now,
         )
@@ -326,38 +327,38 @@ def step_actions(
     task: Task, declaration: Declaration, *, township: bool = False
 ) -> tuple[tuple[Action, ...], ...]:
     """The buttons for what can be done next on a case (for its owner, or for the township)."""
-    t = str(task.id)
+    t = task.id
     status = declaration.status
     rows: list[tuple[Action, ...]] = []
     if status is S.SUBMITTED:
-        rows.append((Action("ack", t),))
+        rows.append((Action(b.Acknowledge(t)),))
     elif status is S.ACKNOWLEDGED:
-        rows.append((Action("step", f"{t}:visit", label="action.visit"),))
+        rows.append((Action(b.Step(t, "visit"), label="action.visit"),))
         if set(declaration.risk_types) & GREEN_CHANNEL_RISKS and not declaration.green_channel:
-            rows.append((Action("step", f"{t}:green", label="action.green_channel"),))
+            rows.append((Action(b.Step(t, "green"), label="action.green_channel"),))
     elif status is S.VISITED:
         rows += [
-            tuple(Action("verdict", f"{t}:{v.value}", label=f"verdict.{v.value}") for v in pair)
+            tuple(Action(b.ChooseVerdict(t, v), label=f"verdict.{v.value}") for v in pair)
             for pair in ((Verdict.UNSTABLE, Verdict.MARGINAL), (Verdict.SUDDEN, Verdict.NOT_ELIGIBLE))
         ]
     elif status is S.PROPOSED:
-        rows.append((Action("step", f"{t}:publicize", label="action.publicize"),))
+        rows.append((Action(b.Step(t, "publicize"), label="action.publicize"),))
     elif status is S.PUBLICIZING:
-        rows.append((Action("step", f"{t}:close_notice", label="action.close_notice"),))
+        rows.append((Action(b.Step(t, "close_notice"), label="action.close_notice"),))
     elif status is S.TOWNSHIP_REVIEW and township:
-        rows.append((Action("step", f"{t}:approve", label="action.approve"),))
+        rows.append((Action(b.Step(t, "approve"), label="action.approve"),))
     elif status is S.APPROVED and township:
-        rows.append((Action("step", f"{t}:enter", label="action.enter"),))
+        rows.append((Action(b.Step(t, "enter"), label="action.enter"),))
     elif status is S.OBJECTED and township:
         rows.append(
             (
-                Action("step", f"{t}:uphold", label="action.uphold"),
-                Action("step", f"{t}:reopen", label="action.reopen"),
+                Action(b.Step(t, "uphold"), label="action.uphold"),
+                Action(b.Step(t, "reopen"), label="action.reopen"),
             )
         )
     if status in (S.ACKNOWLEDGED, S.VISITED, S.PROPOSED, S.PUBLICIZING):
         # The owner hands over to a colleague; township staff may reassign.
-        rows.append((Action("hand", t, label="action.hand_over"),))
+        rows.append((Action(b.OfferHandOver(t), label="action.hand_over"),))
     return tuple(rows)
 
 
@@ -423,12 +424,12 @@ async def start_visit(
 
 
 def _visit_prompt(conversation_id: int, step: str, receipt: str, photos: int) -> Outgoing:
-    c = str(conversation_id)
-    cancel = Action("cancel", c)
+    c = conversation_id
+    cancel = Action(b.Cancel(c))
     if step == "date":
         days = (
-            Action("vday", f"{c}:0", label="action.today"),
-            Action("vday", f"{c}:1", label="action.yesterday"),
+            Action(b.VisitDay(c, 0), label="action.today"),
+            Action(b.VisitDay(c, 1), label="action.yesterday"),
         )
         return Outgoing("visit.ask_date", {"receipt": receipt}, actions=(days, (cancel,)))
     if step == "notes":
@@ -436,7 +437,7 @@ def _visit_prompt(conversation_id: int, step: str, receipt: str, photos: int) ->
     return Outgoing(
         "visit.ask_photos",
         {"count": photos},
-        actions=((Action("vdone", c, label="action.visit_done"),), (cancel,)),
+        actions=((Action(b.VisitDone(c), label="action.visit_done"),), (cancel,)),
     )
 
 
@@ -579,7 +580,7 @@ async def choose_verdict(
             Outgoing(
                 "case.ask_reason",
                 {"receipt": declaration.receipt, "limit": validation.MAX_REASON},
-                actions=((Action("cancel", str(conv.id)),),),
+                actions=((Action(b.Cancel(conv.id)),),),
             ),
             at=clock.now(),
         )
@@ -649,7 +650,7 @@ async def give_reason(
         Outgoing(
             "farmer.verdict_not_eligible",
             {"receipt": declaration.receipt, "reason": reason, "hotline": HOTLINE},
-            actions=((Action("obj", str(declaration.id), label="action.object"),),),
+            actions=((Action(b.Object(declaration.id), label="action.object"),),),
         ),
     )
 
@@ -810,7 +811,7 @@ async def start_objection(
         Outgoing(
             "farmer.ask_objection",
             {"receipt": declaration.receipt},
-            actions=((Action("cancel", str(conv.id)),),),
+            actions=((Action(b.Cancel(conv.id)),),),
         ),
         at=clock.now(),
     )
@@ -880,7 +881,7 @@ async def offer_handover(
     ]
     reachable = await uow.persons.reachable([p.id for p in colleagues], Channel.TELEGRAM)
     buttons = [
-        Action("handto", f"{task.id}:{p.id}", label={"$plain": p.name or str(p.id)})
+        Action(b.HandTo(task.id, p.id), label={"$plain": p.name or str(p.id)})
         for p in colleagues
         if p.id in reachable
     ]
@@ -907,8 +908,15 @@ async def hand_over(
     if not township and task.acknowledged_by != actor.id:
         return _refused(actor, "case.not_yours")
     colleague = await uow.persons.get(colleague_id)
-    if colleague is None or colleague.role is not Role.CADRE or task.village_id not in colleague.village_ids:
+    if (
+        colleague is None
+        or colleague.role is not Role.CADRE
+        or task.village_id not in colleague.village_ids
+        or colleague.id == task.acknowledged_by
+    ):
         return _refused(actor, "case.not_a_colleague")
+    if not await uow.persons.reachable([colleague.id], Channel.TELEGRAM):
+        return _refused(actor, "case.colleague_unreachable")  # the case would sit where no one sees it
     if declaration.status in FINAL or declaration.status is S.SUBMITTED:
         return _refused(actor, "case.step_done")
     if not await uow.tasks.hand_over(task.id, expected_owner=task.acknowledged_by, to=colleague.id):

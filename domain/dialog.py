@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from domain import buttons as b
 from domain import cases, household, intake
 from domain.messages import Outgoing
 from domain.model import AttachmentKind, Channel, Conversation, Flow, Person
@@ -41,7 +42,7 @@ async def on_text(
         await show_help(uow, clock, channel, address)
     elif conv.flow is Flow.INTAKE:
         if word in BACK_WORDS:
-            await intake.press(uow, clock, protector, rules, channel, address, "back", conv.id, "")
+            await intake.press(uow, clock, protector, rules, channel, address, b.Back(conv.id))
         else:
             await intake.answer_text(uow, clock, protector, person, conv, raw)
     elif conv.flow is Flow.ADD_INFO:
@@ -63,11 +64,16 @@ async def _open(
     return person, await uow.conversations.get(person.id)
 
 
-async def on_contact(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, phone: str) -> None:
-    """A shared contact: the phone answer of a declaration, if one is being filled in."""
+async def on_contact(
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, phone: str, *, own: bool = True
+) -> None:
+    """A shared contact: the phone answer of a declaration, if one is being filled in.
+
+    `own` is False for a contact card that is not the sender's own (someone else's, forwarded).
+    """
     person, conv = await _open(uow, clock, channel, address)
     if conv is not None and conv.flow is Flow.INTAKE:
-        await intake.answer_contact(uow, clock, person, conv, phone)
+        await intake.answer_contact(uow, clock, person, conv, phone, own=own)
     else:
         await on_other(uow, clock, channel, address)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain import buttons as b
 from domain.cases import recipients_of
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
@@ -70,13 +71,12 @@ async def my_declarations(uow: UnitOfWork, clock: Clock, channel: Channel, addre
         if declaration.status.open:
             row = [
                 Action(
-                    "addinfo",
-                    str(declaration.id),
+                    b.AddInfo(declaration.id),
                     label={"$t": "action.add_info", "$with": {"receipt": declaration.receipt}},
                 )
             ]
             if task is not None and task.status is TaskStatus.OPEN:
-                row.append(Action("withdraw", str(declaration.id), label="action.withdraw"))
+                row.append(Action(b.Withdraw(declaration.id), label="action.withdraw"))
             actions.append(tuple(row))
     message = Outgoing(
         "status.list", {"lines": {"$lines": lines}, "hotline": HOTLINE}, actions=tuple(actions)
@@ -95,18 +95,22 @@ async def _own_open(uow: UnitOfWork, person: Person, declaration_id: int) -> Dec
 async def begin_adding(
     uow: UnitOfWork, clock: Clock, person: Person, declaration: Declaration, *, check_owner: bool = True
 ) -> bool:
-    """Open the conversation in which text, voice notes and photos are added to a declaration."""
-    if check_owner and declaration.declared_by != person.id:
+    """Open the conversation in which text, voice notes and photos are added to a declaration.
+
+    Someone who is neither its declarant nor the cadre who filed it (a relative who typed the same
+    phone, say) may add too, but is not shown the receipt, and the cadre sees 非原申报人 on it.
+    """
+    own = person.id in (declaration.declared_by, declaration.filed_by_cadre)
+    if check_owner and not own:
         return False
-    conv = await uow.conversations.start(
-        person.id, Flow.ADD_INFO, "adding", {"declaration_id": declaration.id, "count": 0}, clock.now()
-    )
+    data = {"declaration_id": declaration.id, "count": 0, "not_declarant": not own}
+    conv = await uow.conversations.start(person.id, Flow.ADD_INFO, "adding", data, clock.now())
     await uow.outbox.add(
         person.id,
         Outgoing(
-            "status.add_prompt",
-            {"receipt": declaration.receipt},
-            actions=((Action("adddone", str(conv.id)), Action("cancel", str(conv.id))),),
+            "status.add_prompt" if own else "status.add_prompt_other",
+            {"receipt": declaration.receipt} if own else {},
+            actions=((Action(b.AddDone(conv.id)), Action(b.Cancel(conv.id))),),
             keyboard=None,
         ),
         at=clock.now(),
@@ -146,10 +150,13 @@ async def add_item(
     await uow.attachments.add(Attachment(declaration.id, kind, ref, person.id, now, duration))
     count = int(data.get("count", 0)) + 1
     await uow.conversations.update(conversation_id, "adding", {**data, "count": count}, now)
-    await uow.events.add(CaseEvent(declaration.id, "info_added", person.id, now, {"kind": kind.value}))
+    event = {"kind": kind.value, "not_declarant": bool(data.get("not_declarant"))}
+    await uow.events.add(CaseEvent(declaration.id, "info_added", person.id, now, event))
     task = await uow.tasks.for_declaration(declaration.id)
+    # What someone other than the declarant adds is passed on marked as such (非原申报人).
+    source = text("case.from_someone_else" if data.get("not_declarant") else "case.from_household")
     for recipient in await _handlers_of(uow, task):
-        params = {"receipt": declaration.receipt}
+        params = {"receipt": declaration.receipt, "source": source}
         if kind is AttachmentKind.TEXT:
             message = Outgoing("case.info_added_text", {**params, "text": ref})
         else:
@@ -158,7 +165,7 @@ async def add_item(
     await uow.outbox.add(
         person.id,
         Outgoing(
-            "status.add_received", {"count": count}, actions=((Action("adddone", str(conversation_id)),),)
+            "status.add_received", {"count": count}, actions=((Action(b.AddDone(conversation_id)),),)
         ),
         at=now,
     )
@@ -201,7 +208,7 @@ async def ask_withdraw(
         Outgoing(
             "status.withdraw_sure",
             {"receipt": declaration.receipt},
-            actions=((Action("withdrawyes", str(declaration.id), label="action.withdraw_yes"),),),
+            actions=((Action(b.WithdrawYes(declaration.id), label="action.withdraw_yes"),),),
         ),
         at=clock.now(),
     )

@@ -8,11 +8,14 @@ summary any answer can be changed; the steps an answer depends on follow, then t
 from __future__ import annotations
 
 import difflib
+import hashlib
+import logging
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from domain import buttons as b
 from domain import risk_types, validation
 from domain.messages import Action, Outcome, Outgoing, day, money, risk_label, risk_labels, text
 from domain.model import (
@@ -33,10 +36,17 @@ from domain.people import person_for
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.validation import Invalid
 
+log = logging.getLogger(__name__)
 S = IntakeStep
 CONSENT_VERSION = "2026-11"
 MAX_PHOTOS = 5
 REPEAT_WINDOW = timedelta(days=30)
+# Limits in chat, as tight as the web form's or tighter: a phone or ID number typed is looked up
+# for a repeat at most this often per person and per number; declarations per person and phone.
+REPEAT_CHECKS = (10, timedelta(hours=1))  # per person
+REPEAT_CHECKS_PER_NUMBER = (5, timedelta(hours=1))
+SUBMISSIONS = {False: (3, timedelta(days=1)), True: (30, timedelta(hours=1))}  # farmer / cadre (代报)
+SUBMISSIONS_PER_PHONE = (3, timedelta(days=1))
 RELATIONS = ("spouse", "child", "parent", "sibling", "other")
 HOUSEHOLD_BUTTONS = (1, 2, 3, 4, 5, 6)
 ORDER = (
@@ -117,8 +127,8 @@ def _after(data: dict[str, Any], step: S) -> S:
 
 
 def _nav(conv: Conversation, *, back: bool = True) -> tuple[Action, ...]:
-    row = [Action("back", str(conv.id))] if back and conv.data.get("history") else []
-    return (*row, Action("cancel", str(conv.id)))
+    row = [Action(b.Back(conv.id))] if back and conv.data.get("history") else []
+    return (*row, Action(b.Cancel(conv.id)))
 
 
 def _rows(actions: list[Action], width: int = 2) -> tuple[tuple[Action, ...], ...]:
@@ -129,7 +139,7 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
     """The message asking the question of the step the conversation is at."""
     data = conv.data
     step = S(conv.step)
-    c = str(conv.id)
+    c = conv.id
     if step is S.CONSENT:
         key = "intake.consent_cadre" if data.get("filed_by_cadre") else "intake.consent"
         return Outgoing(
@@ -137,18 +147,18 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
             {"version": CONSENT_VERSION, "hotline": HOTLINE},
             actions=(
                 (
-                    Action("consent", f"{c}:yes", label="action.consent_yes"),
-                    Action("consent", f"{c}:no", label="action.consent_no"),
+                    Action(b.Consent(c, "yes"), label="action.consent_yes"),
+                    Action(b.Consent(c, "no"), label="action.consent_no"),
                 ),
             ),
         )
     if step is S.TOWNSHIP:
         townships = await uow.geography.townships()
-        buttons = [Action("town", f"{c}:{t.id}", label={"$plain": t.name}) for t in townships]
+        buttons = [Action(b.ChooseTownship(c, t.id), label={"$plain": t.name}) for t in townships]
         return Outgoing("intake.ask_township", actions=(*_rows(buttons, 3), _nav(conv)))
     if step is S.VILLAGE:
         villages = await _village_choices(uow, data)
-        buttons = [Action("vil", f"{c}:{v.id}", label={"$plain": v.name}) for v in villages]
+        buttons = [Action(b.ChooseVillage(c, v.id), label={"$plain": v.name}) for v in villages]
         return Outgoing("intake.ask_village", actions=(*_rows(buttons, 3), _nav(conv)))
     if step is S.NAME:
         return Outgoing("intake.ask_name", {"village": data["village_name"]}, actions=(_nav(conv),))
@@ -158,24 +168,24 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
             {"name": data["name"]},
             actions=(
                 (
-                    Action("decl", f"{c}:self", label="declarant.self_button"),
-                    Action("decl", f"{c}:family", label="declarant.family_button"),
+                    Action(b.ChooseDeclarant(c, "self"), label="declarant.self_button"),
+                    Action(b.ChooseDeclarant(c, "family"), label="declarant.family_button"),
                 ),
                 _nav(conv),
             ),
         )
     if step is S.RELATION:
-        buttons = [Action("rel", f"{c}:{r}", label=f"relation.{r}") for r in RELATIONS]
+        buttons = [Action(b.ChooseRelation(c, r), label=f"relation.{r}") for r in RELATIONS]
         return Outgoing("intake.ask_relation", actions=(*_rows(buttons, 3), _nav(conv)))
     if step is S.PHONE:
         if data.get("filed_by_cadre"):  # the cadre's own number is not the household's
             return Outgoing("intake.ask_phone_cadre", actions=(_nav(conv),))
         return Outgoing("intake.ask_phone", keyboard="contact")
     if step is S.ID_NUMBER:
-        return Outgoing("intake.ask_id", actions=((Action("skip", c, label="action.skip_id"),), _nav(conv)))
+        return Outgoing("intake.ask_id", actions=((Action(b.SkipId(c), label="action.skip_id"),), _nav(conv)))
     if step is S.HOUSEHOLD:
         buttons = [
-            Action("hh", f"{c}:{n}", label={"$plain": f"{n}+" if n == 6 else str(n)})
+            Action(b.HouseholdSize(c, n), label={"$plain": f"{n}+" if n == 6 else str(n)})
             for n in HOUSEHOLD_BUTTONS
         ]
         return Outgoing("intake.ask_household", actions=(*_rows(buttons, 6), _nav(conv)))
@@ -195,7 +205,7 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
         return Outgoing(
             "intake.ask_photos",
             {"max": MAX_PHOTOS, "count": count},
-            actions=((Action("photos", c, label=label),), _nav(conv)),
+            actions=((Action(b.PhotosDone(c), label=label),), _nav(conv)),
         )
     return _summary(conv)
 
@@ -203,10 +213,10 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
 def _risks_prompt(conv: Conversation) -> Outgoing:
     chosen = conv.data.get("risks", [])
     buttons = [
-        Action("risk", f"{conv.id}:{r.code}", label={"$risk": r.code, "$checked": r.code in chosen})
+        Action(b.ToggleRisk(conv.id, r.code), label={"$risk": r.code, "$checked": r.code in chosen})
         for r in risk_types.risk_types()
     ]
-    done = (Action("risks", str(conv.id), label="action.risks_done"),) if chosen else ()
+    done = (Action(b.RisksDone(conv.id), label="action.risks_done"),) if chosen else ()
     return Outgoing(
         "intake.ask_risks",
         {"max": risk_types.MAX_CHOSEN, "chosen": risk_labels(chosen) if chosen else text("intake.none_yet")},
@@ -255,16 +265,16 @@ def _relation_value(data: dict[str, Any]) -> Any:
 
 
 def _summary(conv: Conversation) -> Outgoing:
-    c = str(conv.id)
+    c = conv.id
     edits = [
-        Action("edit", f"{c}:{field}", label=f"edit.{field}")
+        Action(b.EditAnswer(c, field), label=f"edit.{field}")
         for field in EDITABLE
         if not (field == "declarant" and conv.data.get("filed_by_cadre"))
     ]
     return Outgoing(
         "intake.summary",
         summary_params(conv.data),
-        actions=((Action("confirm", c),), *_rows(edits, 3), (Action("cancel", c),)),
+        actions=((Action(b.Confirm(c)),), *_rows(edits, 3), (Action(b.Cancel(c)),)),
     )
 
 
@@ -533,11 +543,30 @@ async def _offer_existing(
     phone: str | None,
     fingerprint: str | None,
 ) -> bool:
-    """A household with an open declaration of the last 30 days adds to it instead of a second one."""
+    """A household with an open declaration of the last 30 days adds to it instead of a second one.
+
+    The declaration offered is stored on the conversation: the 补充 button names it, but only the
+    one offered here can be added to. Past the limits the number is taken without a look-up, so a
+    stranger cannot test numbers one after another and an honest household loses nothing.
+    """
+    number = phone or str(fingerprint or "")
+    now = clock.now()
+    allowed = await uow.limits.hit(
+        f"repeat:person:{person.id}", limit=REPEAT_CHECKS[0], window=REPEAT_CHECKS[1], now=now
+    ) and await uow.limits.hit(
+        f"repeat:number:{_digest(number)}",
+        limit=REPEAT_CHECKS_PER_NUMBER[0],
+        window=REPEAT_CHECKS_PER_NUMBER[1],
+        now=now,
+    )
+    if not allowed:
+        log.info("repeat check skipped for person %s: over the limit", person.id)
+        return False
     existing = await open_declaration_of(uow, clock, phone=phone, fingerprint=fingerprint)
     if existing is None:
         return False
-    actions = ((Action("dupadd", f"{conv.id}:{existing.id}"),), (Action("cancel", str(conv.id)),))
+    await uow.conversations.update(conv.id, conv.step, {**conv.data, "offered": existing.id}, now)
+    actions = ((Action(b.AddToExisting(conv.id, existing.id)),), (Action(b.Cancel(conv.id)),))
     # Only its own declarant is shown the receipt: a phone number alone must not reveal one.
     if existing.declared_by == person.id or person.id == existing.filed_by_cadre:
         message = Outgoing(
@@ -577,11 +606,14 @@ async def _take_followup(uow: UnitOfWork, clock: Clock, person: Person, conv: Co
 
 
 async def answer_contact(
-    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, raw_phone: str
+    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, raw_phone: str, *, own: bool = True
 ) -> None:
-    """A shared contact as the phone answer."""
+    """A shared contact as the phone answer; someone else's contact card is not taken for it."""
     if S(conv.step) is not S.PHONE:
         await _ask_again(uow, clock, person, conv, "intake.unexpected_contact")
+        return
+    if not own:
+        await _ask_again(uow, clock, person, conv, "intake.foreign_contact")
         return
     try:
         await _take_phone(uow, clock, person, conv, validation.phone(raw_phone))
@@ -659,6 +691,19 @@ async def _conversation_for_button(
     return person, conv
 
 
+INTAKE_BUTTONS: dict[type[b.Button], S | None] = {
+    b.Consent: S.CONSENT, b.ChooseTownship: S.TOWNSHIP, b.ChooseVillage: S.VILLAGE,
+    b.ChooseDeclarant: S.DECLARANT, b.ChooseRelation: S.RELATION, b.SkipId: S.ID_NUMBER,
+    b.HouseholdSize: S.HOUSEHOLD, b.ToggleRisk: S.RISKS, b.RisksDone: S.RISKS, b.PhotosDone: S.PHOTOS,
+    b.Confirm: S.CONFIRM, b.EditAnswer: S.CONFIRM, b.AddToExisting: None, b.Back: None,
+}  # the step each button answers (None: any step)  # fmt: skip
+IntakeButton = (
+    b.Consent | b.ChooseTownship | b.ChooseVillage | b.ChooseDeclarant | b.ChooseRelation | b.SkipId
+    | b.HouseholdSize | b.ToggleRisk | b.RisksDone | b.PhotosDone | b.Confirm | b.EditAnswer
+    | b.AddToExisting | b.Back
+)  # fmt: skip
+
+
 async def press(
     uow: UnitOfWork,
     clock: Clock,
@@ -666,71 +711,64 @@ async def press(
     rules: DeadlineRules,
     channel: Channel,
     address: str,
-    name: str,
-    conversation_id: int,
-    arg: str,
+    button: IntakeButton,
 ) -> Outcome:
-    """An intake button; a button from an older message or another step is refused politely."""
-    steps = {
-        "consent": S.CONSENT, "town": S.TOWNSHIP, "vil": S.VILLAGE, "decl": S.DECLARANT, "rel": S.RELATION,
-        "skip": S.ID_NUMBER, "hh": S.HOUSEHOLD, "risk": S.RISKS, "risks": S.RISKS, "photos": S.PHOTOS,
-        "confirm": S.CONFIRM, "edit": S.CONFIRM, "dupadd": None, "back": None,
-    }  # fmt: skip
-    if name not in steps:
-        person = await person_for(uow, channel, address, clock)
-        return Outcome(toast="button.invalid", locale=person.locale, done=False)
-    person, conv = await _conversation_for_button(uow, clock, channel, address, conversation_id, steps[name])
+    """An intake button; a button from an older message, another step or someone else's
+    conversation is refused politely."""
+    step = INTAKE_BUTTONS[type(button)]
+    person, conv = await _conversation_for_button(uow, clock, channel, address, button.conv, step)
     if conv is None:
-        key = "intake.already_submitted" if name == "confirm" else STALE
+        key = "intake.already_submitted" if isinstance(button, b.Confirm) else STALE
         return Outcome(toast=key, locale=person.locale, done=False)
-    outcome = Outcome(locale=person.locale)
+    invalid = Outcome(toast="button.invalid", locale=person.locale, done=False)
     try:
-        if name == "consent":
-            return await _consent(uow, clock, person, conv, arg == "yes")
-        if name == "town":
-            township_id = int(arg)
-            if township_id not in {t.id for t in await uow.geography.townships()}:
-                return Outcome(toast="button.invalid", locale=person.locale, done=False)
-            await _choose_township(uow, clock, person, conv, township_id)
-        elif name == "vil":
-            village = next((v for v in await _village_choices(uow, conv.data) if v.id == int(arg)), None)
-            if village is None:
-                return Outcome(toast="button.invalid", locale=person.locale, done=False)
-            await _choose_village(uow, clock, person, conv, village)
-        elif name == "decl" and arg in ("self", "family"):
-            without_relation = {k: v for k, v in conv.data.items() if k != "relation"}
-            await _move(uow, clock, person, replace(conv, data=without_relation), {"declarant": arg})
-        elif name == "rel" and arg in RELATIONS:
-            await _move(uow, clock, person, conv, {"relation": arg})
-        elif name == "skip":
-            await _move(
-                uow,
-                clock,
-                person,
-                conv,
-                {"id_answered": True, "id_sealed": None, "id_fingerprint": None, "id_masked": None},
-            )
-        elif name == "hh":
-            await _move(uow, clock, person, conv, {"household": validation.household_size(arg)})
-        elif name == "risk" and risk_types.by_code(arg):
-            return await _toggle_risk(uow, clock, person, conv, arg, reply=False)
-        elif name == "risks" and conv.data.get("risks"):
-            await _move(uow, clock, person, conv, {"risks_done": True})
-        elif name == "photos":
-            await _move(uow, clock, person, conv, {"photos_done": True})
-        elif name == "edit" and arg in EDITABLE:
-            return await _edit(uow, clock, person, conv, arg)
-        elif name == "back":
-            return await _back(uow, clock, person, conv)
-        elif name == "dupadd":
-            return await _add_to_existing(uow, clock, person, conv, int(arg))
-        elif name == "confirm":
-            return await confirm(uow, clock, rules, person, conv)
-        else:
-            return Outcome(toast="button.invalid", locale=person.locale, done=False)
-    except (Invalid, ValueError):
-        return Outcome(toast="button.invalid", locale=person.locale, done=False)
-    return outcome
+        match button:
+            case b.Consent(answer=answer):
+                return await _consent(uow, clock, person, conv, answer == "yes")
+            case b.ChooseTownship(township=township_id):
+                if township_id not in {t.id for t in await uow.geography.townships()}:
+                    return invalid
+                await _choose_township(uow, clock, person, conv, township_id)
+            case b.ChooseVillage(village=village_id):
+                choices = await _village_choices(uow, conv.data)
+                village = next((v for v in choices if v.id == village_id), None)
+                if village is None:
+                    return invalid
+                await _choose_village(uow, clock, person, conv, village)
+            case b.ChooseDeclarant(who=who):
+                without_relation = {k: v for k, v in conv.data.items() if k != "relation"}
+                await _move(uow, clock, person, replace(conv, data=without_relation), {"declarant": who})
+            case b.ChooseRelation(relation=relation) if relation in RELATIONS:
+                await _move(uow, clock, person, conv, {"relation": relation})
+            case b.SkipId():
+                await _move(
+                    uow,
+                    clock,
+                    person,
+                    conv,
+                    {"id_answered": True, "id_sealed": None, "id_fingerprint": None, "id_masked": None},
+                )
+            case b.HouseholdSize(size=size):
+                await _move(uow, clock, person, conv, {"household": size})
+            case b.ToggleRisk(code=code) if risk_types.by_code(code):
+                return await _toggle_risk(uow, clock, person, conv, code, reply=False)
+            case b.RisksDone() if conv.data.get("risks"):
+                await _move(uow, clock, person, conv, {"risks_done": True})
+            case b.PhotosDone():
+                await _move(uow, clock, person, conv, {"photos_done": True})
+            case b.EditAnswer(field=field) if field in EDITABLE:
+                return await _edit(uow, clock, person, conv, field)
+            case b.Back():
+                return await _back(uow, clock, person, conv)
+            case b.AddToExisting(declaration=declaration_id):
+                return await _add_to_existing(uow, clock, person, conv, declaration_id)
+            case b.Confirm():
+                return await confirm(uow, clock, rules, person, conv)
+            case _:
+                return invalid
+    except Invalid:
+        return invalid
+    return Outcome(locale=person.locale)
 
 
 async def _consent(
@@ -821,6 +859,8 @@ async def _add_to_existing(
 ) -> Outcome:
     from domain.household import begin_adding
 
+    if conv.data.get("offered") != declaration_id:  # a hand-made button naming another case
+        return Outcome(toast=STALE, locale=person.locale, done=False)
     existing = await uow.declarations.get(declaration_id)
     if existing is None or not existing.status.open:
         return Outcome(toast=STALE, locale=person.locale, done=False)
@@ -848,13 +888,39 @@ async def cancel(
 async def confirm(
     uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, conv: Conversation
 ) -> Outcome:
-    """Submit the declaration shown in the summary; a second press does nothing."""
+    """Submit the declaration shown in the summary; a second press does nothing.
+
+    Past the limits on declarations in chat the draft is kept and the household told to try
+    later or call 12317.
+    """
+    if await _over_submission_limits(uow, clock, person, conv.data):
+        await _say(uow, clock, person, Outgoing("intake.too_many_declarations", {"hotline": HOTLINE}))
+        toast = "intake.too_many_declarations_toast"
+        return Outcome(toast=toast, alert=True, locale=person.locale, done=False)
     if not await uow.conversations.finish(conv.id):
         return Outcome(toast="intake.already_submitted", locale=person.locale, done=False)
     declaration = await submit_answers(uow, clock, rules, person, conv.data)
     return Outcome(
         toast="intake.submitted_toast", locale=person.locale, params={"receipt": declaration.receipt}
     )
+
+
+async def _over_submission_limits(
+    uow: UnitOfWork, clock: Clock, person: Person, data: dict[str, Any]
+) -> bool:
+    """Whether this person, or this phone, has already declared as often as a day allows."""
+    now = clock.now()
+    limit, window = SUBMISSIONS[bool(data.get("filed_by_cadre"))]
+    if await uow.declarations.count_since(now - window, declarant_id=person.id) >= limit:
+        return True
+    per_phone, phone_window = SUBMISSIONS_PER_PHONE
+    phone = data.get("phone")
+    return bool(phone) and await uow.declarations.count_since(now - phone_window, phone=phone) >= per_phone
+
+
+def _digest(number: str) -> str:
+    """A counter's key for a phone or ID number, never the number itself."""
+    return hashlib.sha256(number.encode()).hexdigest()[:24]
 
 
 async def submit_answers(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+from domain import buttons as b
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import Channel, Person, Role
 from domain.notification_ports import LedgerItem, LedgerStatus, NotificationsUnitOfWork, Queued, ScheduledItem
@@ -69,7 +70,7 @@ async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, ad
         return
     await uow.ledger.save_draft(person.id, "village", {}, now)
     villages = await uow.geography.villages(person.village_ids)
-    buttons = tuple((Action("lvil", str(v.id), label=v.name),) for v in villages)
+    buttons = tuple((Action(b.LedgerVillage(v.id), label=v.name),) for v in villages)
     await uow.outbox.add(person.id, Outgoing(QUESTIONS["village"], actions=buttons), at=now)
 
 
@@ -153,7 +154,7 @@ async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, a
 
 
 def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:
-    return ((Action("lclose", str(item_id), label="ledger.close_button"),),)
+    return ((Action(b.LedgerClose(item_id), label="ledger.close_button"),),)
 
 
 async def close(

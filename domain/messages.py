@@ -9,15 +9,33 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from domain.buttons import Button, ButtonError, parse
+
 
 @dataclass(frozen=True)
 class Action:
-    """A button: what it does (`name`), on what (`arg`), shown as the label of `name`."""
+    """An inline button: its typed data, and its label.
 
-    name: str
-    arg: str = ""
-    # A catalog key, or a render-time value such as `risk_label(code)`; None: "action.<name>".
+    `label` is a catalog key or a render-time value such as `risk_label(code)`; None shows the
+    button class's own label. `button` is a packed string only for a message read back from the
+    outbox whose data no longer parses (an old deployment's); pressing it is refused as expired.
+    """
+
+    button: Button | str
     label: str | dict[str, Any] | None = None
+
+    @property
+    def data(self) -> str:
+        """The callback data (checked against Telegram's 64 bytes when packed)."""
+        return self.button if isinstance(self.button, str) else self.button.pack()
+
+    @property
+    def label_or_default(self) -> str | dict[str, Any]:
+        if self.label is not None:
+            return self.label
+        if isinstance(self.button, Button) and self.button.label:
+            return self.button.label
+        return "button.invalid"
 
 
 @dataclass(frozen=True)
@@ -56,7 +74,7 @@ class Outgoing:
         data = {
             "template": self.template,
             "params": self.params,
-            "actions": [[[a.name, a.arg, a.label] for a in row] for row in self.actions],
+            "actions": [[[a.data, a.label] for a in row] for row in self.actions],
             "keyboard": self.keyboard,
             "lead": [self.lead, self.lead_params] if self.lead else None,
         }
@@ -69,15 +87,25 @@ class Outgoing:
         return cls(
             template=data["template"],
             params=dict(data.get("params") or {}),
-            actions=tuple(
-                tuple(Action(name, arg, label) for name, arg, label in row)
-                for row in data.get("actions") or ()
-            ),
+            actions=tuple(tuple(_stored_action(item) for item in row) for row in data.get("actions") or ()),
             keyboard=data.get("keyboard"),
             lead=data["lead"][0] if data.get("lead") else None,
             lead_params=dict(data["lead"][1]) if data.get("lead") else {},
             media=data.get("media"),
         )
+
+
+def _stored_action(item: list[Any]) -> Action:
+    """A button read back from the outbox: [data, label], or an older row's [name, arg, label]."""
+    if len(item) == 3:
+        name, arg, label = item
+        packed = f"{name}:{arg}" if arg else str(name)
+    else:
+        packed, label = item
+    try:
+        return Action(parse(packed), label)
+    except ButtonError:
+        return Action(str(packed), label)
 
 
 def text(key: str) -> dict[str, str]:

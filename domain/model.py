@@ -50,6 +50,14 @@ class DeclarationStatus(enum.StrEnum):
         )
 
 
+class Audience(enum.StrEnum):
+    """Who a township notice goes to."""
+
+    CADRES = "cadres"  # every village cadre of the township
+    VILLAGES = "villages"  # the cadres of chosen villages
+    STAFF = "staff"  # the township's staff (a role)
+
+
 class Verdict(enum.StrEnum):
     """The result of identification (认定结果)."""
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from domain import buttons as b
 from domain.messages import Action, Outcome, Outgoing, text
 from domain.model import Channel, Person, Role
 from domain.notification_ports import (
@@ -38,7 +39,7 @@ AUDIENCE_LABELS = {
 
 
 def _ack_action(notice_id: int) -> tuple[tuple[Action, ...], ...]:
-    return ((Action("nack", str(notice_id), label="notice.ack_button"),),)
+    return ((Action(b.NoticeAck(notice_id), label="notice.ack_button"),),)
 
 
 async def _staff(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
@@ -169,7 +170,7 @@ def parse_time(raw: str, now: datetime) -> datetime | None:
 
 async def _ask_audience(uow: NotificationsUnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
     buttons = tuple(
-        (Action("naud", f"{notice_id}:{kind.value}", label=AUDIENCE_LABELS[kind.value]),) for kind in Audience
+        (Action(b.NoticeAudience(notice_id, kind), label=AUDIENCE_LABELS[kind.value]),) for kind in Audience
     )
     await uow.outbox.add(person.id, Outgoing("notice.ask_audience", actions=buttons), at=now)
 
@@ -214,10 +215,10 @@ async def _ask_villages(
 ) -> None:
     villages = await uow.notices.township_villages(township_id)
     rows = [
-        (Action("nvil", f"{notice_id}:{v.id}", label=("✅ " if v.id in chosen else "") + v.name),)
+        (Action(b.NoticeVillage(notice_id, v.id), label=("✅ " if v.id in chosen else "") + v.name),)
         for v in villages
     ]
-    rows.append((Action("nvil", f"{notice_id}:done", label="notice.villages_done"),))
+    rows.append((Action(b.NoticeVillagesDone(notice_id), label="notice.villages_done"),))
     await uow.outbox.add(person.id, Outgoing("notice.ask_villages", actions=tuple(rows)), at=now)
 
 
@@ -249,8 +250,8 @@ async def toggle_village(
 async def _ask_when(uow: NotificationsUnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
     buttons = (
         (
-            Action("nwhen", f"{notice_id}:now", label="notice.when_now"),
-            Action("nwhen", f"{notice_id}:later", label="notice.when_later"),
+            Action(b.NoticeWhen(notice_id, "now"), label="notice.when_now"),
+            Action(b.NoticeWhen(notice_id, "later"), label="notice.when_later"),
         ),
     )
     await uow.outbox.add(person.id, Outgoing("notice.ask_when", actions=buttons), at=now)
@@ -310,8 +311,8 @@ async def _summary(uow: NotificationsUnitOfWork, person: Person, notice_id: int,
     count = len(await audience_of(uow, notice))
     buttons = (
         (
-            Action("nsend", str(notice_id), label="notice.send_button"),
-            Action("ncancel", str(notice_id), label="notice.cancel_button"),
+            Action(b.NoticeSend(notice_id), label="notice.send_button"),
+            Action(b.NoticeCancel(notice_id), label="notice.cancel_button"),
         ),
     )
     params = {
@@ -409,8 +410,8 @@ async def _status_to(
         names += " …"
     buttons = (
         (
-            Action("nstat", str(notice.id), label="notice.refresh_button"),
-            Action("nrem", str(notice.id), label="notice.remind_button"),
+            Action(b.NoticeStatus(notice.id), label="notice.refresh_button"),
+            Action(b.NoticeRemind(notice.id), label="notice.remind_button"),
         ),
     )
     params = {

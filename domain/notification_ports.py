@@ -9,6 +9,7 @@ from datetime import date, datetime
 from typing import Any, Protocol
 
 from domain.messages import Outgoing
+from domain.model import Audience as Audience  # re-exported: notices and benchmarks read it here
 from domain.model import Channel, Person, Village
 from domain.ports import UnitOfWork
 
@@ -30,12 +31,6 @@ class NoticeStep(enum.StrEnum):
     TIME = "time"
     CONFIRM = "confirm"
     DONE = "done"
-
-
-class Audience(enum.StrEnum):
-    CADRES = "cadres"  # every village cadre of the township
-    VILLAGES = "villages"  # the cadres of chosen villages
-    STAFF = "staff"  # the township's staff (a role)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Literal
 
+from domain import buttons as b
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import HOTLINE, Channel, Person, Role
 from domain.ports import Clock, UnitOfWork
@@ -100,13 +102,14 @@ async def set_language(
     return Outcome(locale=locale)
 
 
-LANGUAGES = (("zh_Hans", "language.zh"), ("en", "language.en"))
+Locale = Literal["zh_Hans", "en"]
+LANGUAGES: tuple[tuple[Locale, str], ...] = (("zh_Hans", "language.zh"), ("en", "language.en"))
 
 
 async def offer_languages(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """Show the languages a person can choose."""
     person = await person_for(uow, channel, address, clock)
-    buttons = tuple(Action("lang", code, label=label) for code, label in LANGUAGES)
+    buttons = tuple(Action(b.ChooseLanguage(code), label=label) for code, label in LANGUAGES)
     await uow.outbox.add(person.id, Outgoing("language.choose", actions=(buttons,)), at=clock.now())
 
 

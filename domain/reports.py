@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
+from domain import buttons as b
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import Channel, Person, Role
 from domain.notification_ports import NotificationsUnitOfWork, Queued, Report, ReportStep, ScheduledItem
@@ -91,7 +92,7 @@ async def _ask_missing(
         if village.id in done:
             continue
         arg = f"{campaign_id}:{period:%Y%m%d}:{village.id}"
-        actions = ((Action("rfill", arg, label="report.fill_button"),),)
+        actions = ((Action(b.FillReport(campaign_id, period, village.id), label="report.fill_button"),),)
         params = {"campaign": campaign.name, "village": village.name, "period": period.strftime("%m-%d")}
         for cadre in await uow.persons.cadres_of_village(village.id):
             queued.append(
@@ -126,6 +127,12 @@ async def start(
     village = await uow.geography.village(village_id)
     campaign = await uow.campaigns.get(campaign_id)
     if village is None or campaign is None:
+        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+    # The button names the campaign, period and village; only one of the campaign's own villages
+    # may report, and only for one of its report periods (never another township's campaign).
+    in_campaign = {v.id for v in await uow.campaigns.villages_of(campaign.id)}
+    due = periods(campaign.reports, campaign.created_at.date(), campaign.end)
+    if village_id not in in_campaign or period not in due:
         return Outcome(toast="report.not_yours", done=False, locale=person.locale)
     await uow.campaigns.start_draft(
         person.id, campaign_id, period, village_id, ReportStep.VISITED.value, clock.now()

@@ -9,6 +9,7 @@ from collections import Counter
 from datetime import datetime
 from typing import Any
 
+from domain import buttons as b
 from domain import validation
 from domain.cases import may_see, step_actions
 from domain.messages import Action, Outcome, Outgoing, day, risk_labels, text
@@ -68,8 +69,7 @@ async def _lines(
         buttons.append(
             (
                 Action(
-                    "open",
-                    str(task.id),
+                    b.OpenTask(task.id),
                     label={"$t": "action.open", "$with": {"receipt": declaration.receipt}},
                 ),
             )
@@ -213,8 +213,7 @@ async def history(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
         (
             (
                 Action(
-                    "open",
-                    str(task.id),
+                    b.OpenTask(task.id),
                     label={"$t": "action.open", "$with": {"receipt": declaration.receipt}},
                 ),
             ),

@@ -9,35 +9,29 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import datetime
 from typing import Any, TypeVar, cast
 
 from telegram import InputFile, Update
-from telegram.error import TelegramError
 from telegram.ext import (
     ApplicationHandlerStop,
     BaseHandler,
-    CallbackQueryHandler,
     CommandHandler,
     MessageHandler,
     filters,
 )
 
-from domain import campaign_chat, campaigns, delivery, ledger, notices, reports
-from domain.messages import Outcome
+from domain import campaign_chat, delivery, ledger, notices, reports
 from domain.model import Channel
 from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock
 from handlers.context import AppContext
-from handlers.render import value
 from handlers.sheets import reports_xlsx
-from locales import catalog_for, gettext
+from locales import catalog_for
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-BUTTONS = r"^(n(ack|stat|rem|aud|vil|when|send|cancel)|cdone|cvil|crhy|crem|ccfm|rfill|lvil|lclose):"
 TG = Channel.TELEGRAM
 
 
@@ -164,81 +158,6 @@ async def failed(update: Update, context: AppContext) -> None:
     raise ApplicationHandlerStop
 
 
-UseCase = Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]
-
-
-def button_use_case(data: str, address: str) -> UseCase | None:
-    """The use case a notice button asks for, or None when its data is malformed."""
-    name, _, rest = data.partition(":")
-    parts = rest.split(":")
-    try:
-        notice_id = int(parts[0])  # or the phase (cdone), or the campaign (rfill)
-        if name == "lvil" and len(parts) == 1:
-            return lambda uow, clock: ledger.choose_village(uow, clock, TG, address, notice_id)
-        if name == "lclose" and len(parts) == 1:
-            return lambda uow, clock: ledger.close(uow, clock, TG, address, notice_id)
-        if name == "rfill" and len(parts) == 3:
-            period = datetime.strptime(parts[1], "%Y%m%d").date()
-            village = int(parts[2])
-            return lambda uow, clock: reports.start(uow, clock, TG, address, notice_id, period, village)
-        if name == "cvil" and len(parts) == 2:
-            code = parts[1]
-            return lambda uow, clock: campaign_chat.choose_village(uow, clock, TG, address, notice_id, code)
-        if name == "crhy" and len(parts) == 2:
-            kind = parts[1]
-            return lambda uow, clock: campaign_chat.choose_rhythm(uow, clock, TG, address, notice_id, kind)
-        if name == "crem" and len(parts) == 2 and parts[1] == "default":
-            return lambda uow, clock: campaign_chat.default_reminders(uow, clock, TG, address, notice_id)
-        if name == "ccfm" and len(parts) == 2:
-            answer = parts[1]
-            return lambda uow, clock: campaign_chat.confirm(uow, clock, TG, address, notice_id, answer)
-        if name == "cdone" and len(parts) == 2:
-            village_id = int(parts[1])
-            return lambda uow, clock: campaigns.mark_done(uow, clock, TG, address, notice_id, village_id)
-        if name == "naud" and len(parts) == 2:
-            return lambda uow, clock: notices.choose_audience(uow, clock, TG, address, notice_id, parts[1])
-        if name == "nvil" and len(parts) == 2:
-            return lambda uow, clock: notices.toggle_village(uow, clock, TG, address, notice_id, parts[1])
-        if name == "nwhen" and len(parts) == 2:
-            return lambda uow, clock: notices.choose_when(uow, clock, TG, address, notice_id, parts[1])
-        simple = {
-            "nack": notices.acknowledge,
-            "nstat": notices.show_status,
-            "nrem": notices.remind,
-            "nsend": notices.confirm,
-            "ncancel": notices.cancel_button,
-        }
-        if name in simple and len(parts) == 1:
-            use_case = simple[name]
-            return lambda uow, clock: use_case(uow, clock, TG, address, notice_id)
-    except ValueError:
-        return None
-    return None
-
-
-async def button(update: Update, context: AppContext) -> None:
-    """A notice button: run what it asks, answer with a short toast, take used buttons away."""
-    query = update.callback_query
-    assert query is not None
-    use_case = button_use_case(query.data or "", _address(update))
-    outcome = (
-        Outcome(toast="button.invalid", done=False) if use_case is None else await _run(context, use_case)
-    )
-    catalog = catalog_for(outcome.locale, context.services.default_locale)
-    toast = None
-    if outcome.toast:
-        params = {k: value(v, catalog) for k, v in outcome.params.items()}
-        toast = gettext(catalog, outcome.toast).format(**params)
-    await query.answer(toast, show_alert=outcome.alert)
-    # A used button is taken away so that it is not pressed twice by mistake.
-    if outcome.done and query.message is not None:
-        try:
-            await query.edit_message_reply_markup(None)
-        except TelegramError as exc:
-            log.debug("could not remove buttons: %s", exc)
-    raise ApplicationHandlerStop
-
-
 def handlers() -> list[BaseHandler[Any, Any, Any]]:
     """The notification handlers, to be added in group GROUP."""
     return [
@@ -249,7 +168,6 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("problems", problems, filters=PRIVATE),
         CommandHandler("failed", failed, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
-        CallbackQueryHandler(button, pattern=BUTTONS),
         MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),
         MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, other),
     ]

@@ -22,15 +22,6 @@ from locales import gettext
 
 log = logging.getLogger(__name__)
 
-# Labels of buttons whose label is not given by the use case.
-ACTION_LABELS = {
-    "ack": "action.ack",
-    "confirm": "action.confirm",
-    "cancel": "action.cancel",
-    "back": "action.back",
-    "dupadd": "action.add_to_existing",
-    "adddone": "action.add_done",
-}
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
 LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
 # Bot commands shown in Telegram's menu (described by "command.<name>").
@@ -111,17 +102,10 @@ def text_of(message: Outgoing, catalog: str) -> str:
     return body
 
 
-def callback_data(name: str, arg: str) -> str:
-    data = f"{name}:{arg}" if arg else name
-    if len(data.encode()) > 64:
-        raise ValueError(f"callback data over 64 bytes: {data!r}")
-    return data
-
-
-def _label(name: str, label: str | dict[str, Any] | None, catalog: str) -> str:
+def _label(label: str | dict[str, Any], catalog: str) -> str:
     if isinstance(label, dict):
         return value(label, catalog)
-    return gettext(catalog, label or ACTION_LABELS[name])
+    return gettext(catalog, label)
 
 
 def markup_of(message: Outgoing, catalog: str) -> Markup | None:
@@ -129,10 +113,7 @@ def markup_of(message: Outgoing, catalog: str) -> Markup | None:
         return InlineKeyboardMarkup(
             [
                 [
-                    InlineKeyboardButton(
-                        _label(action.name, action.label, catalog),
-                        callback_data=callback_data(action.name, action.arg),
-                    )
+                    InlineKeyboardButton(_label(action.label_or_default, catalog), callback_data=action.data)
                     for action in row
                 ]
                 for row in message.actions

@@ -20,14 +20,15 @@ from telegram.ext import (
     filters,
 )
 
-from domain import cases, dialog, household, intake, people, web_intake, work
+from domain import dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
 from domain.messages import Outcome
-from domain.model import Channel, Role, Verdict
+from domain.model import Channel, Role
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
-from handlers.context import AppContext, Services
+from handlers.buttons import use_case_for
+from handlers.context import AppContext
 from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
@@ -206,9 +207,12 @@ async def text(update: Update, context: AppContext) -> None:
 async def contact(update: Update, context: AppContext) -> None:
     """A shared contact: the phone number of the declaration."""
     assert update.effective_message is not None and update.effective_message.contact is not None
-    number = update.effective_message.contact.phone_number
+    card = update.effective_message.contact
+    number = card.phone_number
+    # "发送我的手机号" shares the sender's own card; one with another user_id (or none) was forwarded.
+    own = update.effective_user is not None and card.user_id == update.effective_user.id
     address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_contact(uow, clock, TG, address, number))
+    await _run(context, lambda uow, clock: dialog.on_contact(uow, clock, TG, address, number, own=own))
 
 
 async def voice(update: Update, context: AppContext) -> None:
@@ -239,71 +243,12 @@ async def other(update: Update, context: AppContext) -> None:
     await _run(context, lambda uow, clock: dialog.on_other(uow, clock, TG, address))
 
 
-INTAKE_BUTTONS = {
-    "consent", "town", "vil", "decl", "rel", "skip", "hh", "risk", "risks", "photos", "confirm", "edit",
-    "dupadd", "back",
-}  # fmt: skip
-UseCase = Callable[[UnitOfWork, Clock], Awaitable[Outcome]]
-
-
-def _button_use_case(data: str, address: str, services: Services) -> UseCase | None:
-    """The use case a button's callback data asks for, or None when the data is not ours."""
-    name, _, rest = data.partition(":")
-    parts = rest.split(":") if rest else []
-    protector, rules = services.protector, services.rules
-    try:
-        if name in INTAKE_BUTTONS and 1 <= len(parts) <= 2:
-            conv, arg = int(parts[0]), parts[1] if len(parts) == 2 else ""
-            return lambda uow, clock: intake.press(uow, clock, protector, rules, TG, address, name, conv, arg)
-        if name == "verdict" and len(parts) == 2:
-            task, verdict = int(parts[0]), Verdict(parts[1])
-            return lambda uow, clock: cases.choose_verdict(uow, clock, rules, TG, address, task, verdict)
-        if name == "step" and len(parts) == 2 and parts[1] in STEP_BUTTONS:
-            task, action = int(parts[0]), parts[1]
-            return lambda uow, clock: cases.simple_step(uow, clock, rules, TG, address, task, action)
-        if name == "vday" and len(parts) == 2:
-            conv, days_ago = int(parts[0]), int(parts[1])
-            return lambda uow, clock: cases.visit_day_button(uow, clock, rules, TG, address, conv, days_ago)
-        if name == "handto" and len(parts) == 2:
-            task, colleague = int(parts[0]), int(parts[1])
-            return lambda uow, clock: cases.hand_over(uow, clock, TG, address, task, colleague)
-        if name == "lang" and len(parts) == 1:
-            locale = parts[0]
-            return lambda uow, clock: people.set_language(uow, clock, TG, address, locale)
-        if len(parts) != 1:
-            return None
-        number = int(parts[0])
-        if name == "ack":
-            return lambda uow, clock: cases.acknowledge(uow, clock, rules, TG, address, number)
-        if name == "vdone":
-            return lambda uow, clock: cases.finish_visit(uow, clock, rules, TG, address, number)
-        simple: dict[str, Callable[[UnitOfWork, Clock, Channel, str, int], Awaitable[Outcome]]] = {
-            "cancel": intake.cancel,
-            "addinfo": household.press_add,
-            "adddone": household.finish_adding,
-            "withdraw": household.ask_withdraw,
-            "withdrawyes": household.withdraw,
-            "obj": cases.start_objection,
-            "hand": cases.offer_handover,
-            "open": work.open_task,
-        }
-        if name in simple:
-            use_case = simple[name]
-            return lambda uow, clock: use_case(uow, clock, TG, address, number)
-    except ValueError:
-        return None
-    return None
-
-
-STEP_BUTTONS = {"visit", "green", "publicize", "close_notice", "approve", "enter", "uphold", "reopen"}
-
-
 async def button(update: Update, context: AppContext) -> None:
     """An inline button: run what it asks; a forged or stale one gets a polite refusal."""
     query = update.callback_query
     assert query is not None
     data, address = query.data or "", _address(update)
-    use_case = _button_use_case(data, address, context.services)
+    use_case = use_case_for(data, address, context.services)
     if use_case is None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:

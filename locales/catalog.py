@@ -36,10 +36,11 @@ KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
 def dynamic_keys() -> set[str]:
     """Keys the code composes at run time."""
+    from domain.buttons import REGISTRY
     from domain.intake import EDITABLE, RELATIONS
     from domain.model import DeclarationStatus, Verdict
     from domain.risk_types import FOLLOWUPS
-    from handlers.render import ACTION_LABELS, COMMANDS
+    from handlers.render import COMMANDS
 
     keys = {f"verdict.{v.value}" for v in Verdict}
     keys |= {f"{prefix}.{question}" for question in FOLLOWUPS for prefix in ("followup", "summary")}
@@ -53,7 +54,7 @@ def dynamic_keys() -> set[str]:
     from domain.export import COLUMNS
 
     keys |= {f"export.{column}" for column in COLUMNS} | {"export.sheet"}
-    keys |= set(ACTION_LABELS.values())
+    keys |= {cls.label for cls in REGISTRY.values() if cls.label}
     keys |= {f"command.{name}" for name in COMMANDS}
     keys |= {"language.zh", "language.en"}
     return keys

@@ -399,3 +399,12 @@ class UploadRow(Base):
     content_type: Mapped[str] = mapped_column(String(32))
     data: Mapped[bytes] = mapped_column(LargeBinary())
     at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class RateLimitRow(Base):
+    """A counter of one kind of request by one sender in a fixed window, shared by every worker."""
+
+    __tablename__ = "rate_limits"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    hits: Mapped[int] = mapped_column(default=0)

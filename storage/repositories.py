@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -46,6 +46,7 @@ from storage.models import (
     InviteRow,
     OutboxRow,
     PersonRow,
+    RateLimitRow,
     TaskRow,
     TownshipRow,
     VillageRow,
@@ -400,6 +401,17 @@ class DeclarationRepository(_Repo):
         )
         return self._declaration(row) if row else None
 
+    async def count_since(
+        self, since: datetime, *, declarant_id: int | None = None, phone: str | None = None
+    ) -> int:
+        """Declarations made since `since` by this declarant, or with this phone."""
+        query = select(func.count()).select_from(DeclarationRow).where(DeclarationRow.created_at >= since)
+        if declarant_id is not None:
+            query = query.where(DeclarationRow.declared_by == declarant_id)
+        if phone is not None:
+            query = query.where(DeclarationRow.phone == phone)
+        return int(await self.session.scalar(query) or 0)
+
     async def in_villages(
         self, village_ids: tuple[int, ...], *, since: datetime | None = None, until: datetime | None = None
     ) -> list[Declaration]:
@@ -739,3 +751,30 @@ def _rowcount(result: Any) -> int:
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+class RateLimits(_Repo):
+    async def hit(self, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:
+        """Count one request under `key`; False (counted all the same) once `limit` is passed.
+
+        A fixed window that starts at the first request: one upsert, so two workers counting the
+        same key at once never lose a hit.
+        """
+        expired = RateLimitRow.window_start <= now - window
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        insert_ = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement: Any = insert_(RateLimitRow).values(key=key[:100], window_start=now, hits=1)
+        statement = statement.on_conflict_do_update(
+            index_elements=["key"],
+            set_={
+                "hits": case((expired, 1), else_=RateLimitRow.hits + 1),
+                "window_start": case((expired, now), else_=RateLimitRow.window_start),
+            },
+        ).returning(RateLimitRow.hits)
+        hits = int((await self.session.execute(statement)).scalar_one())
+        return hits <= limit
+
+    async def forget(self, before: datetime) -> int:
+        """Drop counters whose window started before `before` (they hold hashed phones)."""
+        result = await self.session.execute(delete(RateLimitRow).where(RateLimitRow.window_start < before))
+        return _rowcount(result)

@@ -37,6 +37,7 @@ class SqlUnitOfWork:
         self.campaigns = notification_repos.CampaignRepository(session)
         self.ledger = notification_repos.LedgerRepository(session)
         self.scans = web_repos.ScanRepository(session)
+        self.limits = repos.RateLimits(session)
         self.uploads = web_repos.UploadRepository(session)
         return self
 

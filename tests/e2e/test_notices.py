@@ -66,12 +66,9 @@ async def test_staff_send_a_notice_cadres_acknowledge_staff_see_who_has_not_and_
     assert await li.press(reminder, "收到") == "已确认收到"
     # A 收到 pressed again on the first copy changes nothing.
     first_copy = emu.messages(li.user.id)[-2]
-    assert "button" not in str(
-        await li.press_data(first_copy, first_copy.inline_keyboard[0][0]["callback_data"])
-    )
-    assert (
-        await li.press_data(first_copy, first_copy.inline_keyboard[0][0]["callback_data"]) == "您已经确认过了"
-    )
+    ack = first_copy.inline_keyboard[0][0]["callback_data"]
+    assert "button" not in str(await li.press_data(first_copy, ack))
+    assert await li.press_data(first_copy, ack) == "您已经确认过了"
 
     # 赵强 never opened the bot: the status marks him (⚠), and no copy for him is queued to pile
     # up as failed.
