@@ -3,8 +3,9 @@ to the local Bot API emulator."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from bot.settings import Settings, load
 from domain import people
 from qr.payload import sign_village
 from tests.emulator import BotAPIEmulator, EmuMessage, EmuUser
-from tests.support import seed_roster
+from tests.support import SHANGHAI, seed_roster
 
 TOKEN = "123456:TEST-TOKEN"
 SECRET = "e2e-secret-0123456789abcdef"
@@ -47,15 +48,45 @@ def settings(emu: BotAPIEmulator, tmp_path: Path) -> Settings:
     )
 
 
+class ShiftedClock:
+    """The real clock moved by a fixed offset, so the service's day differs from the machine's."""
+
+    def __init__(self, at: str) -> None:
+        hour, minute = (int(part) for part in at.split(":"))
+        now = datetime.now(SHANGHAI)
+        # The evening of the day before the machine's (UTC) date, in the service's zone.
+        target = datetime.combine(
+            datetime.now(UTC).date() - timedelta(days=1), time(hour, minute), tzinfo=SHANGHAI
+        )
+        self.offset = target - now
+
+    def now(self) -> datetime:
+        return datetime.now(SHANGHAI) + self.offset
+
+
+def service_clock() -> ShiftedClock | None:
+    """E2E_SERVICE_TIME=23:30 runs the service at that hour of the day before the machine's date
+    (`.ci/run` does it once with TZ=UTC): a test that reads the machine's date or zone where the
+    service uses its own clock fails then, at whatever hour CI runs."""
+    at = os.environ.get("E2E_SERVICE_TIME")
+    return ShiftedClock(at) if at else None
+
+
 @pytest.fixture
 async def service(settings: Settings) -> AsyncIterator[Service]:
-    async with Service(settings, poll_timeout=1) as running:
+    async with Service(settings, poll_timeout=1, clock=service_clock()) as running:
         await seed_roster(running.uow)
         yield running
 
 
+def service_today() -> date:
+    """Today where the service keeps its clock (Asia/Shanghai), whatever the machine's zone."""
+    clock = service_clock()
+    return (clock.now() if clock else datetime.now(SHANGHAI)).date()
+
+
 def village_payload(code: str = "QS01", valid_until: date | None = None) -> str:
-    return sign_village(SECRET.encode(), code, valid_until or date.today() + timedelta(days=365))
+    return sign_village(SECRET.encode(), code, valid_until or service_today() + timedelta(days=365))
 
 
 class Chat:
