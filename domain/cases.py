@@ -205,6 +205,24 @@ async def _is_handler(uow: UnitOfWork, person: Person, task: Task) -> bool:
     return await is_township_of(uow, person, task.village_id)
 
 
+async def owner_in_place(uow: UnitOfWork, task: Task) -> int | None:
+    """Who acknowledged the task, while they still handle it; None when nobody has, or when the
+    roster has since moved them away from its village (they no longer hear of it or act on it)."""
+    if task.acknowledged_by is None:
+        return None
+    owner = await uow.persons.get(task.acknowledged_by)
+    return owner.id if owner is not None and await _is_handler(uow, owner, task) else None
+
+
+async def _may_hand_over(uow: UnitOfWork, person: Person, task: Task) -> str | None:
+    """Why `person` may not hand the task on (a catalog key): its owner in place, or its township."""
+    if await is_township_of(uow, person, task.village_id):
+        return None
+    if not await _is_handler(uow, person, task):
+        return "case.not_allowed"
+    return None if task.acknowledged_by == person.id else "case.not_yours"
+
+
 async def _refusal(
     uow: UnitOfWork, person: Person, task: Task, declaration: Declaration, actor: Actor
 ) -> str | None:
@@ -873,9 +891,9 @@ async def offer_handover(
     actor, task, declaration = await _load(uow, clock, channel, address, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
-    township = await is_township_of(uow, actor, task.village_id)
-    if not township and task.acknowledged_by != actor.id:
-        return _refused(actor, "case.not_yours")
+    refusal = await _may_hand_over(uow, actor, task)
+    if refusal:
+        return _refused(actor, refusal)
     colleagues = [
         p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
     ]
@@ -904,9 +922,9 @@ async def hand_over(
     actor, task, declaration = await _load(uow, clock, channel, address, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
-    township = await is_township_of(uow, actor, task.village_id)
-    if not township and task.acknowledged_by != actor.id:
-        return _refused(actor, "case.not_yours")
+    refusal = await _may_hand_over(uow, actor, task)
+    if refusal:
+        return _refused(actor, refusal)
     colleague = await uow.persons.get(colleague_id)
     if (
         colleague is None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from domain.cases import FINAL, recipients_of, township_staff
+from domain.cases import FINAL, owner_in_place, recipients_of, township_staff
 from domain.messages import Outgoing, day, text
 from domain.model import Channel, Role, Task, TaskStatus
 from domain.ports import Clock, DeadlineRules, UnitOfWork
@@ -19,8 +19,9 @@ from domain.workdays import shift
 
 async def _owners(uow: UnitOfWork, task: Task) -> list[int]:
     """Who answers for the step: its owner, or (before anyone acknowledged it) all it went to."""
-    if task.acknowledged_by is not None and task.status is TaskStatus.ACKNOWLEDGED:
-        return [task.acknowledged_by]
+    owner = await owner_in_place(uow, task) if task.status is TaskStatus.ACKNOWLEDGED else None
+    if owner is not None:  # not one the roster has since moved to another village
+        return [owner]
     people = [p.id for p in await recipients_of(uow, task)]
     reachable = await uow.persons.reachable(people, Channel.TELEGRAM)
     return [p for p in people if p in reachable]

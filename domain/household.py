@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
-from domain.cases import recipients_of
+from domain.cases import owner_in_place, recipients_of
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
     HOTLINE,
@@ -28,6 +28,9 @@ from domain.procedure import move
 DRAFT_REMINDER_AFTER = timedelta(hours=24)
 DRAFT_DISCARDED_AFTER = timedelta(days=7)
 DAYTIME = range(8, 21)  # reminders are sent between 08:00 and 21:00 local time
+# What one person may add in a day (each item is a message to the cadre): enough for any household,
+# not a way to flood a cadre's chat, also not by opening 补充 again.
+ADDED_PER_DAY = (20, timedelta(days=1))
 
 NEXT_STEP = {
     DeclarationStatus.SUBMITTED: "status.next_acknowledge",
@@ -147,6 +150,10 @@ async def add_item(
         await uow.conversations.finish(conversation_id)
         await uow.outbox.add(person.id, Outgoing("status.not_open"), at=now)
         return
+    limit, window = ADDED_PER_DAY
+    if not await uow.limits.hit(f"addinfo:person:{person.id}", limit=limit, window=window, now=now):
+        await uow.outbox.add(person.id, Outgoing("status.add_too_many", {"hotline": HOTLINE}), at=now)
+        return
     await uow.attachments.add(Attachment(declaration.id, kind, ref, person.id, now, duration))
     count = int(data.get("count", 0)) + 1
     await uow.conversations.update(conversation_id, "adding", {**data, "count": count}, now)
@@ -164,9 +171,7 @@ async def add_item(
         await uow.outbox.add(recipient, message, at=now)
     await uow.outbox.add(
         person.id,
-        Outgoing(
-            "status.add_received", {"count": count}, actions=((Action(b.AddDone(conversation_id)),),)
-        ),
+        Outgoing("status.add_received", {"count": count}, actions=((Action(b.AddDone(conversation_id)),),)),
         at=now,
     )
 
@@ -175,8 +180,9 @@ async def _handlers_of(uow: UnitOfWork, task: Task | None) -> list[int]:
     """Who should hear about a case now: whoever acknowledged it, else everyone it went to."""
     if task is None:
         return []
-    if task.acknowledged_by is not None:
-        return [task.acknowledged_by]
+    owner = await owner_in_place(uow, task)  # not one the roster has moved to another village
+    if owner is not None:
+        return [owner]
     return [p.id for p in await recipients_of(uow, task)]
 
 

@@ -30,6 +30,9 @@ MAX_BODY = 2000
 MAX_CAPTION_BODY = 900  # with a photo or document the text is its caption (Telegram: 1024)
 MAX_MISSING_LISTED = 30
 MAX_AHEAD = timedelta(days=366)  # a notice for later than a year ahead is a typing slip (9999-12-31)
+# One reminder round a notice per this time, whoever presses 提醒未确认的人 and however often:
+# every round is a message to each cadre who has not confirmed.
+REMIND_EVERY = timedelta(hours=1)
 
 AUDIENCE_LABELS = {
     Audience.CADRES.value: "notice.audience_cadres",
@@ -462,6 +465,15 @@ async def remind(
         return Outcome(toast="notice.gone", done=False)
     person, notice = found
     now = clock.now()
+    if not await uow.limits.hit(f"notice-remind:{notice_id}", limit=1, window=REMIND_EVERY, now=now):
+        minutes = int(REMIND_EVERY.total_seconds() // 60)
+        return Outcome(
+            toast="notice.remind_wait",
+            params={"minutes": minutes},
+            alert=True,
+            done=False,
+            locale=person.locale,
+        )
     missing = [
         r for r in await uow.notices.recipients(notice_id, Channel.TELEGRAM) if r.acknowledged_at is None
     ]
