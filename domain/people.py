@@ -55,13 +55,17 @@ class IssuedInvite:
 async def issue_invite(
     uow: UnitOfWork, clock: Clock, raw_phone: str, ttl: timedelta = INVITE_TTL
 ) -> IssuedInvite:
-    """Make a one-time, expiring invite for the roster person with this phone number."""
+    """Make a one-time, expiring invite for the roster person with this phone number; it replaces
+    any earlier invite of theirs not yet used."""
     number = phone(raw_phone)
     person = await uow.persons.by_phone(number)
     if person is None or person.role is Role.FARMER:
         raise Invalid("invite.unknown_phone")
     token = secrets.token_urlsafe(24)  # 32 characters
     expires_at = clock.now() + ttl
+    # Only the newest invite works: an earlier link someone else got hold of (a forwarded SMS)
+    # must not bind their chat as this person once a new one was sent.
+    await uow.invites.revoke(person.id, clock.now())
     await uow.invites.add(person.id, hash_token(token), expires_at)
     return IssuedInvite(person=person, token=token, expires_at=expires_at)
 

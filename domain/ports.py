@@ -152,6 +152,10 @@ class InviteRepository(Protocol):
         """Mark used; False when it already was (one use only)."""
         ...
 
+    async def revoke(self, person_id: int, at: datetime) -> int:
+        """Mark every unused invite of the person as used; how many were."""
+        ...
+
 
 class ConversationRepository(Protocol):
     async def get(self, person_id: int) -> Conversation | None: ...

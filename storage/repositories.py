@@ -265,6 +265,14 @@ class InviteRepository(_Repo):
         )
         return _rowcount(result) == 1
 
+    async def revoke(self, person_id: int, at: datetime) -> int:
+        result = await self.session.execute(
+            update(InviteRow)
+            .where(InviteRow.person_id == person_id, InviteRow.used_at.is_(None))
+            .values(used_at=at)
+        )
+        return _rowcount(result)
+
 
 class ConversationRepository(_Repo):
     @staticmethod
