@@ -11,17 +11,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
+from urllib.parse import parse_qsl
 
-from aiohttp import BodyPartReader, web
+from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.typedefs import Middleware
 
 from bot.webform import pages
 from bot.webform.safety import (
     CSRF_FIELD,
     MAX_BODY,
+    MAX_PARTS,
     MAX_PHOTO,
     MAX_PHOTOS,
+    MAX_TEXT_BODY,
     MAX_TEXT_PART,
     Limiter,
     Limits,
@@ -270,11 +273,12 @@ class PublicPages:
         if not self.lookups.allowed(client):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
         self.lookups.hit(client)
-        if (request.content_length or 0) > MAX_TEXT_PART:
+        try:
+            form = (await read_form(request, limit=MAX_TEXT_PART)).fields  # three short fields
+        except TooBig:
             return self._message(
                 request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
             )
-        form = await request.post()
         if not csrf_ok(self.deps.secret, request, str(form.get(CSRF_FIELD, "")), "/status"):
             return self._message(request, 403, "web.csrf_title", "web.csrf")
         receipt, phone = str(form.get("receipt", ""))[:40], str(form.get("phone", ""))[:40]
@@ -315,33 +319,83 @@ class PublicPages:
         return self._html(request, pages.status(rows))
 
 
-async def read_form(request: web.Request) -> FormSubmission:
+class _Capped:
+    """A request's body stream that raises `TooBig` once more than `limit` bytes have come in.
+
+    Counted as the body streams (aiohttp's total of bytes received), not taken from
+    Content-Length: a chunked upload has none. Everything that reads the body goes through it,
+    the multipart reader's search for boundaries and its skipping of parts included, so nothing
+    reads on past the limit.
+    """
+
+    def __init__(self, stream: StreamReader, limit: int) -> None:
+        self._stream = stream
+        self._limit = limit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._stream, name)
+
+    def _check(self) -> None:
+        if self._stream.total_bytes > self._limit:
+            raise TooBig
+
+    async def read(self, n: int = -1) -> bytes:
+        if n >= 0:
+            data = await self._stream.read(n)
+            self._check()
+            return data
+        chunks = []
+        while chunk := await self.read(64 * 1024):
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def readline(self, *, max_line_length: int | None = None) -> bytes:
+        line = await self._stream.readline(max_line_length=max_line_length)
+        self._check()
+        return line
+
+    async def readany(self) -> bytes:
+        data = await self._stream.readany()
+        self._check()
+        return data
+
+
+async def read_form(request: web.Request, *, limit: int = MAX_BODY) -> FormSubmission:
     """The form's fields and photos, read within the size limits.
 
     A field longer than allowed is cut (and then refused by the check as too long); a photo too
-    large or not an image is refused by name; a body larger than any honest form is `TooBig`.
+    large or not an image is refused by name; a body larger than `limit` (or, without photos,
+    than MAX_TEXT_BODY) is `TooBig` as soon as that many bytes have come, unread beyond them.
     """
-    if (request.content_length or 0) > MAX_BODY:
+    if (request.content_length or 0) > limit:
         raise TooBig
     fields: dict[str, Any] = {"risks": []}
     photos: list[Photo] = []
     problem: tuple[str, dict[str, Any]] | None = None
     if not request.content_type.startswith("multipart/"):
-        try:
-            posted = await request.post()
-        except web.HTTPRequestEntityTooLarge:
-            raise TooBig from None
-        for name, raw in posted.items():
-            _keep(fields, name, str(raw)[:MAX_TEXT_PART])
+        body = await _Capped(request.content, min(limit, MAX_TEXT_BODY)).read()
+        if request.content_type in ("", "application/x-www-form-urlencoded"):  # as request.post()
+            charset = request.charset or "utf-8"
+            text = body.decode(charset, errors="replace")
+            posted = parse_qsl(text, keep_blank_values=True, encoding=charset, errors="replace")
+            for name, raw in posted:
+                _keep(fields, name, raw[:MAX_TEXT_PART])
         return FormSubmission(fields, photos)
-    reader = await request.multipart()
-    total = 0
+    reader = MultipartReader(
+        request.headers,
+        cast(StreamReader, _Capped(request.content, limit)),
+        client_max_size=limit,
+        max_size_error_cls=TooBig,
+    )
+    parts = 0
     while (part := await reader.next()) is not None:
+        parts += 1
+        if parts > MAX_PARTS:
+            raise TooBig
         if not isinstance(part, BodyPartReader) or not part.name:
             continue
         if part.filename is not None:
             data, cut = await _read(part, MAX_PHOTO)
-            total += len(data)
             if not data:
                 continue  # the file input left empty
             kind = image_type(data)
@@ -355,11 +409,8 @@ async def read_form(request: web.Request) -> FormSubmission:
                 photos.append(Photo(kind, data))
         else:
             data, cut = await _read(part, MAX_TEXT_PART)
-            total += len(data)
             text = data.decode("utf-8", errors="replace")
             _keep(fields, part.name, text)  # a cut text is still over MAX_FIELD: the check refuses it
-        if total > MAX_BODY:
-            raise TooBig
     return FormSubmission(fields, photos, problem)
 
 

@@ -19,7 +19,9 @@ CSRF_FIELD = "csrf"
 MAX_PHOTO = 3 * 1024 * 1024  # bytes per photo: a phone's photo, JPEG at full size, is 2-4 MB
 MAX_PHOTOS = 5
 MAX_TEXT_PART = 4 * 1024  # bytes of any text field (1000 Chinese characters in UTF-8 is 3000)
-MAX_BODY = MAX_PHOTOS * MAX_PHOTO + 64 * 1024  # the whole form; aiohttp's client_max_size
+MAX_TEXT_BODY = 64 * 1024  # a form without photos: its fields, URL-encoded (a Chinese character is 9)
+MAX_BODY = MAX_PHOTOS * MAX_PHOTO + MAX_TEXT_BODY  # the whole form; aiohttp's client_max_size
+MAX_PARTS = 100  # of a multipart form (ours has about 30); 300 000 empty ones take a minute to parse
 # Images a phone sends, told by their first bytes (not by the name or type the browser claims).
 IMAGE_MAGIC = (
     (b"\xff\xd8\xff", "image/jpeg"),
