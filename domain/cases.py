@@ -200,9 +200,13 @@ async def may_see(uow: UnitOfWork, person: Person, village_id: int) -> bool:
 
 
 async def _is_handler(uow: UnitOfWork, person: Person, task: Task) -> bool:
+    in_village = person.role is Role.CADRE and task.village_id in person.village_ids
     if task.routed_to is RoutedTo.VILLAGE:
-        return person.role is Role.CADRE and task.village_id in person.village_ids
-    return await is_township_of(uow, person, task.village_id)
+        return in_village
+    # A case routed to the township that its staff handed to one of the village's cadres is theirs.
+    return await is_township_of(uow, person, task.village_id) or (
+        in_village and task.acknowledged_by == person.id
+    )
 
 
 async def owner_in_place(uow: UnitOfWork, task: Task) -> int | None:

@@ -134,3 +134,28 @@ async def test_a_cadre_moved_to_another_village_no_longer_hears_of_or_hands_over
     answer = await zhang.press_data(acknowledged, f"handto:{task}:{li_id}")
     assert "无权" in answer, answer
     await li.silent(0.8)
+
+
+async def test_a_case_the_township_took_and_handed_to_a_cadre_can_be_worked_by_that_cadre(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    staff = chat(3001, "王芳")
+    await bind(service, staff, "13800000003")
+    farmer = chat(1001)
+    await farmer.press(await declare(farmer), "确认提交")  # no cadre of 李家村 has a chat yet
+    await farmer.expect("回执编号")
+    case = await staff.expect("新申报")
+    zhang = chat(2001, "张伟")
+    await bind(service, zhang, "13800000001")
+    await staff.press(case, "签收")
+    await farmer.expect("签收")
+    acknowledged = await staff.expect("您已签收")
+    await staff.press(acknowledged, "转交同事")
+    await staff.press(await staff.expect("转交给哪位同事"), "张伟")
+    handed = await zhang.expect("转交给了您")
+    await zhang.press(handed, "记录入户核实")
+    await zhang.press(await zhang.expect("哪天去的"), "今天")
+    await zhang.expect("核实情况怎么样")
+    await zhang.send("入户看了，情况属实")
+    await zhang.press(await zhang.expect("有照片"), "核实记录完成")
+    await zhang.expect("入户核实已记录", "认定结果")
