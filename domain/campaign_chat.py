@@ -304,6 +304,12 @@ async def default_reminders(
     person, conv = mine
     data = dict(conv.data)
     data.pop("reminders", None)
+    try:
+        # Checked again as a typed answer is: a deadline may have passed since it was given.
+        campaigns.parse(_rows(data), clock.now().date())
+    except campaigns.CampaignRejected as exc:
+        await uow.outbox.add(person.id, _problems(exc.problems), at=clock.now())
+        return Outcome(locale=person.locale, done=False)
     await uow.conversations.update(conv.id, CONFIRM, data, clock.now())
     await _summary(uow, clock, person, conv, data)
     return Outcome(locale=person.locale)

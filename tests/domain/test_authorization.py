@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -48,7 +48,7 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.uow import SqlUnitOfWorkFactory
-from tests.support import FakeClock
+from tests.support import SHANGHAI, FakeClock
 
 TG = Channel.TELEGRAM
 ROSTER = """township,village_code,village,name,phone,role
@@ -133,7 +133,7 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
         qs01 = await uow.geography.village_by_code("QS01")
         qs02 = await uow.geography.village_by_code("QS02")
         assert qs01 is not None and qs02 is not None
-        ids["QS01"], ids["QS02"] = qs01.id, qs02.id
+        ids["QS01"], ids["QS02"], ids["township"] = qs01.id, qs02.id, qs01.township_id
         household_person = await uow.persons.get(ids["household"])
         assert household_person is not None
         # One case waiting to be acknowledged, one acknowledged by 张伟, one refused (not eligible).
@@ -227,6 +227,33 @@ async def _intake_conv(world: World, uow: Any, clock: FakeClock) -> int:
     return int(conv.id)
 
 
+def _at(step: str, **extra: Any) -> Callable[[World, Any, FakeClock], Awaitable[int]]:
+    """The household's open declaration, answered up to `step` (the answers a summary holds)."""
+
+    async def build(world: World, uow: Any, clock: FakeClock) -> int:
+        conv_id = await _intake_conv(world, uow, clock)
+        conv = await uow.conversations.get(world.ids["household"])
+        resolved = {
+            k: world.ids[v[1:]] if isinstance(v, str) and v.startswith("@") else v for k, v in extra.items()
+        }
+        data = {**conv.data, **_answers(world.ids["QS01"], "13912345099"), "history": ["consent"], **resolved}
+        await uow.conversations.update(conv_id, step, data, clock.now())
+        return conv_id
+
+    return build
+
+
+def _step_button(step: str, cls: type[b.Button], *args: Any, **extra: Any) -> Make:
+    """A button of the household's declaration at `step`; an arg may be a world key ("@QS01")."""
+
+    async def make(world: World, uow: Any, clock: FakeClock) -> b.Button:
+        conv_id = await _at(step, **extra)(world, uow, clock)
+        values = [world.ids[a[1:]] if isinstance(a, str) and a.startswith("@") else a for a in args]
+        return cls(conv_id, *values)
+
+    return make
+
+
 def _conv_button(cls: type[b.Button], *args: Any) -> Make:
     async def make(world: World, uow: Any, clock: FakeClock) -> b.Button:
         return cls(await _intake_conv(world, uow, clock), *args)
@@ -234,12 +261,12 @@ def _conv_button(cls: type[b.Button], *args: Any) -> Make:
     return make
 
 
-async def _visit_conv(world: World, uow: Any, clock: FakeClock) -> int:
+async def _visit_conv(world: World, uow: Any, clock: FakeClock, step: str = "date") -> int:
     conv = await uow.conversations.start(
         world.ids["cadre"],
         Flow.VISIT,
-        "date",
-        {"task_id": world.ids["acked_task"], "photos": []},
+        step,
+        {"task_id": world.ids["acked_task"], "photos": [], "date": "2026-11-24", "notes": "看过"},
         clock.now(),
     )
     return int(conv.id)
@@ -252,16 +279,25 @@ async def _add_conv(world: World, uow: Any, clock: FakeClock) -> int:
     return int((await uow.conversations.get(person.id)).id)
 
 
-async def _campaign_conv(world: World, uow: Any, clock: FakeClock) -> int:
-    await campaign_chat.start(uow, clock, TG, ROLES["staff"])
-    return int((await uow.conversations.get(world.ids["staff"])).id)
+def _campaign_at(step: str) -> Callable[[World, Any, FakeClock], Awaitable[int]]:
+    """Staff's campaign being defined in chat, at `step` (its name and villages given)."""
+
+    async def build(world: World, uow: Any, clock: FakeClock) -> int:
+        await campaign_chat.start(uow, clock, TG, ROLES["staff"])
+        conv = await uow.conversations.get(world.ids["staff"])
+        data = {**conv.data, "name": "冬春排查", "villages": ["QS01"], "phases": [["集中排查", "2026-12-20"]]}
+        await uow.conversations.update(conv.id, step, data, clock.now())
+        return int(conv.id)
+
+    return build
 
 
-async def _notice_draft(world: World, uow: Any, clock: FakeClock, step: str) -> int:
+async def _notice_draft(world: World, uow: Any, clock: FakeClock, step: str, chosen: bool = False) -> int:
     staff = await uow.persons.get(world.ids["staff"])
     draft = await uow.notices.add_draft(staff.township_id, staff.id, clock.now())
+    villages = [world.ids["QS01"]] if chosen else []
     await uow.notices.update_draft(
-        draft.id, body="通知", audience={"kind": "villages", "villages": []}, step=step
+        draft.id, body="通知", audience={"kind": "villages", "villages": villages}, step=step
     )
     return int(draft.id)
 
@@ -291,20 +327,25 @@ async def _period(world: World, uow: Any, clock: FakeClock) -> date:
     return reports.periods(campaign.reports, campaign.created_at.date(), campaign.end)[0]
 
 
+def PRESS_CLOCK() -> FakeClock:
+    """Presses come two days after the world was made: its three declarations are not today's."""
+    return FakeClock(datetime(2026, 11, 25, 10, 0, tzinfo=SHANGHAI))
+
+
 I = "household"  # noqa: E741 - the intake rows' owner
 ROWS: dict[type[b.Button], tuple[Make, set[str]]] = {
     b.Consent: (_conv_button(b.Consent, "yes"), {I}),
-    b.ChooseTownship: (_conv_button(b.ChooseTownship, 1), set()),  # at the consent step: nobody
-    b.ChooseVillage: (_conv_button(b.ChooseVillage, 1), set()),
-    b.ChooseDeclarant: (_conv_button(b.ChooseDeclarant, "self"), set()),
-    b.ChooseRelation: (_conv_button(b.ChooseRelation, "spouse"), set()),
-    b.SkipId: (_conv_button(b.SkipId), set()),
-    b.HouseholdSize: (_conv_button(b.HouseholdSize, 3), set()),
-    b.ToggleRisk: (_conv_button(b.ToggleRisk, "illness"), set()),
-    b.RisksDone: (_conv_button(b.RisksDone), set()),
-    b.PhotosDone: (_conv_button(b.PhotosDone), set()),
-    b.Confirm: (_conv_button(b.Confirm), set()),
-    b.EditAnswer: (_conv_button(b.EditAnswer, "name"), set()),
+    b.ChooseTownship: (_step_button("township", b.ChooseTownship, "@township"), {I}),
+    b.ChooseVillage: (_step_button("village", b.ChooseVillage, "@QS01", township_id="@township"), {I}),
+    b.ChooseDeclarant: (_step_button("declarant", b.ChooseDeclarant, "self"), {I}),
+    b.ChooseRelation: (_step_button("relation", b.ChooseRelation, "spouse", declarant="family"), {I}),
+    b.SkipId: (_step_button("id_number", b.SkipId), {I}),
+    b.HouseholdSize: (_step_button("household", b.HouseholdSize, 3), {I}),
+    b.ToggleRisk: (_step_button("risks", b.ToggleRisk, "illness"), {I}),
+    b.RisksDone: (_step_button("risks", b.RisksDone), {I}),
+    b.PhotosDone: (_step_button("photos", b.PhotosDone), {I}),
+    b.Confirm: (_step_button("confirm", b.Confirm, id_answered=True, description_done=True), {I}),
+    b.EditAnswer: (_step_button("confirm", b.EditAnswer, "name"), {I}),
     b.Back: (_conv_button(b.Back), {I}),
     # Offered in this conversation? It never was: no one may add to the case through it.
     b.AddToExisting: (
@@ -318,7 +359,10 @@ ROWS: dict[type[b.Button], tuple[Make, set[str]]] = {
     b.Step: (_fixed(lambda w: b.Step(w.ids["acked_task"], "visit")), {"cadre"}),
     b.ChooseVerdict: (_fixed(lambda w: b.ChooseVerdict(w.ids["acked_task"], b.Verdict.UNSTABLE)), set()),
     b.VisitDay: (_with(_visit_conv, lambda w, c: b.VisitDay(c, 0)), {"cadre"}),
-    b.VisitDone: (_with(_visit_conv, lambda w, c: b.VisitDone(c)), set()),  # at the day step: nobody
+    b.VisitDone: (
+        _with(lambda w, u, c: _visit_conv(w, u, c, "photos"), lambda w, c: b.VisitDone(c)),
+        {"cadre"},
+    ),
     b.OfferHandOver: (_fixed(lambda w: b.OfferHandOver(w.ids["acked_task"])), {"cadre", "staff"}),
     b.HandTo: (_fixed(lambda w: b.HandTo(w.ids["acked_task"], w.ids["cadre_other_village"])), set()),
     b.Object: (_fixed(lambda w: b.Object(w.ids["refused_declaration"])), {I}),
@@ -332,8 +376,8 @@ ROWS: dict[type[b.Button], tuple[Make, set[str]]] = {
     b.NoticeStatus: (_fixed(lambda w: b.NoticeStatus(w.ids["notice"])), {"staff"}),
     b.NoticeRemind: (_fixed(lambda w: b.NoticeRemind(w.ids["notice"])), {"staff"}),
     b.NoticeSend: (
-        _with(lambda w, u, c: _notice_draft(w, u, c, "villages"), lambda w, n: b.NoticeSend(n)),
-        set(),
+        _with(lambda w, u, c: _notice_draft(w, u, c, "confirm", chosen=True), lambda w, n: b.NoticeSend(n)),
+        {"staff"},
     ),
     b.NoticeCancel: (
         _with(lambda w, u, c: _notice_draft(w, u, c, "villages"), lambda w, n: b.NoticeCancel(n)),
@@ -353,17 +397,32 @@ ROWS: dict[type[b.Button], tuple[Make, set[str]]] = {
         {"staff"},
     ),
     b.NoticeVillagesDone: (
-        _with(lambda w, u, c: _notice_draft(w, u, c, "villages"), lambda w, n: b.NoticeVillagesDone(n)),
-        set(),  # nothing chosen yet: refused for everyone
+        _with(
+            lambda w, u, c: _notice_draft(w, u, c, "villages", chosen=True),
+            lambda w, n: b.NoticeVillagesDone(n),
+        ),
+        {"staff"},
     ),
     b.NoticeWhen: (
         _with(lambda w, u, c: _notice_draft(w, u, c, "when"), lambda w, n: b.NoticeWhen(n, "now")),
         {"staff"},
     ),
-    b.CampaignVillage: (_with(_campaign_conv, lambda w, c: b.CampaignVillage(c, "QS01")), set()),
-    b.CampaignRhythm: (_with(_campaign_conv, lambda w, c: b.CampaignRhythm(c, "weekly")), set()),
-    b.CampaignDefaultReminders: (_with(_campaign_conv, lambda w, c: b.CampaignDefaultReminders(c)), set()),
-    b.CampaignConfirm: (_with(_campaign_conv, lambda w, c: b.CampaignConfirm(c, "no")), set()),
+    b.CampaignVillage: (
+        _with(_campaign_at(campaign_chat.VILLAGES), lambda w, c: b.CampaignVillage(c, "QS02")),
+        {"staff"},
+    ),
+    b.CampaignRhythm: (
+        _with(_campaign_at(campaign_chat.RHYTHM), lambda w, c: b.CampaignRhythm(c, "weekly")),
+        {"staff"},
+    ),
+    b.CampaignDefaultReminders: (
+        _with(_campaign_at(campaign_chat.REMINDERS), lambda w, c: b.CampaignDefaultReminders(c)),
+        {"staff"},
+    ),
+    b.CampaignConfirm: (
+        _with(_campaign_at(campaign_chat.CONFIRM), lambda w, c: b.CampaignConfirm(c, "no")),
+        {"staff"},
+    ),
     b.PhaseDone: (_fixed(lambda w: b.PhaseDone(w.ids["phase"], w.ids["QS01"])), {"cadre"}),
     b.FillReport: (_with(_period, lambda w, p: b.FillReport(w.ids["campaign"], p, w.ids["QS01"])), {"cadre"}),
     # 张伟 has one village, so his draft skips the village question: nobody may answer it.
@@ -390,10 +449,10 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, World]:
     return path, asyncio.run(build())
 
 
-def _services(engine: Any) -> Services:
+def _services(engine: Any, clock: FakeClock | None = None) -> Services:
     return Services(
         uow=SqlUnitOfWorkFactory(session_factory(engine)),
-        clock=FakeClock(),
+        clock=clock or FakeClock(),
         qr_secret=b"matrix",
         protector=FernetProtector(b"id:matrix"),
         rules=PolicyRules(load_policy("anhui")),
@@ -428,7 +487,7 @@ async def test_a_press_is_allowed_only_to_who_may(
         shutil.copyfile(path, copy)
         engine = create_engine(f"sqlite+aiosqlite:///{copy}")
         try:
-            services = _services(engine)
+            services = _services(engine, PRESS_CLOCK())
             async with services.uow() as uow:
                 button = await make(world, uow, cast(FakeClock, services.clock))
                 await uow.commit()
