@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -29,6 +28,7 @@ from typing import TypeVar, cast
 from telegram import Bot
 from telegram.error import TelegramError
 
+from bot import logs
 from bot import settings as settings_module
 from bot.clock import SystemClock
 from bot.crypto import new_key, protector_for
@@ -572,14 +572,8 @@ def main(argv: list[str] | None = None) -> int:
         top.error("--png and --svg write one village's code: use them with --village")
     try:
         settings = settings_module.load()
-        logging.basicConfig(
-            level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-        )
-        # httpx logs every request URL at INFO, and Bot API URLs contain the token.
-        logging.getLogger("httpx").setLevel(logging.WARNING)
-        logging.getLogger("httpcore").setLevel(logging.WARNING)
-        # The JobQueue's scheduler logs every run of every job at INFO.
-        logging.getLogger("apscheduler").setLevel(logging.WARNING)
+        # Every record redacted (token, phone and ID numbers), noisy libraries quiet: bot/logs.py.
+        logs.configure(settings)
         return int(args.handler(settings, args))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
