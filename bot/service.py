@@ -9,6 +9,7 @@ import asyncio
 import logging
 import signal
 from collections.abc import Callable
+from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, cast
 
@@ -30,6 +31,7 @@ from domain.web_intake import WebUnitOfWork
 from handlers import limits
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
+from storage import outbox_retention
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
@@ -168,6 +170,18 @@ class Service:
         self.sender.wake()
         return queued
 
+    async def purge_outbox(self, batch: int = 500) -> int:
+        """Strip the personal data of messages delivered or failed more than OUTBOX_RETENTION_DAYS
+        ago, batch after batch, each in its own transaction (the JobQueue runs this with the draft
+        sweep); cases and their events keep theirs."""
+        before = self.clock.now() - timedelta(days=self.settings.outbox_retention_days)
+        total = 0
+        while True:
+            done = await outbox_retention.purge_done_before(self.sessions, before=before, limit=batch)
+            total += done
+            if done < batch:
+                return total
+
     async def _deadline_job(self, context: object) -> None:
         await self.deadline_tick()
 
@@ -175,6 +189,9 @@ class Service:
         reminded, discarded = await self.sweep_drafts()
         if reminded or discarded:
             log.info("drafts: %s reminded, %s discarded", reminded, discarded)
+        purged = await self.purge_outbox()
+        if purged:
+            log.info("outbox: personal data removed from %s old delivered or failed messages", purged)
 
     async def _unreachable(self, person_id: int) -> None:
         async with self.uow() as uow:

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     send_rate_per_second: int = Field(default=30, ge=1, le=30)
     chat_burst: int = Field(default=3, ge=1, le=10)
     chat_rate_per_second: float = Field(default=1.0, gt=0, le=30)
+    # Days a delivered or failed message keeps its text (names, phones) in the outbox.
+    outbox_retention_days: int = Field(default=30, ge=1)
     public_url: str | None = None
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
     flyer_font: str | None = None
