@@ -20,7 +20,7 @@ from domain import personal_data
 
 FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 # Libraries that log every request, query or job run: at most this verbose, even at DEBUG,
-# except in the sandbox (no real token, no real people), where LOG_LEVEL holds for them too.
+# except in the sandbox at DEBUG (no real token, no real people), where they show everything.
 # telegram.ext includes the bot's own logger (telegram.ext.ExtBot), which at DEBUG logs every
 # Bot API call with its parameters and answer: names and descriptions too, which no pattern finds.
 NOISY = {
@@ -65,21 +65,21 @@ class Redactor(logging.Filter):
 
 def configure(settings: Settings, *, quiet_libraries: bool | None = None) -> Redactor:
     """Set up logging for LOG_LEVEL: the root handlers redact every record; noisy libraries are
-    kept at INFO or WARNING (`quiet_libraries`; by default unless in the sandbox, which has no
-    token). Returns the filter, which is on every root handler."""
+    kept at INFO or WARNING (`quiet_libraries`; by default always but in the sandbox, which has
+    no token, at DEBUG). Returns the filter, which is on every root handler."""
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
         level = logging.INFO
-    logging.basicConfig(level=level, format=FORMAT)
+    logging.basicConfig(level=level, format=FORMAT)  # a no-op where handlers exist (pytest)
     root = logging.getLogger()
-    root.setLevel(level)
     token = settings.telegram_bot_token.get_secret_value().strip() if settings.telegram_bot_token else ""
     redactor = Redactor([token, token.partition(":")[2]] if token else [])
     for handler in root.handlers:
         for old in [f for f in handler.filters if isinstance(f, Redactor)]:
             handler.removeFilter(old)
         handler.addFilter(redactor)
-    quiet = bool(token) if quiet_libraries is None else quiet_libraries
+    if quiet_libraries is None:  # the sandbox at DEBUG shows the Bot API traffic, redacted
+        quiet_libraries = bool(token) or level > logging.DEBUG
     for name, quietest in NOISY.items():
-        logging.getLogger(name).setLevel(max(level, quietest) if quiet else level)
+        logging.getLogger(name).setLevel(max(level, quietest) if quiet_libraries else level)
     return redactor
