@@ -182,6 +182,14 @@ class Service:
             if done < batch:
                 return total
 
+    async def forget_counters(self) -> int:
+        """Drop rate-limit counters older than their longest window (a day): they hold hashed
+        phone and ID numbers, kept no longer than the limit needs them."""
+        async with self.uow() as uow:
+            gone = await uow.limits.forget(self.clock.now() - timedelta(days=2))
+            await uow.commit()
+        return gone
+
     async def _deadline_job(self, context: object) -> None:
         await self.deadline_tick()
 
@@ -192,6 +200,7 @@ class Service:
         purged = await self.purge_outbox()
         if purged:
             log.info("outbox: personal data removed from %s old delivered or failed messages", purged)
+        await self.forget_counters()
 
     async def _unreachable(self, person_id: int) -> None:
         async with self.uow() as uow:
