@@ -142,7 +142,7 @@ def _situation(flow: str) -> st.SearchStrategy[tuple[str, str, dict[str, Any], i
         st.sampled_from(persons),
         st.just(flow),
         st.fixed_dictionaries({name: st.sampled_from(choices) for name, choices in options.items()}),
-        st.integers(0, w.MAX_MOVES),
+        st.one_of(st.integers(0, w.MAX_MOVES), st.just(w.MAX_MOVES)),  # every step, and the whole path
     )
 
 
@@ -357,7 +357,12 @@ COMMAND_MESSAGES = st.builds(
 # A walk through the chat: mostly tapping buttons shown (old ones too), with anything else between.
 TAPS = st.builds(w.Tap, st.integers(0, 40))
 WAITS = st.builds(w.Wait, st.sampled_from([1, 60, 60 * 9, 60 * 24, 60 * 24 * 3, 60 * 24 * 8, 60 * 24 * 40]))
-STEPS = st.one_of(TAPS, TAPS, TAPS, st.builds(w.Text, ATOMS), MEDIA, COMMAND_MESSAGES, VALID_PRESSES, WAITS)
+BACKS = st.builds(
+    w.Repeat, st.sampled_from([w.PressPlan(b.Back, (w.Ref("conv"),)), w.Text("返回")]), st.integers(1, 12)
+)
+STEPS = st.one_of(
+    TAPS, TAPS, TAPS, BACKS, st.builds(w.Text, ATOMS), MEDIA, COMMAND_MESSAGES, VALID_PRESSES, WAITS
+)
 WALKS = st.lists(
     st.one_of(STEPS, st.builds(w.As, st.sampled_from(list(w.PEOPLE)), st.one_of(TAPS, STEPS))),
     min_size=1,
@@ -443,3 +448,25 @@ def test_a_failing_use_case_fails_the_example(
     with pytest.raises((ZeroDivisionError, AssertionError)):
         fuzz("text", "staff", ("staff", "none", {}, 0), w.Text("你好"))
     assert sum(w.STATS.failures.values()) == 1
+
+
+# Known: going Back to the follow-up question of a risk type unticked since (from the summary)
+# raises in domain/intake.py (prompt: _pending_followups(data)[0]). Remove the mark once fixed.
+BACK_TO_A_GONE_FOLLOWUP = pytest.mark.xfail(
+    raises=IndexError, strict=True, reason="intake: Back to the follow-up of a risk type since unticked"
+)
+
+
+@pytest.mark.parametrize(
+    "field", [pytest.param(f, marks=BACK_TO_A_GONE_FOLLOWUP) if f == "risks" else f for f in intake.EDITABLE]
+)
+def test_back_to_the_start_after_changing_an_answer(fuzz: Fuzz, field: str) -> None:
+    """At the summary, change one answer to another (other risk types, another village...), then
+    Back all the way to the first question: every question on the way can be asked."""
+    for entry in ("qr", "plain", "daibao"):
+        options = {"entry": entry, "village": "QS01", "risks": ("illness", "disaster"),
+                   "risks_after": ("water",), "village_after": "QS02", "declarant": "family", "id": True,
+                   "photos": 1, "edit": field, "submit": False}  # fmt: skip
+        who = "cadre_two" if entry == "daibao" else "stranger"
+        back = w.Repeat(w.PressPlan(b.Back, (w.Ref("conv"),)), 30)
+        fuzz("back", who, (who, "intake", options, 99), back)

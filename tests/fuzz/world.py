@@ -248,7 +248,15 @@ class As:
     message: Message
 
 
-Message = Press | PressPlan | Tap | Text | Photo | Voice | Contact | Other | Command | Wait | As
+@dataclass(frozen=True)
+class Repeat:
+    """`message` sent `times` times in a row (Back, Back, Back...)."""
+
+    message: Message
+    times: int
+
+
+Message = Press | PressPlan | Tap | Text | Photo | Voice | Contact | Other | Command | Wait | As | Repeat
 
 
 def mutate(data: str, mutations: tuple[Mutation, ...]) -> str:
@@ -656,6 +664,10 @@ class Turn:
         if isinstance(message, As):
             await self.deliver(message.who, message.message)
             return
+        if isinstance(message, Repeat):
+            for _ in range(message.times):
+                await self.deliver(who, message.message)
+            return
         if isinstance(message, Wait):
             clock.advance(minutes=message.minutes)
             policy = cast(PolicyRules, s.rules).policy
@@ -960,62 +972,74 @@ class Turn:
     async def _next_intake(
         self, c: int, step: IntakeStep, data: dict[str, Any], options: dict[str, Any], state: dict[str, Any]
     ) -> Message | None:
+        """A valid answer to `step`; once an answer was changed from the summary (`edit`), the
+        answers asked again are different ones (another village, name, phone, risk types...)."""
         S = IntakeStep
         typed = options.get("typed", False)
+        again = bool(state.get("edited"))
         ids = self.world.ids
+        code = options.get("village_after", "QS03") if again else options.get("village", "QS01")
         if step is S.CONSENT:
             return Press(b.Consent(c, "yes").pack())
         if step is S.TOWNSHIP:
             if typed:
-                return Text("青山镇" if options.get("village", "QS01").startswith("QS") else "白水乡")
-            township = ids[
-                "township_qs" if options.get("village", "QS01").startswith("QS") else "township_bs"
-            ]
+                return Text("青山镇" if code.startswith("QS") else "白水乡")
+            township = ids["township_qs" if code.startswith("QS") else "township_bs"]
             return Press(b.ChooseTownship(c, township).pack())
         if step is S.VILLAGE:
-            code = options.get("village", "QS01")
             if data.get("cadre_villages"):
                 choices = await self.uow.geography.villages(tuple(data["cadre_villages"]))
             elif data.get("township_id"):
                 choices = await self.uow.geography.villages_in(int(data["township_id"]))
             else:
                 choices = await self.uow.geography.all_villages()
-            village = next((v for v in choices if v.code == code), choices[0])
+            village = next((v for v in choices if v.code == code), choices[-1] if again else choices[0])
             return Text(village.name) if typed else Press(b.ChooseVillage(c, village.id).pack())
         if step is S.NAME:
-            return Text("王大山")
+            return Text("李小红" if again else "王大山")
         if step is S.DECLARANT:
-            return Press(b.ChooseDeclarant(c, options.get("declarant", "self")).pack())
+            who = options.get("declarant", "self")
+            if again:
+                who = "self" if who == "family" else "family"
+            return Press(b.ChooseDeclarant(c, who).pack())
         if step is S.RELATION:
             return Text("儿媳") if typed else Press(b.ChooseRelation(c, "spouse").pack())
         if step is S.PHONE:
             if data.get("offered") and options.get("add_to_existing"):
                 return Press(b.AddToExisting(c, int(data["offered"])).pack())
             phone = CASE_PHONES["acked"] if options.get("repeat") else "13987654321"
+            phone = "13711112222" if again else phone
             if options.get("contact"):
                 return Contact("+86" + phone, own=True)
             return Text(phone)
         if step is S.ID_NUMBER:
-            return Text(VALID_ID) if options.get("id") else Press(b.SkipId(c).pack())
+            give = bool(options.get("id")) != again
+            return Text(VALID_ID) if give else Press(b.SkipId(c).pack())
         if step is S.HOUSEHOLD:
-            return Text("4口人") if typed else Press(b.HouseholdSize(c, 4).pack())
+            size = 6 if again else 4
+            return Text(f"{size}口人") if typed else Press(b.HouseholdSize(c, size).pack())
         if step is S.RISKS:
-            wanted = [r for r in options.get("risks", ("illness",)) if risk_types.by_code(r)] or ["illness"]
+            chosen = options.get("risks_after") if again else None
+            wanted = [r for r in chosen or options.get("risks", ("illness",)) if risk_types.by_code(r)]
+            wanted = wanted or ["illness"]
+            extra = [r for r in data.get("risks", []) if r not in wanted]
             missing = [r for r in wanted if r not in data.get("risks", [])]
-            if missing:
-                risk = risk_types.by_code(missing[0])
+            if extra or missing:
+                code = (extra or missing)[0]
+                risk = risk_types.by_code(code)
                 assert risk is not None
-                return Text(risk.label("zh_Hans")) if typed else Press(b.ToggleRisk(c, missing[0]).pack())
+                return Text(risk.label("zh_Hans")) if typed else Press(b.ToggleRisk(c, code).pack())
             return Press(b.RisksDone(c).pack())
         if step is S.FOLLOWUP:
             question = intake._pending_followups(data)[0].split(".")[1]
             kind = risk_types.FOLLOWUPS[question]
             return Text({"amount": "5000元", "date": "2026-11-20", "text": "房屋倒塌两间"}[kind])
         if step is S.DESCRIPTION:
-            return Voice("voice-1", 12) if options.get("voice") else Text("老伴住院，花了很多钱")
+            voice = bool(options.get("voice")) != again
+            return Voice("voice-1", 12) if voice else Text("老伴住院，花了很多钱")
         if step is S.PHOTOS:
             photos = len(data.get("photos", []))
-            if photos < options.get("photos", 0):
+            if photos < options.get("photos", 0) + again:
                 return Photo(f"photo-{photos}")
             return Press(b.PhotosDone(c).pack())
         # the summary: change one answer first, when asked to
@@ -1101,6 +1125,8 @@ FLOWS: dict[str, tuple[tuple[str, ...], dict[str, tuple[Any, ...]]]] = {
                 ("accident", "income_drop", "illness"),
                 ("water",),
             ),
+            "risks_after": (None, ("water",), ("disaster",), ("schooling", "illness")),
+            "village_after": ("QS03", "QS02", "BS01"),
             "voice": (False, True),
             "photos": (0, 1, 5),
             "edit": (
@@ -1145,4 +1171,4 @@ FLOWS: dict[str, tuple[tuple[str, ...], dict[str, tuple[Any, ...]]]] = {
     "report": (("cadre", "cadre_two"), {}),
     "ledger": (("cadre", "cadre_two"), {}),
 }
-MAX_MOVES = 20  # enough to reach the end of the longest path (a declaration with five photos)
+MAX_MOVES = 32  # enough for the longest path: a declaration with five photos, one answer changed
