@@ -840,6 +840,14 @@ async def _back(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversatio
         await _ask_again(uow, clock, person, conv, "intake.first_step")
         return Outcome(locale=person.locale, done=False)
     previous = history.pop()
+    # A follow-up of a risk type unticked since (from the summary) is no longer asked: skip it.
+    while previous.startswith("followup:") and previous.split(":", 1)[1] not in _pending_followups(
+        {**conv.data, "followups": {}}
+    ):
+        if not history:
+            await _ask_again(uow, clock, person, conv, "intake.first_step")
+            return Outcome(locale=person.locale, done=False)
+        previous = history.pop()
     data = {**conv.data, "history": history}
     if previous.startswith("followup:"):
         key = previous.split(":", 1)[1]
