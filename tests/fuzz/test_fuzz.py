@@ -2,7 +2,11 @@
 
 Every example runs the real use cases the way the Telegram handlers do (tests/fuzz/world.py), in
 one transaction rolled back afterwards, on a database built once per test: nothing may raise, nothing
-may log an error, and everything queued must render in both languages.
+may log an error, and everything queued must render in both languages. A situation first brings
+someone to a step of a conversation (a declaration, a home visit, a reason, an objection, adding
+information, a notice, a campaign, a report, a problem) with valid answers; then comes the fuzzed
+button press, text, photo, voice note, contact, sticker or command, or a walk: several of them,
+mostly taps on the buttons shown, with Back bursts, time passing and other people acting between.
 
 How many examples: ~500 in all by default (`make test`); HYPOTHESIS_PROFILE=fuzz-full runs 10,000,
 and FUZZ_EXAMPLES=N runs N (benchmarks/fuzz.py runs the full profile and reports).
@@ -151,8 +155,14 @@ SITUATIONS = st.one_of(
     st.tuples(st.sampled_from(list(w.PEOPLE)), st.just("none"), st.just({}), st.just(0)),
     *(_situation(flow) for flow in w.FLOWS),
 )
-# Who sends the fuzzed message: the person of the situation ("subject"), or anyone.
-SENDERS = st.one_of(st.just("subject"), st.sampled_from(list(w.PEOPLE)))
+# Who sends the fuzzed message: the person of the situation ("subject"), anyone, or a chat never seen.
+SENDERS = st.one_of(st.just("subject"), st.sampled_from([*w.PEOPLE, w.NEWCOMER]))
+LANGUAGES = st.one_of(
+    st.sampled_from(
+        [None, "", "zh-hans", "zh-hant", "zh", "en", "en-US", "ru", "pt-br", "zh-Hans-CN", "x" * 40]
+    ),
+    st.text(max_size=20),
+)
 SHIFTS = st.one_of(
     st.just(timedelta(0)),
     st.sampled_from(
@@ -352,7 +362,10 @@ ARGS = st.one_of(
     ATOMS,
 )
 COMMAND_MESSAGES = st.builds(
-    w.Command, st.sampled_from([*w.COMMANDS, "foo", "START", "help2"]), st.lists(ARGS, max_size=3).map(tuple)
+    w.Command,
+    st.sampled_from([*w.COMMANDS, "foo", "START", "help2"]),
+    st.lists(ARGS, max_size=3).map(tuple),
+    LANGUAGES,
 )
 # A walk through the chat: mostly tapping buttons shown (old ones too), with anything else between.
 TAPS = st.builds(w.Tap, st.integers(0, 40))
@@ -392,9 +405,11 @@ def test_random_callback_data(fuzz: Fuzz, situation: Any, who: str, press: w.Pre
 
 
 @budget(SHARES["text"])
-@given(situation=SITUATIONS, who=SENDERS, typed=TEXTS, shift=SHIFTS)
-def test_text_at_every_step(fuzz: Fuzz, situation: Any, who: str, typed: str, shift: timedelta) -> None:
-    fuzz("text", who, situation, w.Text(typed), shift)
+@given(situation=SITUATIONS, who=SENDERS, typed=TEXTS, language=LANGUAGES, shift=SHIFTS)
+def test_text_at_every_step(
+    fuzz: Fuzz, situation: Any, who: str, typed: str, language: str | None, shift: timedelta
+) -> None:
+    fuzz("text", who, situation, w.Text(typed, language), shift)
 
 
 @budget(SHARES["media"])
@@ -450,10 +465,7 @@ def test_a_failing_use_case_fails_the_example(
     assert sum(w.STATS.failures.values()) == 1
 
 
-
-@pytest.mark.parametrize(
-    "field", list(intake.EDITABLE)
-)
+@pytest.mark.parametrize("field", list(intake.EDITABLE))
 def test_back_to_the_start_after_changing_an_answer(fuzz: Fuzz, field: str) -> None:
     """At the summary, change one answer to another (other risk types, another village...), then
     Back all the way to the first question: every question on the way can be asked."""

@@ -81,6 +81,7 @@ PEOPLE: dict[str, str] = {
     "cadre_bs": "104",  # 刘洋, 白水村 (BS01), another township
     "staff": "103",  # 王芳, township staff of 青山镇
 }
+NEWCOMER = "9999"  # a chat the bot has never seen
 ROSTER_PHONES = {
     "101": "13800000001",
     "102": "13800000002",
@@ -157,6 +158,7 @@ class Press:
 @dataclass(frozen=True)
 class Text:
     raw: str
+    language: str | None = "zh-hans"  # the sender's Telegram client language (a newcomer gets it)
 
 
 @dataclass(frozen=True)
@@ -203,6 +205,7 @@ class Command:
 
     name: str
     args: tuple[str | Ref, ...] = ()
+    language: str | None = "zh-hans"
 
 
 @dataclass(frozen=True)
@@ -700,10 +703,12 @@ class Turn:
                 or await reports.on_text(n, clock, TG, address, raw)
                 or await ledger.on_text(n, clock, TG, address, raw)
             ):
-                await dialog.on_text(uow, clock, s.protector, s.rules, TG, address, raw, language="zh-hans")
+                await dialog.on_text(
+                    uow, clock, s.protector, s.rules, TG, address, raw, language=message.language
+                )
         elif isinstance(message, Command):
             words = [str(await self.resolve(who, a)) if isinstance(a, Ref) else a for a in message.args]
-            await self._command(address, message.name, tuple(" ".join(words).split()))
+            await self._command(address, message.name, tuple(" ".join(words).split()), message.language)
         else:
             media: dict[str, str] | None = None
             caption: str | None = None
@@ -726,7 +731,7 @@ class Turn:
             else:
                 await dialog.on_other(uow, clock, TG, address)
 
-    async def _command(self, address: str, name: str, args: tuple[str, ...]) -> None:
+    async def _command(self, address: str, name: str, args: tuple[str, ...], language: str | None) -> None:
         uow, n, clock, s = self.uow, self.n, self.clock, self.services
         # Group -1 first: the notification engine's commands, and its /cancel when it has a draft.
         if name == "notice":
@@ -753,9 +758,9 @@ class Turn:
             ):
                 await intake.cancel(uow, clock, TG, address, None)
         elif name == "start" and args:
-            await self._start_with_payload(address, args[0])
+            await self._start_with_payload(address, args[0], language)
         elif name == "start":
-            await intake.start(uow, clock, TG, address, village_code=None, language="zh-hans")
+            await intake.start(uow, clock, TG, address, village_code=None, language=language)
         elif name == "language":
             await people.offer_languages(uow, clock, TG, address)
         elif name == "status":
@@ -784,7 +789,7 @@ class Turn:
         else:  # /help, and any command we do not know
             await people.show_help(uow, clock, TG, address)
 
-    async def _start_with_payload(self, address: str, payload: str) -> None:
+    async def _start_with_payload(self, address: str, payload: str, language: str | None) -> None:
         """As handlers.telegram.start_with_payload, in this example's transaction."""
         uow, clock = self.uow, self.clock
         if payload.startswith(people.INVITE_PREFIX):
@@ -805,7 +810,7 @@ class Turn:
                 "forged": "start.bad_payload",
                 "expired": "start.expired_payload",
             }[exc.reason]
-        await intake.start(uow, clock, TG, address, village_code=code, problem=problem, language="zh-hans")
+        await intake.start(uow, clock, TG, address, village_code=code, problem=problem, language=language)
 
     async def _export(self, address: str, args: tuple[str, ...]) -> None:
         """As handlers.telegram.export, without sending the file."""
@@ -851,7 +856,7 @@ class Turn:
             self._render(message, catalog_for(locale, self.services.default_locale))
             for catalog in LOCALES:
                 self._render(message, catalog)
-        for who in PEOPLE:
+        for who in (*PEOPLE, NEWCOMER):
             person_id = await self.person_id(who)
             conv = await self.uow.conversations.get(person_id) if person_id else None
             if conv is not None and conv.flow is Flow.INTAKE:
