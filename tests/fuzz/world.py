@@ -600,6 +600,8 @@ class Turn:
         self.outcomes: list[Outcome] = []
         self.shown: dict[int, list[str]] = {}  # person -> the buttons queued for them, newest first
         self._seen = 0
+        self._ids: dict[str, int] = {}
+        self.touched: set[str] = set()  # who wrote in this example
 
     @property
     def n(self) -> NotificationsUnitOfWork:
@@ -624,8 +626,14 @@ class Turn:
                 self.shown.setdefault(person_id, [])[:0] = [a.data for line in edit.actions for a in line]
 
     async def person_id(self, who: str) -> int | None:
-        person = await self.uow.persons.by_address(TG, PEOPLE.get(who, who))
-        return person.id if person else None
+        """The id of the person writing from `who`'s chat (None while nobody has written from it)."""
+        self.touched.add(who)
+        if who not in self._ids:
+            person = await self.uow.persons.by_address(TG, PEOPLE.get(who, who))
+            if person is None:
+                return None
+            self._ids[who] = person.id
+        return self._ids[who]
 
     async def resolve(self, who: str, ref: Ref) -> Any:
         """A Ref's value; an id is at least 1 (a button cannot carry 0 or less)."""
@@ -794,6 +802,7 @@ class Turn:
         uow, clock = self.uow, self.clock
         if payload.startswith(people.INVITE_PREFIX):
             token = payload[len(people.INVITE_PREFIX) :]
+            self._ids.clear()  # an invite binds the chat to another person
             self.outcomes.append(await people.redeem_invite(uow, clock, TG, address, token))
             return
         code: str | None = None
@@ -856,7 +865,7 @@ class Turn:
             self._render(message, catalog_for(locale, self.services.default_locale))
             for catalog in LOCALES:
                 self._render(message, catalog)
-        for who in (*PEOPLE, NEWCOMER):
+        for who in sorted(self.touched):
             person_id = await self.person_id(who)
             conv = await self.uow.conversations.get(person_id) if person_id else None
             if conv is not None and conv.flow is Flow.INTAKE:
