@@ -234,6 +234,8 @@ class OutboxRow(Base):
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     external_id: Mapped[str | None] = mapped_column(String(64))
     last_error: Mapped[str | None] = mapped_column(String(500))
+    # The worker whose claim this is (status sending); taken back at once when that worker is dead.
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
 
 
 class ScheduledRow(Base):
@@ -408,3 +410,31 @@ class RateLimitRow(Base):
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     window_start: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     hits: Mapped[int] = mapped_column(default=0)
+
+
+class InboxRow(Base):
+    """An update from Telegram, recorded before it is acknowledged (the next getUpdates offset, or
+    the webhook's 200): `update_id` is unique, so a redelivered update is a no-op. `done_at` is set
+    in the transaction of the handler that processed it; a row without it is processed again from
+    its payload (by a worker whose claim it is, or by anyone once that worker is dead)."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_open", "done_at", "chat_id", "update_id"),)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger)
+    payload: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    worker: Mapped[str | None] = mapped_column(String(40))
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class WorkerRow(Base):
+    """A running worker process: claims (outbox, inbox) name it; a worker whose heartbeat is
+    older than a few seconds is dead, and what it had claimed is taken back at once."""
+
+    __tablename__ = "workers"
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(100))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    heartbeat_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
