@@ -26,7 +26,7 @@ from bot.webform.safety import (
     MAX_PHOTOS,
     MAX_TEXT_BODY,
     MAX_TEXT_PART,
-    Limiter,
+    Counters,
     Limits,
     csrf_cookie,
     csrf_ok,
@@ -87,13 +87,8 @@ class Target:
 class PublicPages:
     def __init__(self, deps: WebDeps) -> None:
         self.deps = deps
-        limits = deps.limits
-        clock = deps.clock
-        self.per_address = Limiter(clock, limits.per_address)
-        self.per_phone = Limiter(clock, limits.per_phone)
-        self.per_cadre = Limiter(clock, limits.per_cadre)
-        self.lookups = Limiter(clock, limits.lookups_per_address)
-        self.posts = Limiter(clock, limits.posts_per_address)
+        # Counted in the database: every worker behind the load balancer counts the same.
+        self.counters = Counters(deps.uow, deps.clock, deps.secret, deps.limits)
 
     # --- helpers ---------------------------------------------------------------------------
 
@@ -192,9 +187,8 @@ class PublicPages:
     async def submit_form(self, request: web.Request) -> web.Response:
         """Check the answers; show them again with what is wrong, or submit and show the receipt."""
         client = self._client(request)
-        if not self.posts.allowed(client):
+        if not await self.counters.allow(posts_per_address=client):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
-        self.posts.hit(client)
         target = await self._target(request)
         if isinstance(target, web.Response):
             return target
@@ -225,11 +219,9 @@ class PublicPages:
             )
             return self._html(request, pages.form(view), 400, cookie=cookie)
         phone = answers.data["phone"]
-        who, limiter = (str(target.cadre.id), self.per_cadre) if target.cadre else (client, self.per_address)
-        if not limiter.allowed(who) or not self.per_phone.allowed(phone):
+        sender = {"per_cadre": str(target.cadre.id)} if target.cadre else {"per_address": client}
+        if not await self.counters.allow(**sender, per_phone=phone):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
-        limiter.hit(who)
-        self.per_phone.hit(phone)
         async with self.deps.uow() as uow:
             done = await web_intake.declare(
                 uow,
@@ -270,9 +262,8 @@ class PublicPages:
     async def look_up(self, request: web.Request) -> web.Response:
         """A declaration's state, only for its own receipt number and phone number."""
         client = self._client(request)
-        if not self.lookups.allowed(client):
+        if not await self.counters.allow(lookups_per_address=client):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
-        self.lookups.hit(client)
         try:
             form = (await read_form(request, limit=MAX_TEXT_PART)).fields  # three short fields
         except TooBig:

@@ -6,13 +6,13 @@ import base64
 import hashlib
 import hmac
 import secrets
-from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from aiohttp import web
 
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 
 CSRF_COOKIE = "fh_csrf"
 CSRF_FIELD = "csrf"
@@ -92,38 +92,38 @@ class Limit:
     per: timedelta
 
 
-class Limiter:
-    """At most `limit.times` events per key in any window of `limit.per`, kept in memory.
+class Counters:
+    """The submission limits, counted in the database (`rate_limits`), so that every worker behind
+    the load balancer counts the same submissions: a second worker allows no more than one.
 
-    In memory on purpose: the web server is one process, the counts protect the cadres from
-    floods rather than keep records, and a restart forgetting them costs nothing. Keys are
-    forgotten once their window has passed, and at most `max_keys` are held.
+    Fixed windows that start at a key's first event (`uow.limits.hit`). Keys hold no address or
+    phone number in clear: an HMAC of it under the service's secret (a phone number's plain hash
+    is found by trying them all). A refused attempt costs nothing: when one limit is passed,
+    nothing is counted.
     """
 
-    def __init__(self, clock: Clock, limit: Limit, max_keys: int = 50_000) -> None:
+    def __init__(self, uow: Callable[[], UnitOfWork], clock: Clock, secret: bytes, limits: Limits) -> None:
+        self.uow = uow
         self.clock = clock
-        self.limit = limit
-        self.max_keys = max_keys
-        self._seen: dict[str, deque[datetime]] = {}
+        self.secret = secret
+        self.limits = limits
 
-    def _recent(self, key: str) -> deque[datetime]:
-        since = self.clock.now() - self.limit.per
-        times = self._seen.get(key, deque())
-        while times and times[0] <= since:
-            times.popleft()
-        return times
+    def key(self, limit: str, value: str) -> str:
+        digest = hmac.new(self.secret, f"web-limit|{value}".encode(), hashlib.sha256).hexdigest()[:32]
+        return f"web:{limit}:{digest}"
 
-    def allowed(self, key: str) -> bool:
-        """Whether one more event for `key` stays within the limit (nothing is counted)."""
-        return len(self._recent(key)) < self.limit.times
-
-    def hit(self, key: str) -> None:
-        times = self._recent(key)
-        times.append(self.clock.now())
-        self._seen[key] = times
-        if len(self._seen) > self.max_keys:
-            for old in list(self._seen)[: len(self._seen) // 10]:
-                del self._seen[old]
+    async def allow(self, **events: str) -> bool:
+        """Count one event under each named limit (a field of `Limits`, e.g. `per_phone=phone`):
+        True when every one stays within its limit, and then all are counted; else none is."""
+        chosen = [(getattr(self.limits, limit), self.key(limit, value)) for limit, value in events.items()]
+        now = self.clock.now()
+        async with self.uow() as uow:
+            for limit, key in chosen:
+                if not await uow.limits.hit(key, limit=limit.times, window=limit.per, now=now):
+                    await uow.rollback()
+                    return False
+            await uow.commit()
+        return True
 
 
 @dataclass(frozen=True)
