@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError
@@ -23,6 +26,9 @@ class ConfigError(Exception):
 # CJK TrueType fonts a flyer may embed when FLYER_FONT is unset, first found wins (Debian's
 # fonts-wqy-zenhei: TrueType outlines, which reportlab can embed; Noto CJK's are CFF, which it cannot).
 FLYER_FONTS = (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),)
+# A webhook over plain http only to this machine (a local Bot API server, the tests).
+LOCAL_HOSTS = ("127.0.0.1", "localhost")
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # Telegram's secret_token
 
 
 class Settings(BaseSettings):
@@ -50,6 +56,9 @@ class Settings(BaseSettings):
     # Days a delivered or failed message keeps its text (names, phones) in the outbox.
     outbox_retention_days: int = Field(default=30, ge=1)
     public_url: str | None = None
+    # Webhooks (several workers): Telegram posts updates to WEBHOOK_URL with WEBHOOK_SECRET.
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
     flyer_font: str | None = None
 
@@ -61,6 +70,41 @@ class Settings(BaseSettings):
         if not url.startswith(("https://", "http://")) or " " in url:
             raise ValueError(f"not an http(s) address: {url!r}")
         return url.rstrip("/")
+
+    @field_validator("webhook_url")
+    @classmethod
+    def _webhook_url(cls, url: str | None) -> str | None:
+        if not url or not url.strip():
+            return None
+        url = url.strip()
+        parts = urlsplit(url)
+        reachable = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOCAL_HOSTS)
+        if " " in url or not parts.hostname or not reachable:
+            raise PydanticCustomError(
+                "webhook_url",
+                "not an https:// address Telegram can reach (http:// only for 127.0.0.1 or localhost): {url}",
+                {"url": repr(url)},
+            )
+        return url
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, secret: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        value = secret.get_secret_value() if secret is not None else ""
+        if not value:
+            if info.data.get("webhook_url"):
+                raise PydanticCustomError(
+                    "webhook_secret",
+                    "required when WEBHOOK_URL is set: 1-256 characters of A-Z, a-z, 0-9, _ and - "
+                    "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)",
+                )
+            return None
+        if not WEBHOOK_SECRET.fullmatch(value):
+            # Never the secret itself in a message.
+            raise PydanticCustomError(
+                "webhook_secret", "must be 1-256 characters of A-Z, a-z, 0-9, _ and - (Telegram's rule)"
+            )
+        return secret
 
     def qr_to_landing(self) -> bool:
         """Whether printed codes point to PUBLIC_URL/q/<payload> rather than straight to Telegram."""
