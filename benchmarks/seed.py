@@ -4,7 +4,11 @@ COPY through asyncpg's copy_records_to_table), with the domain's own values for 
 and channels. Not a use case: nothing here checks a rule, so the benchmarks drive the real use
 cases for what they measure and use this only for the data already stored.
 
-    from benchmarks.seed import Bulk, households, cadres, postgres_schema, postgres_database
+    from benchmarks.seed import Bulk, World, township, cadres, households, ledger
+    from benchmarks.seed import postgres_schema, postgres_database, ServiceProcess
+
+The last part starts the service as deployed, `python -m bot run`, in a child process
+(ServiceProcess), with the settings given as environment variables.
 
 Ids are given explicitly (a fresh database has none yet); `Bulk.done()` moves PostgreSQL's
 sequences past them, so rows the service adds later get new ids.
@@ -12,12 +16,17 @@ sequences past them, so rows the service adds later get new ids.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import text
@@ -392,3 +401,106 @@ async def postgres_database(url: str) -> AsyncIterator[str]:
         async with admin.connect() as connection:
             await connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         await admin.dispose()
+
+
+# --------------------------------------------------------------------------------------------
+# The service as a child process (`python -m bot run`), as it is deployed
+# --------------------------------------------------------------------------------------------
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def service_environment(**settings: object) -> dict[str, str]:
+    """The environment of a `python -m bot run` child: this one's, without any setting of the
+    service (Settings' fields) it may carry, plus `settings` (names as in bot/settings.py)."""
+    from bot.settings import Settings
+
+    names = {name.upper() for name in Settings.model_fields}
+    env = {key: value for key, value in os.environ.items() if key.upper() not in names}
+    env["PYTHONPATH"] = str(REPO)
+    env.update({name.upper(): str(value) for name, value in settings.items()})
+    return env
+
+
+class ServiceProcess:
+    """`python -m bot run --require-token` in a child process, started in an empty directory
+    (so no `.env` is read) with the given environment; its output goes to files there."""
+
+    def __init__(self, name: str, env: dict[str, str], workdir: Path) -> None:
+        self.name = name
+        self.env = env
+        self.workdir = workdir / name
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.process: asyncio.subprocess.Process | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    async def start(self, timeout: float = 60.0) -> None:
+        """Start it and wait for the line `run_forever` prints once the service is up."""
+        stderr = (self.workdir / "stderr.log").open("wb")
+        self.process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bot", "run", "--require-token",
+            cwd=self.workdir, env=self.env, stdout=asyncio.subprocess.PIPE, stderr=stderr,
+        )  # fmt: skip
+        stderr.close()
+        assert self.process.stdout is not None
+        try:
+            async with asyncio.timeout(timeout):
+                while True:
+                    line = await self.process.stdout.readline()
+                    if not line:
+                        raise RuntimeError(f"{self.name} exited before it was up:\n{self.log_tail()}")
+                    if line.startswith(b"Running as"):
+                        break
+        except TimeoutError:
+            raise RuntimeError(f"{self.name} not up within {timeout} s:\n{self.log_tail()}") from None
+        # Keep reading its output, so that a full pipe never blocks it.
+        self._drain = asyncio.create_task(self._read_rest())
+
+    async def _read_rest(self) -> None:
+        assert self.process is not None and self.process.stdout is not None
+        while await self.process.stdout.read(65536):
+            pass
+
+    def log_tail(self, lines: int = 30) -> str:
+        path = self.workdir / "stderr.log"
+        text_ = path.read_text("utf-8", errors="replace") if path.exists() else ""
+        return "\n".join(text_.splitlines()[-lines:])
+
+    def memory(self) -> dict[str, float]:
+        """VmRSS and VmHWM (the peak) of the child, in MB, from /proc/<pid>/status."""
+        found: dict[str, float] = {}
+        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                found[key] = int(value.split()[0]) / 1024  # kB
+        return found
+
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.returncode is None
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no releasing of claims."""
+        if self.running:
+            assert self.process is not None
+            self.process.send_signal(signal.SIGKILL)
+
+    async def stop(self, timeout: float = 20.0) -> int | None:
+        """SIGTERM (run_forever stops cleanly on it), then SIGKILL after `timeout`."""
+        if self.process is None:
+            return None
+        if self.process.returncode is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                await asyncio.wait_for(self.process.wait(), timeout)
+            except TimeoutError:
+                self.process.send_signal(signal.SIGKILL)
+                await self.process.wait()
+        drain = getattr(self, "_drain", None)
+        if drain is not None:
+            drain.cancel()
+        return self.process.returncode
