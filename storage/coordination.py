@@ -259,7 +259,7 @@ class Leadership:
                 await self._task
             self._task = None
         if self.leader:
-            await self._lose()
+            await self._lose(stopping=True)
         await self.lock.release()
 
     async def step(self) -> None:
@@ -289,9 +289,12 @@ class Leadership:
         elif not await self.lock.check():
             await self._lose()
 
-    async def _lose(self) -> None:
+    async def _lose(self, *, stopping: bool = False) -> None:
         self.leader = False
-        log.warning("leadership %r: this worker no longer leads", self.lock.name)
+        if stopping:
+            log.info("leadership %r: this worker stops leading", self.lock.name)
+        else:
+            log.warning("leadership %r: this worker no longer leads", self.lock.name)
         try:
             await self.on_lose()
         except Exception:
