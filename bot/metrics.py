@@ -33,7 +33,9 @@ TICK_SECONDS = Histogram(
     ["tick"],
     buckets=(0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0),
 )
-TICKS_SKIPPED = Counter("bot_ticks_skipped_total", "Ticks left to another worker that held the lock", ["tick"])
+TICKS_SKIPPED = Counter(
+    "bot_ticks_skipped_total", "Ticks left to another worker that held the lock", ["tick"]
+)
 DB_WRITES = Counter("bot_db_write_transactions_total", "Committed transactions that wrote", ["by"])
 LEADER = Gauge("bot_sender_leader", "1 while this worker is the one that sends (holds the sender lock)")
 

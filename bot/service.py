@@ -8,20 +8,25 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
-from collections.abc import Callable
+import time
+import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
 from typing import Any, Self, cast
+from urllib.parse import urlsplit
 
 from aiohttp import web
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
+from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
+from bot import metrics
 from bot.clock import SystemClock
 from bot.crypto import protector_for
 from bot.deadlines import PolicyRules
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from bot.settings import Settings
+from bot.updates import ALLOWED_UPDATES, Dispatcher, Poller, Webhook, add_webhook_route, take_over
 from bot.web import make_app
 from bot.webform import WebDeps
 from domain import deadlines, delivery, household, schedule
@@ -31,7 +36,8 @@ from domain.web_intake import WebUnitOfWork
 from handlers import limits
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
-from storage import outbox_retention
+from storage import inbox, outbox_retention
+from storage.coordination import PollerLock, SingleProcessLock, once_across_workers
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
@@ -40,6 +46,7 @@ from storage.uow import SqlUnitOfWorkFactory
 log = logging.getLogger(__name__)
 DRAFT_SWEEP_EVERY = 600  # seconds
 DEADLINE_TICK_EVERY = 60  # seconds
+TAKE_OVER_EVERY = 5  # seconds: how soon a dead worker's recorded updates are processed by another
 
 
 def build_application(settings: Settings) -> Application[Any, AppContext, Any, Any, BotData, Any]:
@@ -51,8 +58,9 @@ def build_application(settings: Settings) -> Application[Any, AppContext, Any, A
         .base_url(settings.telegram_api_base_url)
         .base_file_url(settings.telegram_api_file_url)
         .context_types(context_types)
-        # Telegram's own limits (30/s overall, 20/min per group); 429s are retried by the outbox.
-        .rate_limiter(AIORateLimiter(max_retries=0))
+        # No rate limiter on the bot: what counts against Telegram's limits goes out through the
+        # outbox sender, whose pacer keeps them; a handler never waits for a limiter.
+        .updater(None)
         .build()
     )
     tg_handlers.register(application)
@@ -100,9 +108,24 @@ class Service:
         self._runner: web.AppRunner | None = None
         self.web_port: int | None = None
         self.bot_username: str | None = settings.bot_username
+        self.worker_id = uuid.uuid4().hex[:16]
+        self.inbox = inbox.InboxStore(self.sessions, self.worker_id)
+        self.dispatcher = Dispatcher(
+            self.application.bot,
+            self.application.process_update,
+            worker=self.worker_id,
+            on_unrecorded=self.inbox.done_without_handler,
+        )
+        self.poller: Poller | None = None
+        self.webhook_url: str | None = settings.webhook_url
+        # SQLite serves one process: a second worker on the same file is refused with one line.
+        self._single = SingleProcessLock(settings.database_url)
+        self._poller_lock = PollerLock(self.engine)
 
     async def start(self) -> None:
+        self._single.acquire()
         await upgrade(self.engine)
+        inbox.install()
         services = self.application.bot_data.services = Services(
             uow=self.uow,
             clock=self.clock,
@@ -128,6 +151,15 @@ class Service:
             secure_cookies=(self.settings.public_url or "").startswith("https://"),
         )
         app = make_app(OutboxStore(self.sessions), public)
+        metrics.add_route(app)
+        if self.webhook_url:
+            secret = self.settings.webhook_secret
+            assert secret is not None, "WEBHOOK_SECRET is checked with WEBHOOK_URL"
+            add_webhook_route(
+                app,
+                urlsplit(self.webhook_url).path or "/",
+                Webhook(secret.get_secret_value(), self.dispatcher, self.inbox),
+            )
         if self._web_routes is not None:
             self._web_routes(app)
         self._runner = web.AppRunner(app, access_log=None)
@@ -143,10 +175,23 @@ class Service:
         jobs.run_repeating(self._tick_job, interval=self.settings.tick_seconds, first=0, name="schedule-tick")
         jobs.run_repeating(self._sweep_job, interval=DRAFT_SWEEP_EVERY, first=30, name="drafts")
         jobs.run_repeating(self._deadline_job, interval=DEADLINE_TICK_EVERY, first=5, name="deadlines")
-        assert self.application.updater is not None
-        await self.application.updater.start_polling(
-            poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
-        )
+        jobs.run_repeating(self._take_over_job, interval=TAKE_OVER_EVERY, first=TAKE_OVER_EVERY, name="inbox")
+        # What a dead worker (or this one before a restart) recorded and did not finish, first.
+        await take_over(self.dispatcher, self.inbox, self._live_workers, own=True)
+        if self.webhook_url:
+            secret = self.settings.webhook_secret
+            assert secret is not None
+            await self.application.bot.set_webhook(
+                self.webhook_url,
+                secret_token=secret.get_secret_value(),
+                allowed_updates=list(ALLOWED_UPDATES),
+                max_connections=self.settings.webhook_max_connections,
+                drop_pending_updates=False,
+            )
+        else:
+            await self._poller_lock.acquire()  # Telegram serves one long-poller per token
+            self.poller = Poller(self.application.bot, self.dispatcher, self.inbox, timeout=self.poll_timeout)
+            await self.poller.start()
         log.info(
             "service started as @%s; health on http://%s:%s/healthz",
             self.bot_username,
@@ -190,13 +235,26 @@ class Service:
             await uow.commit()
         return gone
 
+    async def _once(self, name: str, job: Callable[[], Awaitable[object]]) -> None:
+        """Run a tick unless another worker is running it right now; timed for /metrics."""
+        started = time.monotonic()
+        ran, _ = await once_across_workers(self.engine, name, job)
+        if ran:
+            metrics.TICK_SECONDS.labels(name).observe(time.monotonic() - started)
+        else:
+            metrics.TICKS_SKIPPED.labels(name).inc()
+
     async def _deadline_job(self, context: object) -> None:
-        await self.deadline_tick()
+        await self._once("deadlines", self.deadline_tick)
 
     async def _sweep_job(self, context: object) -> None:
+        await self._once("drafts", self._sweep)
+
+    async def _sweep(self) -> None:
         reminded, discarded = await self.sweep_drafts()
         if reminded or discarded:
             log.info("drafts: %s reminded, %s discarded", reminded, discarded)
+        await self.inbox.purge()
         purged = await self.purge_outbox()
         if purged:
             log.info("outbox: personal data removed from %s old delivered or failed messages", purged)
@@ -231,14 +289,24 @@ class Service:
 
     async def _tick_job(self, context: object) -> None:
         try:
-            await self.tick()
+            await self._once("schedule", self.tick)
         except Exception:
             log.exception("schedule tick failed; the next one tries again")
 
+    async def _live_workers(self) -> list[str]:
+        return await inbox.live_workers(self.sessions)
+
+    async def _take_over_job(self, context: object) -> None:
+        try:
+            await take_over(self.dispatcher, self.inbox, self._live_workers)
+        except Exception:
+            log.exception("could not take over the inbox of a dead worker; trying again shortly")
+
     async def stop(self) -> None:
-        updater = self.application.updater
-        if updater is not None and updater.running:
-            await updater.stop()
+        if self.poller is not None:
+            await self.poller.stop()
+            self.poller = None
+        await self.dispatcher.stop()
         if self.application.running:
             await self.application.stop()
         await self.sender.stop()
@@ -246,7 +314,9 @@ class Service:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+        await self._poller_lock.release()
         await self.engine.dispose()
+        self._single.release()
 
     async def __aenter__(self) -> Self:
         try:

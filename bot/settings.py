@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     # Webhooks (several workers): Telegram posts updates to WEBHOOK_URL with WEBHOOK_SECRET.
     webhook_url: str | None = None
     webhook_secret: SecretStr | None = Field(default=None, validate_default=True)
+    webhook_max_connections: int = Field(default=40, ge=1, le=100)  # Telegram's setWebhook bounds
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
     flyer_font: str | None = None
 

@@ -280,6 +280,26 @@ class Outbox(Protocol):
         """
         ...
 
+    async def edit_pressed(
+        self,
+        person_id: int,
+        message_id: int,
+        *,
+        at: datetime,
+        key: str,
+        ack: str | None = None,
+        original_text: str | None = None,
+        redraw: Outgoing | None = None,
+        channel: Channel = Channel.TELEGRAM,
+    ) -> None:
+        """Redraw (`redraw`) or disarm the message whose button was pressed, through the outbox.
+
+        Disarming folds into the first message queued for that person in this unit of work when
+        it can (the pressed message becomes that message, led by `ack`); otherwise the pressed
+        message keeps `original_text` and `ack` and loses its keyboard.
+        """
+        ...
+
 
 class RateLimits(Protocol):
     async def hit(self, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
-from telegram import Bot, BotCommand, BotCommandScopeChat, InlineKeyboardMarkup, InputFile, Update
+from telegram import Bot, BotCommand, BotCommandScopeChat, CallbackQuery, InputFile, Message, Update
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -29,7 +29,7 @@ from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
 from handlers.buttons import use_case_for
 from handlers.context import AppContext
-from handlers.render import ROLE_COMMANDS, render, value
+from handlers.render import ROLE_COMMANDS, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -243,33 +243,67 @@ async def other(update: Update, context: AppContext) -> None:
     await _run(context, lambda uow, clock: dialog.on_other(uow, clock, TG, address))
 
 
+def _pressed_label(query: CallbackQuery) -> str | None:
+    """The label of the button that was pressed, as the person saw it (for the "✓" line)."""
+    message = query.message
+    markup = getattr(message, "reply_markup", None)
+    if markup is None:
+        return None
+    for row in markup.inline_keyboard:
+        for key in row:
+            if key.callback_data == query.data:
+                return key.text
+    return None
+
+
 async def button(update: Update, context: AppContext) -> None:
-    """An inline button: run what it asks; a forged or stale one gets a polite refusal."""
+    """An inline button: run what it asks; a forged or stale one gets a polite refusal.
+
+    The pressed message is redrawn (a toggle) or disarmed (the press took effect) through the
+    outbox, in the same transaction as the use case: a failed edit is retried like a message and
+    never leaves a screen showing what is not stored. When the use case asked the next question,
+    the pressed message becomes that question, led by "✓ <the answer>" (one Bot API call a step).
+    """
     query = update.callback_query
     assert query is not None
     data, address = query.data or "", _address(update)
-    use_case = use_case_for(data, address, context.services)
+    services = context.services
+    use_case = use_case_for(data, address, services)
+    message = query.message if isinstance(query.message, Message) else None
     if use_case is None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:
-        outcome = await _run(context, use_case)
-    catalog = catalog_for(outcome.locale, context.services.default_locale)
-    # Redraw or disarm the pressed message first, so the next press already sees it changed.
-    try:
-        if outcome.edit is not None and query.message is not None:
-            body, markup = render(outcome.edit, catalog)
-            inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
-            await query.edit_message_text(body, reply_markup=inline)
-        elif outcome.done and query.message is not None:
-            # The press took effect: take the buttons away so it cannot be pressed again by mistake.
-            await query.edit_message_reply_markup(None)
-    except TelegramError as exc:
-        log.debug("could not update the pressed message: %s", exc)
+        async with services.uow() as uow:
+            outcome = await use_case(uow, services.clock)
+            if message is not None and (outcome.edit is not None or outcome.done):
+                person = await uow.persons.by_address(TG, address)
+                if person is not None:
+                    label = _pressed_label(query)
+                    await uow.outbox.edit_pressed(
+                        person.id,
+                        message.message_id,
+                        at=services.clock.now(),
+                        key=f"edit:{update.update_id}",
+                        ack=f"✓ {label}" if label else None,
+                        original_text=message.text,
+                        redraw=outcome.edit,
+                    )
+            await uow.commit()
+        services.wake_sender()
+    catalog = catalog_for(outcome.locale, services.default_locale)
     toast = None
     if outcome.toast:
         params = {k: value(v, catalog) for k, v in outcome.params.items()}
         toast = gettext(catalog, outcome.toast).format(**params)
-    await query.answer(toast, show_alert=outcome.alert)
+    # Not rate-limited and not awaited: the chat's next update need not wait for it.
+    context.application.create_task(_answer(query, toast, outcome.alert), update=update)
+
+
+async def _answer(query: CallbackQuery, toast: str | None, alert: bool) -> None:
+    try:
+        await query.answer(toast, show_alert=alert)
+    except TelegramError as exc:
+        log.info("could not answer a button press: %s", type(exc).__name__)
 
 
 async def on_error(update: object, context: AppContext) -> None:
