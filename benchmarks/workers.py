@@ -40,6 +40,7 @@ import asyncio
 import json
 import logging
 import os
+import socket
 import sys
 import tempfile
 import time
@@ -74,6 +75,13 @@ CEILING_TARGET = 1000
 STAFF_CHAT = 40_000_000
 FIRST_CHAT = 40_000_001  # the limits phase's cadres, then the ceiling phase's
 DEFAULT_URL = "postgresql+asyncpg://postgres@127.0.0.1:5432/test"
+HOOK_SECRET = "bench-hook-secret_0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class TimedEmulator(BotAPIEmulator):
@@ -83,11 +91,19 @@ class TimedEmulator(BotAPIEmulator):
         super().__init__(**kwargs)
         self.stored: list[tuple[float, int]] = []
         self.per_chat: Counter[int] = Counter()
+        self.watched: range = range(0)  # the chats of the phase under way
+        self.reached = 0  # how many of them have a message
+
+    def watch(self, chats: range) -> None:
+        self.watched = chats
+        self.reached = sum(1 for chat in chats if self.per_chat[chat])
 
     def _bot_message(self, state: Any, *args: Any, **kwargs: Any) -> Any:
         message = super()._bot_message(state, *args, **kwargs)
         self.stored.append((time.monotonic(), state.id))
         self.per_chat[state.id] += 1
+        if self.per_chat[state.id] == 1 and state.id in self.watched:
+            self.reached += 1
         return message
 
 
@@ -172,24 +188,26 @@ async def run_phase(
     queued = await queue_notice(engine, world, village_id)
     print(f"  notice queued to {queued} in {time.monotonic() - queued_at:.1f} s", flush=True)
     wanted = set(chats)
+    emu.watch(chats)
     killed: dict[str, object] = {}
     deadline = time.monotonic() + timeout
 
-    def delivered() -> int:
-        return sum(1 for chat in wanted if emu.per_chat[chat])
+    def delivered() -> int:  # re-checked on every emulator event: a counter, not a count
+        return emu.reached
 
-    if kill_leader:
-        await emu.wait_until(lambda: delivered() >= len(wanted) // 2, timeout, "half delivered")
-        pid = await sending_pid(engine)
-        victim = next((w for w in workers if w.pid == pid), None)
-        killed = {"leader_found": victim is not None}
-        victim = victim or workers[0]
-        victim.kill()
-        killed.update({"killed_pid": victim.pid, "killed_at_delivered": delivered()})
-        kill_time = time.monotonic()
-        print(f"  SIGKILL to {victim.pid} at {delivered()} delivered", flush=True)
+    kill_time: float | None = None
     error = None
     try:
+        if kill_leader:
+            await emu.wait_until(lambda: delivered() >= len(wanted) // 2, timeout, "half delivered")
+            pid = await sending_pid(engine)
+            victim = next((w for w in workers if w.pid == pid), None)
+            killed = {"leader_found": victim is not None}
+            victim = victim or workers[0]
+            victim.kill()
+            kill_time = time.monotonic()
+            killed.update({"killed_pid": victim.pid, "killed_at_delivered": delivered()})
+            print(f"  SIGKILL to {victim.pid} at {delivered()} delivered", flush=True)
         remaining = max(1.0, deadline - time.monotonic())
         await emu.wait_until(lambda: delivered() >= len(wanted), remaining, "every recipient delivered")
         while await open_messages(engine):  # the author's status message, and any repeat to come
@@ -215,10 +233,11 @@ async def run_phase(
         "flood_errors": emu.flood_errors - floods_before,
         "sent_by_pid": await sent_by(engine),
     }
-    if kill_leader:
+    if kill_time is not None:
         after = [at for at in stamps if at >= kill_time]
         gaps = [b - a for a, b in zip([kill_time, *after], after, strict=False)]
         killed["takeover_seconds"] = round(max(gaps), 2) if gaps else None
+    if kill_leader:
         result.update(killed)
     if error is not None:
         result["error"] = error
@@ -249,11 +268,23 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 await seed.cadres(bulk, world, args.ceiling_recipients, ceiling_first, now, [ceiling_village])
                 await bulk.done()
                 print(f"seeded {bulk.rows} rows in {time.monotonic() - started:.1f} s", flush=True)
+                emu.allow_http_webhooks = True  # the workers' hook is on 127.0.0.1
                 emu.user(STAFF_CHAT, "王芳")
                 for chat in world.cadre_chats:
                     emu.user(chat, "C")
 
-                def env(rate: int) -> dict[str, str]:
+                def pair(prefix: str, rate: int) -> list[seed.ServiceProcess]:
+                    """Two workers in webhook mode (one poller per token is all Telegram allows),
+                    each serving on its own port; the webhook names the first one's (no updates
+                    come in this benchmark; in production a load balancer is in front)."""
+                    ports = [free_port(), free_port()]
+                    hook = f"http://127.0.0.1:{ports[0]}/telegram/hook"
+                    return [
+                        seed.ServiceProcess(f"{prefix}{n + 1}", env(rate, port, hook), tmp)
+                        for n, port in enumerate(ports)
+                    ]
+
+                def env(rate: int, port: int, hook: str) -> dict[str, str]:
                     return seed.service_environment(
                         telegram_bot_token=TOKEN,
                         telegram_api_base_url=emu.base_url,
@@ -261,7 +292,9 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                         database_url=db_url,
                         qr_secret=SECRET,
                         id_encryption_key=ID_KEY,
-                        web_port=0,
+                        web_port=port,
+                        webhook_url=hook,
+                        webhook_secret=HOOK_SECRET,
                         log_level="WARNING",
                         send_rate_per_second=rate,
                     )
@@ -271,7 +304,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
                 emu.enforce_limits = True
                 emu.limit_per_second = CAP
                 emu.limit_per_private_chat_per_second = 1
-                workers = [seed.ServiceProcess(f"worker{n}", env(CAP), tmp) for n in (1, 2)]
+                workers = pair("worker", CAP)
                 try:
                     limits = await run_phase(
                         emu, engine, world, workers,
@@ -291,7 +324,7 @@ async def main(args: argparse.Namespace) -> dict[str, object]:
 
                 print(f"ceiling: {args.ceiling_recipients} recipients, SEND_RATE_PER_SECOND={CEILING_RATE}")
                 emu.enforce_limits = False
-                workers = [seed.ServiceProcess(f"ceiling{n}", env(CEILING_RATE), tmp) for n in (1, 2)]
+                workers = pair("ceiling", CEILING_RATE)
                 try:
                     ceiling = await run_phase(
                         emu, engine, world, workers,
