@@ -13,19 +13,24 @@ was started on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import contextvars
 import copy
+import functools
 import itertools
 import json
 import math
+import random
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from http import HTTPStatus
 from types import TracebackType
 from typing import Any, Self
 
+import aiohttp
 from aiohttp import web
 
 __all__ = ["BotAPIEmulator", "EmuMessage", "EmuUser", "UploadedFile"]
@@ -68,6 +73,22 @@ _MEDIA_METHODS: dict[str, tuple[str, str, str, str]] = {
 
 # Methods that create messages and therefore count against Telegram's flood limits.
 _FLOOD_METHODS = frozenset({"sendMessage", *_MEDIA_METHODS})
+
+# The calls chaos() faults by default: those that send or edit a message.
+_SEND_EDIT_METHODS = frozenset(
+    {*_FLOOD_METHODS, "editMessageText", "editMessageCaption", "editMessageReplyMarkup"}
+)
+_CHAOS_5XX = (500, 502, 503, 504)
+_SECRET_TOKEN_RE = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+_UPDATE_TYPES = frozenset(
+    """
+    message edited_message channel_post edited_channel_post business_connection business_message
+    edited_business_message deleted_business_messages message_reaction message_reaction_count
+    inline_query chosen_inline_result callback_query shipping_query pre_checkout_query
+    purchased_paid_media poll poll_answer my_chat_member chat_member chat_join_request
+    chat_boost removed_chat_boost
+    """.split()
+)
 
 _BOT_COMMAND_RE = re.compile(r"(?<!\S)/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?(?![\w/])")
 _COMMAND_NAME_RE = re.compile(r"^[a-z0-9_]{1,32}$")
@@ -152,6 +173,10 @@ class EmuMessage:
     edit_date: int | None = None
     history: list[JSONDict] = field(default_factory=list)  # previous versions, oldest first
     deleted: bool = False
+    # For bot messages: when the creating call was answered (time.monotonic()), and "timeout"
+    # when that answer was held back by an injected timeout (the bot never saw it in time).
+    answered_at: float | None = None
+    fault: str | None = None
 
     @property
     def kind(self) -> str:
@@ -298,6 +323,32 @@ class _Fault:
         except ValueError:
             phrase = "Error"
         return _ApiError(self.status, self.description or phrase)
+
+
+@dataclass
+class _Chaos:
+    """Random failures of a share of the calls to some methods (see BotAPIEmulator.chaos)."""
+
+    rate_5xx: float
+    rate_429: float
+    rate_timeout: float
+    methods: frozenset[str]  # lowercase method names
+    retry_after: int
+    hang: float
+    rng: random.Random
+
+    def draw(self, method: str) -> str | None:
+        """The fault of one call: "5xx", "429", "timeout" or None."""
+        if method.lower() not in self.methods:
+            return None
+        roll = self.rng.random()
+        if roll < self.rate_5xx:
+            return "5xx"
+        if roll < self.rate_5xx + self.rate_429:
+            return "429"
+        if roll < self.rate_5xx + self.rate_429 + self.rate_timeout:
+            return "timeout"
+        return None
 
 
 @dataclass
@@ -688,8 +739,13 @@ class BotAPIEmulator:
         bot_name: str = "Test Bot",
         host: str = "127.0.0.1",
         port: int = 0,
+        allow_http_webhooks: bool = False,
     ) -> None:
-        """Configure the emulator; nothing is bound until :meth:`start`."""
+        """Configure the emulator; nothing is bound until :meth:`start`.
+
+        Telegram only pushes to https webhooks; ``allow_http_webhooks=True`` also accepts
+        ``http://`` URLs (tests point the webhook at a local server).
+        """
         self.token = token
         self.bot_username = bot_username
         self.bot_name = bot_name
@@ -707,6 +763,18 @@ class BotAPIEmulator:
         self.menu_buttons: dict[int | None, JSONDict] = {}
         self.bot_texts: dict[tuple[str, str], str] = {}
         self.webhook_url: str = ""
+        # True: a bot message whose text an edit changes is read again by next_message() (the
+        # service edits an answered question into the next one; a person reads that as new).
+        self.read_edits_as_new = False
+        self.allow_http_webhooks = allow_http_webhooks
+        self.webhook_timeout = 10.0  # seconds a webhook may take to answer one update
+        self.webhook_backoff = 0.5  # seconds before the queue is pushed again after a failure
+        self.webhook_deliveries: list[tuple[int, int]] = []  # (update_id, HTTP status or 0)
+        self.webhook_secret: str | None = None
+        self.webhook_max_connections = 40
+        self.webhook_allowed_updates: list[str] | None = None
+        self.webhook_last_error: tuple[int, str] | None = None  # (unix time, message)
+        self.faulted: list[tuple[str, str, int | None, float]] = []  # see chaos()
         self.flood_errors = 0
         self.changes = 0  # counts state changes; see wait_changed()
 
@@ -729,6 +797,13 @@ class BotAPIEmulator:
         self._files: dict[str, _StoredFile] = {}
         self._files_by_path: dict[str, _StoredFile] = {}
         self._faults: list[_Fault] = []
+        self._chaos: _Chaos | None = None
+        self._call_messages: contextvars.ContextVar[list[EmuMessage] | None] = contextvars.ContextVar(
+            f"emu_call_messages_{id(self)}", default=None
+        )
+        self._pusher: asyncio.Task[None] | None = None
+        self._webhook_paused_until = 0.0
+        self._webhook_generation = 0
         self._flood_all: deque[float] = deque()
         self._flood_chat: dict[int, deque[float]] = {}
         self._poll_generation = 0
@@ -806,6 +881,7 @@ class BotAPIEmulator:
         if self._runner is None:
             return
         self._closing = True
+        await self._stop_pusher()
         self._notify()
         await asyncio.sleep(0.01)
         runner, self._runner = self._runner, None
@@ -1237,7 +1313,7 @@ class BotAPIEmulator:
         state = self._chats.get(_chat_id(chat))
         if state is None:
             return []
-        found = [state.messages[m] for m in state.bot_order]
+        found = [state.messages[m] for m in dict.fromkeys(state.bot_order)]  # once, where first sent
         return [m for m in found if include_deleted or not m.deleted]
 
     def message(self, chat: ChatRef, message_id: int) -> EmuMessage | None:
@@ -1320,6 +1396,48 @@ class BotAPIEmulator:
         """
         key = "*" if method == "*" else method.lower()
         self._faults.append(_Fault(key, status, retry_after, description, timeout, hang, times))
+
+    def chaos(
+        self,
+        rate_5xx: float | None = 0.2,
+        rate_429: float = 0.1,
+        rate_timeout: float = 0.05,
+        *,
+        methods: Iterable[str] | None = None,
+        retry_after: int = 1,
+        hang: float = 6.0,
+        seed: int | None = None,
+    ) -> None:
+        """Make a random share of the calls to ``methods`` (default: every send and edit) fail.
+
+        Each call fails with probability ``rate_5xx`` with a server error (500, 502, 503 or 504,
+        ``{"ok": false}``), ``rate_429`` with Too Many Requests (``parameters.retry_after``), or
+        ``rate_timeout`` with a timeout: the call is EXECUTED (a message is stored, as Telegram
+        would) but its answer is held for ``hang`` seconds, longer than the client's read timeout
+        (python-telegram-bot's default is 5 s). Every faulted call is recorded in :attr:`faulted`
+        as (method, kind, chat_id, time.monotonic()), kind being "5xx", "429" or "timeout".
+        ``chaos(None)`` stops it, as :meth:`calm` does; :meth:`fail_next` faults come first.
+        """
+        if rate_5xx is None:
+            self._chaos = None
+            return
+        rates = (rate_5xx, rate_429, rate_timeout)
+        if any(r < 0 for r in rates) or sum(rates) > 1:
+            raise ValueError("chaos rates must be at least 0 and add up to at most 1")
+        names = _SEND_EDIT_METHODS if methods is None else frozenset(methods)
+        self._chaos = _Chaos(
+            rate_5xx,
+            rate_429,
+            rate_timeout,
+            frozenset(m.lower() for m in names),
+            retry_after,
+            hang,
+            random.Random(seed),
+        )
+
+    def calm(self) -> None:
+        """Stop the random failures of :meth:`chaos`."""
+        self._chaos = None
 
     # ---------------------------------------------------------------- waiting
 
@@ -1404,6 +1522,19 @@ class BotAPIEmulator:
             injected = fault.error()
             self._record_error(method, params, injected)
             return self._json(injected.body(), injected.status)
+        hang = fault.hang if fault is not None else None
+        if fault is None and self._chaos is not None:
+            kind = self._chaos.draw(method)
+            if kind is not None:
+                self.faulted.append((method, kind, _as_int(params.get("chat_id")), time.monotonic()))
+            if kind == "timeout":
+                hang = self._chaos.hang
+            elif kind is not None:
+                injected = self._chaos_error(kind)
+                self._record_error(method, params, injected)
+                return self._json(injected.body(), injected.status)
+        created: list[EmuMessage] = []
+        context = self._call_messages.set(created)
         try:
             self._check_flood(method, params)
             result = await handler(params)
@@ -1414,10 +1545,27 @@ class BotAPIEmulator:
             if request.transport is not None:  # a client that already hung up saw nothing
                 self._record_error(method, params, failure)
             status, body = failure.status, failure.body()
+        finally:
+            self._call_messages.reset(context)
+        for message in created:
+            message.answered_at = time.monotonic()
+            if hang is not None:
+                message.fault = "timeout"
         self._notify()
-        if fault is not None:
-            await self._wait_for(lambda: self._closing, fault.hang)
+        if hang is not None:
+            await self._wait_for(lambda: self._closing, hang)
+            for message in created:
+                message.answered_at = time.monotonic()
         return self._json(body, status)
+
+    def _chaos_error(self, kind: str) -> _ApiError:
+        """The error answer of a call chaos() fails with ("5xx" or "429")."""
+        assert self._chaos is not None
+        if kind == "429":
+            retry = self._chaos.retry_after
+            return _ApiError(429, f"Too Many Requests: retry after {retry}", {"retry_after": retry})
+        code = self._chaos.rng.choice(_CHAOS_5XX)
+        return _ApiError(code, HTTPStatus(code).phrase)
 
     async def _handle_file(self, request: web.Request) -> web.Response:
         """Serve a file downloaded via ``{base_file_url}{token}/{file_path}``."""
@@ -1634,6 +1782,9 @@ class BotAPIEmulator:
         state.next_message_id += 1
         state.messages[msg.message_id] = msg
         state.bot_order.append(msg.message_id)
+        created = self._call_messages.get()
+        if created is not None:
+            created.append(msg)
         if markup is not None and "keyboard" in markup:
             state.reply_keyboard = markup
         elif markup is not None and markup.get("remove_keyboard"):
@@ -1670,6 +1821,13 @@ class BotAPIEmulator:
         for key, value in changes.items():
             setattr(msg, key, value)
         msg.edit_date = int(time.time())
+        if self.read_edits_as_new and "text" in changes and msg.history[-1]["text"] != msg.text:
+            # A message edited into something new (the next question in place of the answered
+            # one) is what the person reads next: next_message() returns it again, as it is now.
+            unread = state.bot_order[state.read_pos :]
+            if msg.message_id in unread:
+                del state.bot_order[state.read_pos + unread.index(msg.message_id)]
+            state.bot_order.append(msg.message_id)
         state.edits.append(copy.deepcopy(msg))
         state.log.append(f"#{msg.message_id} bot edited: {msg.describe()}")
         return msg.to_api()
@@ -1751,29 +1909,169 @@ class BotAPIEmulator:
         return copy.deepcopy(result)
 
     async def _api_set_webhook(self, params: JSONDict) -> bool:
-        """setWebhook (stored only; updates are not pushed)."""
+        """setWebhook: from now on queued updates are POSTed to the URL (see _push_updates)."""
         url = str(params.get("url") or "")
-        if url and not url.startswith("https://"):
+        http_ok = self.allow_http_webhooks and url.startswith("http://")
+        if url and not (url.startswith("https://") or http_ok):
             raise _bad("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = params.get("secret_token")
+        if secret is not None and secret != "" and not _SECRET_TOKEN_RE.match(str(secret)):
+            raise _bad("secret token contains unallowed characters")
+        connections = _as_int(params.get("max_connections"))
+        if "max_connections" in params and connections is None:
+            raise _bad("invalid parameter max_connections")
+        allowed = _maybe_json(params.get("allowed_updates"))
+        if allowed is not None and not (
+            isinstance(allowed, list) and all(isinstance(a, str) for a in allowed)
+        ):
+            raise _bad("can't parse allowed updates")
+        await self._stop_pusher()
         self.webhook_url = url
+        self.webhook_secret = str(secret) if secret else None
+        self.webhook_max_connections = min(max(connections or 40, 1), 100)
+        # An empty list means every update type but a few, as on Telegram; None: keep as before.
+        if allowed is not None:
+            self.webhook_allowed_updates = [a for a in allowed if a in _UPDATE_TYPES] or None
+        self.webhook_last_error = None
         if _as_bool(params.get("drop_pending_updates", False)):
             self._updates.clear()
+        if url:
+            self._webhook_paused_until = 0.0
+            self._pusher = asyncio.create_task(self._push_updates(), name="emulator-webhook")
+        self._notify()
         return True
 
     async def _api_delete_webhook(self, params: JSONDict) -> bool:
-        """deleteWebhook."""
+        """deleteWebhook: pushing stops; queued updates stay for getUpdates unless dropped."""
+        await self._stop_pusher()
         self.webhook_url = ""
+        self.webhook_secret = None
         if _as_bool(params.get("drop_pending_updates", False)):
             self._updates.clear()
+        self._notify()
         return True
 
     async def _api_get_webhook_info(self, params: JSONDict) -> JSONDict:
         """getWebhookInfo."""
-        return {
+        info: JSONDict = {
             "url": self.webhook_url,
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self.webhook_url:
+            info["max_connections"] = self.webhook_max_connections
+            info["ip_address"] = "127.0.0.1"
+            if self.webhook_allowed_updates is not None:
+                info["allowed_updates"] = list(self.webhook_allowed_updates)
+        if self.webhook_last_error is not None:
+            info["last_error_date"], info["last_error_message"] = self.webhook_last_error
+        return info
+
+    # ---------------------------------------------------------------- webhook push
+
+    async def _stop_pusher(self) -> None:
+        """Stop pushing updates (in-flight deliveries are abandoned; their updates stay queued)."""
+        pusher, self._pusher = self._pusher, None
+        self._webhook_generation += 1  # the pusher's loop sees it and ends (a cancel may be lost)
+        self._notify()
+        if pusher is not None and not pusher.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await pusher
+
+    def _webhook_wanted(self, update: JSONDict) -> bool:
+        """Whether the webhook's allowed_updates let this update through."""
+        allowed = self.webhook_allowed_updates
+        return allowed is None or any(key in allowed for key in update if key != "update_id")
+
+    async def _push_updates(self) -> None:
+        """POST queued updates to the webhook in update_id order, at most max_connections at
+        once; an update leaves the queue only on a 2xx answer. After a failure (another status,
+        no connection, no answer within webhook_timeout) nothing is pushed for webhook_backoff
+        seconds, then the queue is pushed again from its oldest update."""
+        loop = asyncio.get_running_loop()
+        generation = self._webhook_generation
+        in_flight: dict[int, asyncio.Task[None]] = {}
+        headers = {"Content-Type": "application/json"}
+        if self.webhook_secret:
+            headers["X-Telegram-Bot-Api-Secret-Token"] = self.webhook_secret
+        url = self.webhook_url
+        connector = aiohttp.TCPConnector(limit=0)
+        session = aiohttp.ClientSession(connector=connector, headers=headers)
+
+        def waiting() -> list[JSONDict]:
+            # Updates the webhook does not take are dropped, as Telegram never sends them.
+            unwanted = [u for u in self._updates if not self._webhook_wanted(u)]
+            for update in unwanted:
+                self._updates.remove(update)
+            return [u for u in self._updates if u["update_id"] not in in_flight]
+
+        def over() -> bool:
+            return self._closing or generation != self._webhook_generation
+
+        def work() -> bool:
+            if over():
+                return True
+            if loop.time() < self._webhook_paused_until:
+                return False
+            return bool(waiting()) and len(in_flight) < self.webhook_max_connections
+
+        try:
+            while not over():
+                paused_until = self._webhook_paused_until
+                pause = paused_until - loop.time()
+                # A failure that starts a new pause ends the wait, so its end is waited for.
+                await self._wait_for(
+                    lambda until=paused_until: work() or self._webhook_paused_until != until,  # type: ignore[misc]
+                    pause if pause > 0 else 3600.0,
+                )
+                if over():
+                    break
+                if loop.time() < self._webhook_paused_until:
+                    continue
+                for update in waiting():
+                    if len(in_flight) >= self.webhook_max_connections:
+                        break
+                    uid = int(update["update_id"])
+                    task = asyncio.create_task(self._deliver(session, url, update))
+                    in_flight[uid] = task
+                    task.add_done_callback(functools.partial(self._delivered, in_flight, uid))
+        finally:
+            for task in list(in_flight.values()):
+                task.cancel()
+            await asyncio.gather(*in_flight.values(), return_exceptions=True)
+            await session.close()
+
+    def _delivered(
+        self, in_flight: dict[int, asyncio.Task[None]], update_id: int, _task: asyncio.Task[None]
+    ) -> None:
+        """A delivery ended (whatever its outcome): room for the next one."""
+        in_flight.pop(update_id, None)
+        self._notify()
+
+    async def _deliver(self, session: aiohttp.ClientSession, url: str, update: JSONDict) -> None:
+        """POST one update; drop it from the queue on 2xx, else note the error and back off."""
+        uid = int(update["update_id"])
+        body = json.dumps(update, ensure_ascii=False).encode()
+        timeout = aiohttp.ClientTimeout(total=self.webhook_timeout)
+        error: str | None = None
+        status = 0
+        try:
+            async with session.post(url, data=body, timeout=timeout) as response:
+                status = response.status
+                await response.read()
+                if not 200 <= status < 300:
+                    error = f"Wrong response from the webhook: {status} {response.reason}"
+        except TimeoutError:
+            error = "Read timeout expired"
+        except aiohttp.ClientError as exc:
+            error = f"Connection failed: {type(exc).__name__}"
+        self.webhook_deliveries.append((uid, status))
+        if error is None:
+            self._updates = [u for u in self._updates if u["update_id"] != uid]
+        else:
+            self.webhook_last_error = (int(time.time()), error)
+            loop = asyncio.get_running_loop()
+            self._webhook_paused_until = max(self._webhook_paused_until, loop.time() + self.webhook_backoff)
 
     async def _api_set_my_commands(self, params: JSONDict) -> bool:
         """setMyCommands with Telegram's command validation."""

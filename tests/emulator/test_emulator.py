@@ -436,3 +436,225 @@ async def test_two_emulators_are_independent() -> None:
         assert first.messages(1) == []
         with pytest.raises(AssertionError, match="no new bot message in chat 1"):
             await first.next_message(one, timeout=0.1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Webhook push and random faults
+# ---------------------------------------------------------------------------------------------
+
+
+class Receiver:
+    """A local webhook: answers each POST with the next of `statuses` (then 200), and can hold
+    requests until `release` is set."""
+
+    def __init__(self, statuses: list[int] | None = None, *, hold: bool = False) -> None:
+        self.statuses = list(statuses or [])
+        self.received: list[tuple[int, str | None]] = []  # (update_id, secret header)
+        self.active = 0
+        self.most_active = 0
+        self.release = asyncio.Event()
+        if not hold:
+            self.release.set()
+        self.arrived = asyncio.Event()
+        self.url = ""
+        self._runner: aiohttp.web.AppRunner | None = None
+
+    async def handle(self, request: aiohttp.web.Request) -> aiohttp.web.Response:
+        update = await request.json()
+        self.received.append(
+            (int(update["update_id"]), request.headers.get("X-Telegram-Bot-Api-Secret-Token"))
+        )
+        self.active += 1
+        self.most_active = max(self.most_active, self.active)
+        self.arrived.set()
+        try:
+            await self.release.wait()
+        finally:
+            self.active -= 1
+        status = self.statuses.pop(0) if self.statuses else 200
+        return aiohttp.web.Response(status=status, text="ok")
+
+    async def __aenter__(self) -> Receiver:
+        app = aiohttp.web.Application()
+        app.router.add_post("/hook", self.handle)
+        self._runner = aiohttp.web.AppRunner(app, shutdown_timeout=0.5)
+        await self._runner.setup()
+        site = aiohttp.web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/hook"
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release.set()
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+
+async def api(emu: BotAPIEmulator, method: str, **params: Any) -> dict[str, Any]:
+    """One raw Bot API call (JSON body) to the emulator."""
+    async with aiohttp.ClientSession() as session:
+        async with session.post(f"{emu.base_url}{TOKEN}/{method}", json=params) as resp:
+            body: dict[str, Any] = await resp.json()
+            return body
+
+
+@pytest_asyncio.fixture
+async def hook_emu() -> AsyncIterator[BotAPIEmulator]:
+    """An emulator that accepts http:// webhooks, with a short backoff."""
+    async with BotAPIEmulator(token=TOKEN, allow_http_webhooks=True) as emulator:
+        emulator.webhook_backoff = 0.05
+        yield emulator
+
+
+async def test_webhook_needs_https_unless_allowed(emu: BotAPIEmulator) -> None:
+    refused = await api(emu, "setWebhook", url="http://127.0.0.1:9/hook")
+    assert refused["ok"] is False and "HTTPS URL must be provided" in refused["description"]
+    assert emu.webhook_url == ""
+    assert (await api(emu, "setWebhook", url="https://example.invalid/hook", secret_token="bad token!"))[
+        "ok"
+    ] is False
+
+
+async def test_webhook_redelivers_until_2xx_with_the_secret(hook_emu: BotAPIEmulator, alice: EmuUser) -> None:
+    """A 500 and a 404 answer leave the update queued and it comes again; the 200 drops it."""
+    emu = hook_emu
+    async with Receiver([500, 404]) as receiver:
+        await emu.send_text(alice, "one")
+        assert (await api(emu, "setWebhook", url=receiver.url, secret_token="s3cr3t_-X"))["ok"]
+        await emu.wait_until(lambda: emu.pending_updates == 0, 5, "update delivered")
+        uid = receiver.received[0][0]
+        assert receiver.received == [(uid, "s3cr3t_-X")] * 3
+        assert emu.webhook_deliveries == [(uid, 500), (uid, 404), (uid, 200)]
+        info = (await api(emu, "getWebhookInfo"))["result"]
+        assert info["url"] == receiver.url and info["pending_update_count"] == 0
+        assert info["max_connections"] == 40 and info["has_custom_certificate"] is False
+        assert "404" in info["last_error_message"] and isinstance(info["last_error_date"], int)
+
+        conflict = await api(emu, "getUpdates")
+        assert conflict["error_code"] == 409
+
+        # A second update goes out at once, and the first is never sent again.
+        await emu.send_text(alice, "two")
+        await emu.wait_until(lambda: len(receiver.received) == 4, 5, "second update")
+        assert receiver.received[-1][0] == uid + 1
+        await emu.wait_until(lambda: emu.pending_updates == 0, 5, "second update dropped")
+
+
+async def test_webhook_without_answer_or_connection_is_retried(
+    hook_emu: BotAPIEmulator, alice: EmuUser
+) -> None:
+    emu = hook_emu
+    emu.webhook_timeout = 0.2
+    async with Receiver(hold=True) as receiver:
+        assert (await api(emu, "setWebhook", url=receiver.url))["ok"]
+        await emu.send_text(alice, "slow")
+        await asyncio.wait_for(receiver.arrived.wait(), 5)
+        await emu.wait_until(lambda: len(emu.webhook_deliveries) >= 2, 5, "two timed-out attempts")
+        assert emu.pending_updates == 1
+        assert {status for _, status in emu.webhook_deliveries} == {0}
+        assert (await api(emu, "getWebhookInfo"))["result"]["last_error_message"] == "Read timeout expired"
+        receiver.release.set()
+        await emu.wait_until(lambda: emu.pending_updates == 0, 5, "delivered once answered")
+    # Nobody listens any more: connection errors, and the update stays queued.
+    await emu.send_text(alice, "nobody")
+    await emu.wait_until(lambda: 0 in {s for _, s in emu.webhook_deliveries[-1:]}, 5, "refused")
+    assert emu.pending_updates == 1
+    info = (await api(emu, "getWebhookInfo"))["result"]
+    assert info["last_error_message"].startswith("Connection failed")
+
+
+async def test_webhook_max_connections_and_order(hook_emu: BotAPIEmulator, alice: EmuUser) -> None:
+    emu = hook_emu
+    for n in range(10):
+        await emu.send_text(alice, f"m{n}")
+    async with Receiver(hold=True) as receiver:
+        assert (await api(emu, "setWebhook", url=receiver.url, max_connections=3))["ok"]
+        await emu.wait_until(lambda: receiver.active == 3, 5, "three requests at once")
+        # No fourth request while three are open.
+        await emu.no_message(alice, within=0.3)
+        assert receiver.active == 3 and len(receiver.received) == 3
+        receiver.release.set()
+        await emu.wait_until(lambda: emu.pending_updates == 0, 5, "all delivered")
+        ids = [uid for uid, _ in receiver.received]
+        assert receiver.most_active == 3
+        assert ids == sorted(ids) and len(ids) == 10
+        assert (await api(emu, "getWebhookInfo"))["result"]["max_connections"] == 3
+
+
+async def test_delete_webhook_stops_pushing_and_may_drop(hook_emu: BotAPIEmulator, alice: EmuUser) -> None:
+    emu = hook_emu
+    async with Receiver([503] * 1000) as receiver:
+        assert (await api(emu, "setWebhook", url=receiver.url, allowed_updates=["message"]))["ok"]
+        await emu.send_text(alice, "failing")
+        await emu.wait_until(lambda: len(receiver.received) >= 2, 5, "redelivered")
+        info = (await api(emu, "getWebhookInfo"))["result"]
+        assert info["allowed_updates"] == ["message"] and info["pending_update_count"] == 1
+        assert (await api(emu, "deleteWebhook"))["ok"]
+        seen = len(receiver.received)
+        await asyncio.sleep(0.3)  # the backoff is 0.05 s: several retries would have come by now
+        assert len(receiver.received) == seen and emu.pending_updates == 1
+        polled = await api(emu, "getUpdates")
+        assert polled["ok"] and polled["result"][0]["message"]["text"] == "failing"
+
+        assert (await api(emu, "setWebhook", url=receiver.url))["ok"]
+        await emu.wait_until(lambda: len(receiver.received) > seen, 5, "pushing again")
+        assert (await api(emu, "deleteWebhook", drop_pending_updates=True))["ok"]
+        assert emu.pending_updates == 0 and (await api(emu, "getUpdates"))["result"] == []
+
+
+async def test_chaos_rates_hold_with_a_seed(emu: BotAPIEmulator, alice: EmuUser) -> None:
+    """With a seed, about the asked share of sends fails each way; other methods are spared."""
+    emu.chaos(0.2, 0.1, 0.05, seed=7, hang=0.05)
+    calls = 600
+    bodies = await asyncio.gather(
+        *(api(emu, "sendMessage", chat_id=alice.id, text=f"n{n}") for n in range(calls))
+    )
+    kinds = [kind for _, kind, _, _ in emu.faulted]
+    assert abs(kinds.count("5xx") / calls - 0.2) < 0.05
+    assert abs(kinds.count("429") / calls - 0.1) < 0.04
+    assert abs(kinds.count("timeout") / calls - 0.05) < 0.03
+    assert all(method == "sendMessage" and chat == alice.id for method, _, chat, _ in emu.faulted)
+    errors = [b for b in bodies if not b["ok"]]
+    assert len(errors) == kinds.count("5xx") + kinds.count("429")
+    assert {b["error_code"] for b in errors} <= {429, 500, 502, 503, 504}
+    assert all(b["parameters"] == {"retry_after": 1} for b in errors if b["error_code"] == 429)
+    # Timeouts were executed: those messages exist, with the ones that succeeded.
+    assert len(emu.messages(alice)) == calls - len(errors)
+    assert sum(m.fault == "timeout" for m in emu.messages(alice)) == kinds.count("timeout")
+    assert all([(await api(emu, "getMe"))["ok"] for _ in range(20)])
+
+    # The same seed, the same faults.
+    async with BotAPIEmulator(token=TOKEN) as other:
+        bob = other.user(alice.id, "Bob")
+        other.chaos(0.2, 0.1, 0.05, seed=7, hang=0.05)
+        for n in range(60):
+            await api(other, "sendMessage", chat_id=bob.id, text=f"n{n}")
+        assert [k for _, k, _, _ in other.faulted] == kinds[: len(other.faulted)]
+        assert 0 < len(other.faulted) < 60
+
+    emu.calm()
+    before = len(emu.faulted)
+    assert all([(await api(emu, "sendMessage", chat_id=alice.id, text="calm"))["ok"] for _ in range(30)])
+    emu.chaos(0.5, methods=["getMe"], seed=1)
+    emu.chaos(None)
+    assert all([(await api(emu, "getMe"))["ok"] for _ in range(30)])
+    assert len(emu.faulted) == before
+
+
+async def test_chaos_timeout_is_stored_but_answered_late(emu: BotAPIEmulator, alice: EmuUser) -> None:
+    emu.chaos(0, 0, 1.0, hang=1.0, seed=3)
+    async with running_app(emu, read_timeout=0.3) as app:
+        with pytest.raises(TimedOut):
+            await app.bot.send_message(alice.id, "late")
+        (stored,) = emu.messages(alice)
+        assert stored.text == "late" and stored.fault == "timeout"
+        assert emu.faulted[0][:3] == ("sendMessage", "timeout", alice.id)
+
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        body = await api(emu, "editMessageText", chat_id=alice.id, message_id=stored.message_id, text="new")
+        assert body["ok"] and loop.time() - started >= 0.95
+        assert emu.messages(alice)[0].text == "new"
+        emu.calm()
+    with pytest.raises(ValueError):
+        emu.chaos(0.6, 0.5)
