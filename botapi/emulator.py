@@ -1515,6 +1515,8 @@ class BotAPIEmulator:
             params = await self._read_params(request)
         except _ApiError as err:
             return self._json(err.body(), err.status)
+        except ConnectionResetError:  # the client died while sending (a killed bot): nobody to answer
+            return web.Response(status=400)
         self.calls.append((method, params))
         self._notify()
         fault = self._take_fault(method)
