@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -51,6 +52,7 @@ from storage.models import (
     TownshipRow,
     VillageRow,
 )
+from storage.outbox_store import Claimed
 
 log = logging.getLogger(__name__)
 
@@ -676,8 +678,11 @@ def outbox_rows(
     locale: str | None,
     at: datetime,
     split: Splitter | None,
+    *,
+    claimed_by: str | None = None,
 ) -> list[dict[str, Any]]:
-    """The outbox rows of one message: one, or one a part (keys `key`, `key#2`, ...), in order."""
+    """The outbox rows of one message: one, or one a part (keys `key`, `key#2`, ...), in order.
+    With `claimed_by` they are written already claimed by that worker (status sending)."""
     parts = [message]
     if split is not None:
         try:
@@ -686,16 +691,18 @@ def outbox_rows(
             # A message that cannot be rendered must not undo the change it reports; the sender
             # will record why it could not go.
             log.exception("outbox: could not measure a %s message; queued whole", message.template)
+    status = OutboxStatus.SENDING.value if claimed_by is not None else OutboxStatus.PENDING.value
     return [
         {
             "key": key if n == 1 else f"{key}#{n}",
             "person_id": person_id,
             "channel": channel.value,
             "payload": part.to_json(),
-            "status": OutboxStatus.PENDING.value,
+            "status": status,
             "attempts": 0,
             "created_at": at,
             "next_attempt_at": at,
+            "claimed_by": claimed_by,
         }
         for n, part in enumerate(parts, 1)
     ]  # fmt: skip
@@ -713,10 +720,115 @@ def bound_to(person_ids: Any, channel: Channel) -> Any:
     )
 
 
+# An already rendered text (handlers.limits.PART_TEMPLATE; storage does not import handlers).
+PART_TEMPLATE = "sender.part"
+
+
+@dataclass
+class _Queued:
+    """A row this unit of work wrote (for `edit_pressed`)."""
+
+    id: int
+    part: int  # 1 for a whole message or its first part
+    payload: dict[str, Any]
+    claimed: bool
+
+
 class Outbox(_Repo):
-    def __init__(self, session: AsyncSession, split: Splitter | None = None) -> None:
+    """Queues messages in the transaction of the change that caused them.
+
+    With `worker` (a worker id), a message whose person has no older open row, other than rows
+    this worker already holds, is written already claimed by that worker and listed in
+    `claimed`, to be handed to the sender in memory once the transaction commits: it costs no
+    claim transaction and no read. Otherwise (or without `worker`) it is written pending, and a
+    sender claims it from the database, after that person's older messages.
+    """
+
+    def __init__(
+        self, session: AsyncSession, split: Splitter | None = None, *, worker: str | None = None
+    ) -> None:
         super().__init__(session)
         self.split = split
+        self.worker = worker
+        self.claimed: list[Claimed] = []
+        self.wrote_pending = False
+        self._may_claim: dict[int, bool] = {}
+        self._queued: dict[int, list[_Queued]] = {}
+
+    def reset(self) -> None:
+        """Forget what this transaction wrote (after its commit or rollback)."""
+        self.claimed = []
+        self.wrote_pending = False
+        self._may_claim.clear()
+        self._queued.clear()
+
+    async def _address(self, person_id: int, channel: Channel) -> Any:
+        return (
+            await self.session.execute(
+                select(PersonRow.locale, ChannelAccountRow.address)
+                .join(
+                    ChannelAccountRow,
+                    and_(
+                        ChannelAccountRow.person_id == PersonRow.id,
+                        ChannelAccountRow.channel == channel.value,
+                    ),
+                )
+                .where(PersonRow.id == person_id)
+            )
+        ).first()
+
+    async def _claimable(self, person_id: int) -> bool:
+        """May this worker write the person's new rows already claimed (no older open row held
+        by anyone else, none pending)? Asked once per person and transaction."""
+        if self.worker is None:
+            return False
+        known = self._may_claim.get(person_id)
+        if known is None:
+            other_open = await self.session.scalar(
+                select(OutboxRow.id)
+                .where(
+                    OutboxRow.person_id == person_id,
+                    OutboxRow.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
+                    or_(
+                        OutboxRow.status == OutboxStatus.PENDING.value,
+                        OutboxRow.claimed_by.is_(None),
+                        OutboxRow.claimed_by != self.worker,
+                    ),
+                )
+                .limit(1)
+            )
+            known = self._may_claim[person_id] = other_open is None
+        return known
+
+    async def _insert(
+        self, person_id: int, channel: Channel, rows: list[dict[str, Any]], address: str, locale: str | None
+    ) -> bool:
+        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
+        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        statement = (
+            insert_into(OutboxRow)
+            .values(rows)
+            .on_conflict_do_nothing(index_elements=["key"])
+            .returning(OutboxRow.id, OutboxRow.key)
+        )
+        inserted = {key: int(row_id) for row_id, key in (await self.session.execute(statement)).all()}
+        queued = self._queued.setdefault(person_id, [])
+        for n, row in enumerate(rows, 1):
+            row_id = inserted.get(row["key"])
+            if row_id is None:
+                continue  # queued before under this key
+            claimed = row["claimed_by"] is not None
+            queued.append(_Queued(row_id, n, row["payload"], claimed))
+            if claimed:
+                self.claimed.append(
+                    Claimed(
+                        row_id, person_id, channel.value, row["payload"], 0, address, locale,
+                        next_attempt_at=row["next_attempt_at"],
+                    )
+                )  # fmt: skip
+            else:
+                self.wrote_pending = True
+        return bool(inserted)
 
     async def add(
         self,
@@ -729,18 +841,86 @@ class Outbox(_Repo):
     ) -> bool:
         """Queue a message; False (nothing queued) when `key` was queued before, or when the
         person has no address on `channel` (a roster cadre who never opened the invite)."""
-        found = (await self.session.execute(bound_to([person_id], channel))).first()
+        found = await self._address(person_id, channel)
         if found is None:
             log.info("outbox: a %s message not queued: no %s address for it", message.template, channel)
             return False
+        claim = await self._claimable(person_id)
         rows = outbox_rows(
-            key or f"reply:{uuid.uuid4().hex}", person_id, channel, message, found.locale, at, self.split
+            key or f"reply:{uuid.uuid4().hex}", person_id, channel, message, found.locale, at, self.split,
+            claimed_by=self.worker if claim else None,
+        )  # fmt: skip
+        return await self._insert(person_id, channel, rows, found.address, found.locale)
+
+    async def edit_pressed(
+        self,
+        person_id: int,
+        message_id: int,
+        *,
+        at: datetime,
+        key: str,
+        ack: str | None = None,
+        original_text: str | None = None,
+        redraw: Outgoing | None = None,
+        channel: Channel = Channel.TELEGRAM,
+    ) -> None:
+        """Update the message whose button was pressed, through the outbox (in order, paced).
+
+        Call it in the unit of work of the press, after the use case queued its messages.
+        `redraw`: the pressed message becomes that (a toggled keyboard). Otherwise the press took
+        effect and the keyboard goes: when the first message this transaction queued for the
+        person is plain text (no media, no reply keyboard) and the pressed message is text
+        (`original_text` given), that message is sent as the edit instead, `ack` as its first
+        line ("✓ <answer>" and the next question, its buttons, in one call; sent as a new
+        message if the pressed one can no longer be edited). Else an edit of the pressed
+        message to `original_text` + ack without buttons, or only its buttons taken away when
+        `original_text` is None (a photo's caption). `key` makes it idempotent.
+        """
+        if redraw is None and original_text is not None:
+            queued = self._queued.get(person_id)
+            first = queued[0] if queued else None
+            if (
+                first is not None
+                and first.part == 1
+                and "edit" not in first.payload
+                and first.payload.get("media") is None
+                and first.payload.get("keyboard") is None
+            ):
+                payload = dict(first.payload)
+                payload["edit"] = {"message_id": message_id, "fallback": True}
+                if ack:
+                    payload["ack"] = ack
+                await self.session.execute(
+                    update(OutboxRow).where(OutboxRow.id == first.id).values(payload=payload)
+                )
+                first.payload = payload
+                self.claimed = [replace(c, payload=payload) if c.id == first.id else c for c in self.claimed]
+                return
+        edit: dict[str, Any] = {"message_id": message_id}
+        if redraw is not None:
+            message = redraw
+        elif original_text is None:
+            message = Outgoing(PART_TEMPLATE, {"text": {"$plain": ""}})
+            edit["markup_only"] = True
+        else:
+            text = original_text if not ack else f"{original_text}\n{ack}"
+            message = Outgoing(PART_TEMPLATE, {"text": {"$plain": text}})
+        found = await self._address(person_id, channel)
+        if found is None:
+            return
+        claim = await self._claimable(person_id)
+        rows = outbox_rows(
+            key,
+            person_id,
+            channel,
+            message,
+            found.locale,
+            at,
+            None,
+            claimed_by=self.worker if claim else None,
         )
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert_into(OutboxRow).values(rows).on_conflict_do_nothing(index_elements=["key"])
-        result = await self.session.execute(statement)
-        return _rowcount(result) > 0
+        rows[0]["payload"]["edit"] = edit
+        await self._insert(person_id, channel, rows, found.address, found.locale)
 
     async def count_pending(self) -> int:
         return int(

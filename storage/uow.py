@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from types import TracebackType
 from typing import Self
 
@@ -9,15 +11,30 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import notification_repos, web_repos
 from storage import repositories as repos
+from storage.outbox_store import Claimed
+
+log = logging.getLogger(__name__)
+
+# Told, after a commit, of the messages that transaction wrote already claimed by the worker.
+OnCommit = Callable[[list[Claimed]], None]
 
 
 class SqlUnitOfWork:
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], split: repos.Splitter | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        split: repos.Splitter | None = None,
+        *,
+        worker: str | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self._sessions = sessions
         self._split = split
+        self._worker = worker
+        self._on_commit = on_commit
         self._session: AsyncSession | None = None
+        # True once a commit wrote outbox rows pending (not handed over): the sender must look.
+        self.wrote_pending = False
 
     async def __aenter__(self) -> Self:
         session = self._sessions()
@@ -30,7 +47,7 @@ class SqlUnitOfWork:
         self.tasks = repos.TaskRepository(session)
         self.events = repos.EventLog(session)
         self.attachments = repos.AttachmentRepository(session)
-        self.outbox = repos.Outbox(session, self._split)
+        self.outbox = repos.Outbox(session, self._split, worker=self._worker)
         self.schedule = notification_repos.ScheduleRepository(session)
         self.notices = notification_repos.NoticeRepository(session)
         self.delivery = notification_repos.DeliveryRepository(session, self._split)
@@ -61,23 +78,43 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         await self.session.commit()
+        claimed = self.outbox.claimed
+        self.wrote_pending = self.wrote_pending or self.outbox.wrote_pending
+        self.outbox.reset()
+        if claimed and self._on_commit is not None:
+            try:
+                self._on_commit(claimed)
+            except Exception:
+                # Committed all the same: the rows stay claimed by this worker, free once it stops.
+                log.exception("outbox: could not hand %s claimed messages to the sender", len(claimed))
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.outbox.reset()
 
 
 class SqlUnitOfWorkFactory:
     """Makes a fresh unit of work per use case call.
 
     `split` cuts a message too long for its channel into parts as it is queued (bot/ gives the
-    renderer's); without it messages are queued whole.
+    renderer's); without it messages are queued whole. With `worker` (the sender's worker id),
+    messages are written already claimed by that worker where per-person order allows, and
+    after each successful commit `on_commit` (the sender's `accept`) gets them: they go out with
+    no claim transaction and no read. Without `worker`, every message is written pending.
     """
 
     def __init__(
-        self, sessions: async_sessionmaker[AsyncSession], *, split: repos.Splitter | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        split: repos.Splitter | None = None,
+        worker: str | None = None,
+        on_commit: OnCommit | None = None,
     ) -> None:
         self.sessions = sessions
         self.split = split
+        self.worker = worker
+        self.on_commit = on_commit
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions, self.split)
+        return SqlUnitOfWork(self.sessions, self.split, worker=self.worker, on_commit=self.on_commit)
