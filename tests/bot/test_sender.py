@@ -23,6 +23,7 @@ from storage.db import session_factory
 from storage.models import ChannelAccountRow, OutboxRow, UploadRow
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
+from storage.workers import WorkerRegistry
 from tests.emulator import BotAPIEmulator
 from tests.support import FakeClock
 
@@ -230,19 +231,24 @@ async def test_two_senders_on_one_database_deliver_each_message_once(
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     ids = await people(uow, emu, 20, clock)
     await queue(uow, ids, 2, clock)
+    workers = [WorkerRegistry(session_factory(engine), beat_every=0.2, stale_after=2.0) for _ in range(2)]
     senders = [
         OutboxSender(
-            OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(15), in_flight=8
+            OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(15), in_flight=8,
+            worker=worker,
         )
-        for _ in range(2)
-    ]
-    for sender in senders:
+        for worker in workers
+    ]  # fmt: skip
+    for worker, sender in zip(workers, senders, strict=True):
+        await worker.register()
+        worker.start()
         sender.start()
     try:
         await until(lambda: _all_sent(engine, 40))
     finally:
-        for sender in senders:
+        for worker, sender in zip(workers, senders, strict=True):
             await sender.stop()
+            await worker.stop()
     for n in range(20):
         sent = texts(emu, 5000 + n)
         assert len(sent) == 2 and "m0" in sent[0] and "m1" in sent[1]
@@ -273,14 +279,14 @@ async def _some_sent(engine: AsyncEngine, count: int) -> bool:
     return (await statuses(engine))["sent"] >= count
 
 
-async def test_a_sender_that_died_holding_claims_is_replaced_after_the_lease(
+async def test_claims_without_a_worker_from_before_workers_are_taken_again_after_their_lease(
     engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     ids = await people(uow, emu, 5, clock)
     await queue(uow, ids, 1, clock)
     store = OutboxStore(session_factory(engine))
-    await store.claim(clock.now(), 3, timedelta(seconds=60))  # then killed: nothing sent
+    await store.claim(clock.now(), 3, timedelta(seconds=60))  # a lease claim, then killed: nothing sent
     sender = OutboxSender(store, bot, clock, "zh_Hans_CN")
     assert await sender.drain_once() == 2  # the other two; the three wait out the lease
     clock.advance(seconds=61)
@@ -288,38 +294,21 @@ async def test_a_sender_that_died_holding_claims_is_replaced_after_the_lease(
     assert [len(emu.messages(5000 + n)) for n in range(5)] == [1] * 5
 
 
-async def test_a_claim_whose_lease_ran_out_is_not_sent_by_its_first_holder(
-    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
-) -> None:
-    uow = SqlUnitOfWorkFactory(session_factory(engine))
-    (a,) = await people(uow, emu, 1, clock)
-    await queue(uow, [a], 1, clock)
-    slow, fast = OutboxStore(session_factory(engine)), OutboxStore(session_factory(engine))
-    (stale,) = await slow.claim(clock.now(), 1, timedelta(seconds=60))
-    clock.advance(seconds=61)  # the first holder stalled past its lease; a second sender takes over
-    second = OutboxSender(fast, bot, clock, "zh_Hans_CN")
-    first = OutboxSender(slow, bot, clock, "zh_Hans_CN")
-    assert await second.drain_once() == 1
-    await first._deliver(stale)  # the first holder wakes up: it must not send again
-    assert len(emu.messages(5000)) == 1
-    assert (await statuses(engine))["sent"] == 1
-
-
 class _SlowRecord(OutboxStore):
-    """Telegram has taken the message but the `sent` mark is not committed yet."""
+    """Telegram has taken the message but its `sent` mark is not committed yet."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self.recorded = asyncio.Event()
+        self.recording = asyncio.Event()
         self.hold = asyncio.Event()
 
-    async def sent(self, message_id: int, at: Any, external_id: str | None) -> None:
-        self.recorded.set()
+    async def record(self, marks: Any, worker: str | None = None) -> None:
+        self.recording.set()
         await self.hold.wait()
-        await super().sent(message_id, at, external_id)
+        await super().record(marks, worker)
 
 
-async def test_a_message_whose_lease_runs_out_while_its_sender_records_it_is_not_sent_again(
+async def test_a_message_whose_sent_mark_is_not_committed_yet_is_not_claimed_again(
     engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
@@ -327,10 +316,10 @@ async def test_a_message_whose_lease_runs_out_while_its_sender_records_it_is_not
     await queue(uow, [a], 1, clock)
     store = _SlowRecord(session_factory(engine))
     sender = OutboxSender(store, bot, clock, "zh_Hans_CN")
-    assert await sender.claim_more() == 1
-    await asyncio.wait_for(store.recorded.wait(), 10)
-    clock.advance(seconds=61)  # the lease runs out between Telegram's answer and the record
-    assert await sender.claim_more() == 0  # claimed again by the database, but still on the wire here
+    sender.start()
+    await asyncio.wait_for(store.recording.wait(), 10)
+    clock.advance(hours=1)
+    assert await sender.claim_more() == 0  # still "sending" in the database, but its claim is ours
     store.hold.set()
     await until(lambda: _all_sent(engine, 1))
     await sender.stop()
@@ -356,7 +345,7 @@ async def test_a_web_photo_is_uploaded_from_its_stored_bytes_and_a_lost_one_is_k
             )  # fmt: skip
         await work.commit()
     sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
-    assert [await sender.drain_once(), await sender.drain_once()] == [1, 1]  # in order, one by one
+    assert [await sender.drain_once(), await sender.drain_once()] == [2, 0]  # in order, one round
     (sent,) = emu.messages(5000)
     assert sent.kind == "photo"
     assert emu.file_bytes(sent.to_api()["photo"][-1]["file_id"]) == photo
@@ -379,13 +368,18 @@ async def test_a_long_message_goes_in_parts_each_once_in_order_across_an_error_a
         )
         await work.outbox.add(a, Outgoing("intake.noted", {"value": "after"}), at=clock.now())
         await work.commit()
-    quick = Pacer(per_private_chat=100.0, private_burst=10)
-    first = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=quick)
-    assert await first.drain_once() == 1  # one part at a time: the next waits for this one
+    # One part at a time: the next goes half a second after the answer to the one before.
+    paced = Pacer(per_private_chat=2.0, private_burst=1)
+    first = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=paced)
+    draining = asyncio.create_task(first.drain_once())
+    await emu.next_message(5000)
     emu.fail_next("sendMessage", status=500)
-    assert await first.drain_once() == 1  # the second part fails: it is retried, nothing skipped
+    # The second part fails: it waits for its retry, and nothing after it overtakes it.
+    assert await draining == 2
+    assert len(emu.messages(5000)) == 1
     await first.stop()
     clock.advance(seconds=10)
+    quick = Pacer(per_private_chat=100.0, private_burst=10)
     second = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=quick)
     while await second.drain_once():  # a restart: the next sender goes on where the first stopped
         clock.advance(seconds=10)
