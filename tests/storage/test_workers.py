@@ -1,0 +1,109 @@
+"""Workers: registration (exclusive on SQLite), heartbeats on real time, liveness, a failed beat."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from storage.db import session_factory
+from storage.models import WorkerRow
+from storage.workers import WorkerRegistry, live_ids, utcnow
+
+
+async def _live(engine: AsyncEngine, stale_after: float = 3.0) -> set[str]:
+    async with session_factory(engine)() as session:
+        return set((await session.scalars(live_ids(utcnow(), stale_after))).all())
+
+
+async def _rows(engine: AsyncEngine) -> dict[str, WorkerRow]:
+    async with session_factory(engine)() as session:
+        return {row.id: row for row in (await session.scalars(select(WorkerRow))).all()}
+
+
+async def test_workers_register_beat_and_leave_and_an_exclusive_one_clears_the_dead(
+    engine: AsyncEngine,
+) -> None:
+    one = WorkerRegistry(session_factory(engine), beat_every=0.05, stale_after=1.0)
+    two = WorkerRegistry(session_factory(engine), beat_every=0.05, stale_after=1.0)
+    assert one.id != two.id and len(one.id) <= 40
+    assert not one.fresh()  # never beaten: not safe to send yet
+    await one.register()
+    await two.register()
+    assert one.fresh()
+    assert await _live(engine) == {one.id, two.id}
+    first = (await _rows(engine))[one.id].heartbeat_at
+    one.start()
+    for _ in range(100):
+        if (await _rows(engine))[one.id].heartbeat_at > first:
+            break
+        await asyncio.sleep(0.02)
+    else:
+        raise AssertionError("no heartbeat")
+    async with session_factory(engine)() as session, session.begin():
+        # two's process was killed ten seconds ago (real time)
+        await session.execute(
+            update(WorkerRow)
+            .where(WorkerRow.id == two.id)
+            .values(heartbeat_at=utcnow() - timedelta(seconds=10))
+        )
+    assert await _live(engine) == {one.id}
+    await one.stop()
+    assert set(await _rows(engine)) == {two.id}  # a clean stop leaves no row
+    three = WorkerRegistry(session_factory(engine))
+    await three.register(exclusive=True)  # SQLite: one process at a time, the others are dead
+    assert set(await _rows(engine)) == {three.id}
+    row = (await _rows(engine))[three.id]
+    assert row.pid > 0 and row.host and row.started_at == row.heartbeat_at
+    await three.stop()
+
+
+class _Flaky:
+    """A session factory whose first `failures` sessions fail when used."""
+
+    def __init__(self, sessions: Any, failures: int) -> None:
+        self.sessions = sessions
+        self.failures = failures
+
+    def __call__(self) -> Any:
+        if self.failures > 0:
+            self.failures -= 1
+            raise ConnectionError("database away")
+        return self.sessions()
+
+
+async def test_a_failed_heartbeat_is_logged_and_retried_and_a_gap_is_noticed(
+    engine: AsyncEngine, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky = _Flaky(session_factory(engine), 0)
+    worker = WorkerRegistry(flaky, beat_every=0.05, stale_after=0.3)  # type: ignore[arg-type]
+    await worker.register()
+    flaky.failures = 10  # half a second without a beat: longer than stale_after
+    caplog.set_level(logging.WARNING)
+    worker.start()
+    for _ in range(200):
+        if worker.epoch == 1:
+            break
+        await asyncio.sleep(0.02)
+    assert worker.epoch == 1  # beating again; the sender knows its claims may have been taken
+    assert worker.fresh()
+    failed = [r for r in caplog.records if "heartbeat failed" in r.getMessage()]
+    assert len(failed) == 10 and all(r.levelno == logging.WARNING and r.exc_info is None for r in failed)
+    await worker.stop()
+
+
+async def test_a_beat_after_the_row_was_deleted_writes_it_again(engine: AsyncEngine) -> None:
+    worker = WorkerRegistry(session_factory(engine))
+    await worker.register()
+    other = WorkerRegistry(session_factory(engine))
+    await other.register(exclusive=True)  # deletes worker's row
+    await worker.beat()
+    assert set(await _rows(engine)) == {worker.id, other.id}
+    assert worker.epoch == 1
+    await worker.stop()
+    await other.stop()
