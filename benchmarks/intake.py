@@ -159,7 +159,11 @@ class TimedEmulator(BotAPIEmulator):
         return message
 
     def _apply_edit(self, state: Any, msg: EmuMessage, **changes: Any) -> Any:
+        before = msg.text
         result = super()._apply_edit(state, msg, **changes)
+        if "text" in changes and msg.text != before:
+            # The answered question edited into the next one: the farmer reads it as the next message.
+            self.inbox[state.id].append(msg)
         self.reply_times[state.id].append(time.perf_counter())
         self._poke(state.id)
         return result

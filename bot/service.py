@@ -37,11 +37,19 @@ from handlers import limits
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage import inbox, outbox_retention
-from storage.coordination import PollerLock, SingleProcessLock, once_across_workers
+from storage.coordination import (
+    Leadership,
+    Listener,
+    PollerLock,
+    SingleProcessLock,
+    notify,
+    once_across_workers,
+)
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
+from storage.workers import WorkerRegistry
 
 log = logging.getLogger(__name__)
 DRAFT_SWEEP_EVERY = 600  # seconds
@@ -89,6 +97,14 @@ class Service:
         # A message too long for Telegram is queued as several, each rendered in its recipient's
         # language and short enough (handlers.limits).
         self.uow = SqlUnitOfWorkFactory(self.sessions, split=limits.splitter(settings.default_locale))
+        self.worker_id = uuid.uuid4().hex[:16]
+        # Claims (outbox, inbox) name this worker; its heartbeat tells the others it is alive.
+        self.workers = WorkerRegistry(self.sessions, worker_id=self.worker_id)
+        self._sqlite = self.engine.dialect.name == "sqlite"
+        self._leadership: Leadership | None = None
+        self._listener: Listener | None = None
+        self._sending = False
+        self._notifies: set[asyncio.Task[None]] = set()
         self.sender = OutboxSender(
             OutboxStore(self.sessions),
             self.application.bot,
@@ -100,6 +116,7 @@ class Service:
                 private_burst=settings.chat_burst,
             ),
             on_unreachable=self._unreachable,
+            worker=self.workers,
         )
         self._web_routes = web_routes
         # One window for every reminder: the policy's quiet hours, or QUIET_HOURS when set.
@@ -108,7 +125,6 @@ class Service:
         self._runner: web.AppRunner | None = None
         self.web_port: int | None = None
         self.bot_username: str | None = settings.bot_username
-        self.worker_id = uuid.uuid4().hex[:16]
         self.inbox = inbox.InboxStore(self.sessions, self.worker_id)
         self.dispatcher = Dispatcher(
             self.application.bot,
@@ -133,13 +149,24 @@ class Service:
             protector=protector_for(self.settings),
             rules=self.rules,
             default_locale=self.settings.default_locale,
-            wake_sender=self.sender.wake,
+            wake_sender=self.wake_sender,
             public_url=self.settings.public_url,
         )
         await self.application.initialize()  # calls getMe
         self.bot_username = self.bot_username or self.application.bot.username
         await tg_handlers.publish_commands(self.application, self.settings.default_locale)
-        self.sender.start()
+        await self.workers.register(exclusive=self._sqlite)
+        self.workers.start()
+        if self._sqlite:
+            await self._gain()  # one process: it is the sender
+        else:
+            # One sender for every worker (one pacer keeps Telegram's limits): the holder of the
+            # advisory lock "sender"; the others queue and wake it with NOTIFY.
+            self._listener = Listener(self.engine, "outbox", lambda _: self.sender.wake())
+            await self._listener.start()
+            self._leadership = Leadership(self.engine, "sender", on_gain=self._gain, on_lose=self._lose)
+            await self._leadership.step()
+            self._leadership.start()
         public = WebDeps(
             uow=cast(Callable[[], WebUnitOfWork], self.uow),
             clock=self.clock,
@@ -147,7 +174,7 @@ class Service:
             protector=services.protector,
             secret=services.qr_secret,
             bot_username=lambda: self.bot_username,
-            wake_sender=self.sender.wake,
+            wake_sender=self.wake_sender,
             secure_cookies=(self.settings.public_url or "").startswith("https://"),
         )
         app = make_app(OutboxStore(self.sessions), public)
@@ -204,7 +231,7 @@ class Service:
         async with self.uow() as uow:
             result = await household.sweep_drafts(uow, self.clock)
             await uow.commit()
-        self.sender.wake()
+        self.wake_sender()
         return result
 
     async def deadline_tick(self) -> int:
@@ -212,7 +239,7 @@ class Service:
         async with self.uow() as uow:
             queued = await deadlines.tick(uow, self.clock, self.rules)
             await uow.commit()
-        self.sender.wake()
+        self.wake_sender()
         return queued
 
     async def purge_outbox(self, batch: int = 500) -> int:
@@ -264,7 +291,7 @@ class Service:
         async with self.uow() as uow:
             await delivery.recipient_unreachable(uow, self.clock, person_id)
             await uow.commit()
-        self.sender.wake()
+        self.wake_sender()
 
     async def tick(self, limit: int = 200) -> schedule.TickResult:
         """Run what has come due, batch after batch, each batch in its own transaction."""
@@ -283,7 +310,7 @@ class Service:
                 total.done + result.done, total.deferred + result.deferred, total.failed + result.failed
             )
             if result.done or result.failed:
-                self.sender.wake()
+                self.wake_sender()
             if result.total < limit:
                 return total
 
@@ -292,6 +319,53 @@ class Service:
             await self._once("schedule", self.tick)
         except Exception:
             log.exception("schedule tick failed; the next one tries again")
+
+    @property
+    def leading(self) -> bool:
+        """Whether this worker is the one that sends."""
+        return self._sending
+
+    async def _gain(self) -> None:
+        self.uow.worker = self.workers.id
+        self.uow.on_commit = self.sender.accept
+        self.sender.start()
+        self._sending = True
+        metrics.LEADER.set(1)
+
+    async def _lose(self) -> None:
+        self._sending = False
+        metrics.LEADER.set(0)
+        self.uow.worker = None
+        self.uow.on_commit = None
+        if self._leadership is not None:
+            await self._leadership.stop()
+            self._leadership = None
+        elif self._sending:
+            await self._lose()
+        if self._listener is not None:
+            await self._listener.stop()
+            self._listener = None
+        try:
+            await self.workers.stop()
+        except Exception:
+            log.warning("could not retire this worker's row; it is seen dead within seconds")
+
+    def wake_sender(self) -> None:
+        """After a commit that queued messages: the sender looks at once (here, or by NOTIFY)."""
+        if self._sending:
+            self.sender.wake()
+        elif self._listener is not None:
+            task = asyncio.get_running_loop().create_task(self._notify())
+            self._notifies.add(task)
+            task.add_done_callback(self._notifies.discard)
+
+    async def _notify(self) -> None:
+        try:
+            async with self.engine.connect() as connection:
+                await notify(connection, "outbox")
+                await connection.commit()
+        except Exception:
+            log.warning("could not wake the sending worker; it looks again within a second")
 
     async def _live_workers(self) -> list[str]:
         return await inbox.live_workers(self.sessions)

@@ -9,7 +9,16 @@ from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, timedelta
 from typing import Any, TypeVar
 
-from telegram import Bot, BotCommand, BotCommandScopeChat, CallbackQuery, InputFile, Message, Update
+from telegram import (
+    Bot,
+    BotCommand,
+    BotCommandScopeChat,
+    CallbackQuery,
+    InlineKeyboardMarkup,
+    InputFile,
+    Message,
+    Update,
+)
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
@@ -29,7 +38,7 @@ from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
 from handlers.buttons import use_case_for
 from handlers.context import AppContext
-from handlers.render import ROLE_COMMANDS, value
+from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -275,7 +284,7 @@ async def button(update: Update, context: AppContext) -> None:
     else:
         async with services.uow() as uow:
             outcome = await use_case(uow, services.clock)
-            if message is not None and (outcome.edit is not None or outcome.done):
+            if message is not None and outcome.edit is None and outcome.done:
                 person = await uow.persons.by_address(TG, address)
                 if person is not None:
                     label = _pressed_label(query)
@@ -285,12 +294,23 @@ async def button(update: Update, context: AppContext) -> None:
                         at=services.clock.now(),
                         key=f"edit:{update.update_id}",
                         ack=f"✓ {label}" if label else None,
-                        original_text=message.text,
-                        redraw=outcome.edit,
+                        # Not merged into a next question: only the keyboard goes (its text
+                        # stays as the person read it).
+                        original_text=None,
+                        redraw=None,
                     )
             await uow.commit()
         services.wake_sender()
     catalog = catalog_for(outcome.locale, services.default_locale)
+    if outcome.edit is not None and message is not None:
+        # A toggle redraws its own keyboard at once, before the press is answered, so the next
+        # press already sees it (what it shows was committed above; nothing shows what is not).
+        body, markup = render(outcome.edit, catalog)
+        inline = markup if isinstance(markup, InlineKeyboardMarkup) else None
+        try:
+            await query.edit_message_text(body, reply_markup=inline)
+        except TelegramError as exc:
+            log.info("could not redraw the pressed message: %s", type(exc).__name__)
     toast = None
     if outcome.toast:
         params = {k: value(v, catalog) for k, v in outcome.params.items()}
