@@ -153,6 +153,7 @@ class OutboxSender:
         max_attempts: int = 8,
         base_backoff: float = 1.0,
         max_backoff: float = 300.0,
+        on_wire: int | None = None,
         sample_every: float = 10.0,
         stop_flush_timeout: float = 10.0,
     ) -> None:
@@ -165,6 +166,10 @@ class OutboxSender:
         self.worker = worker
         self.worker_id = worker.id if worker is not None else f"solo-{uuid.uuid4().hex[:16]}"
         self.in_flight = in_flight or max(60, 2 * self.pacer.per_second)
+        # Requests on the wire at once: more than the HTTP pool holds (PTB's 256) only queue in
+        # httpx, whose pool then costs time quadratic in the queue.
+        self.on_wire = on_wire or min(128, max(16, self.pacer.per_second // 4))
+        self._wire_slots = asyncio.Semaphore(self.on_wire)
         self.idle_poll = idle_poll
         self.max_attempts = max_attempts
         self.base_backoff = base_backoff
@@ -393,8 +398,14 @@ class OutboxSender:
         if not self._current(message) or not self._may_send() or self.pacer.paused_for(chat_id) > 0:
             finish()  # dropped, replaced or paused while it waited: look again
             return
+        try:
+            await self._wire_slots.acquire()
+        except BaseException:
+            finish()
+            raise
         # Once on the wire, the send and its record finish even if the sender is stopped.
         sending = asyncio.ensure_future(self._send(message, chat_id, finish))
+        sending.add_done_callback(lambda _: self._wire_slots.release())
         self._wire[message.id] = sending
         sending.add_done_callback(functools.partial(_forget, self._wire, message.id))
         await asyncio.shield(sending)

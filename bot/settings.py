@@ -50,7 +50,7 @@ class Settings(BaseSettings):
     policy: str = "anhui"
     quiet_hours: str | None = None  # HH:MM-HH:MM; unset: the policy file's [quiet_hours]
     tick_seconds: float = Field(default=5.0, gt=0)
-    send_rate_per_second: int = Field(default=30, ge=1, le=30)
+    send_rate_per_second: int = Field(default=30, ge=1, le=1000)  # up to 1000: paid broadcasts
     chat_burst: int = Field(default=3, ge=1, le=10)
     chat_rate_per_second: float = Field(default=1.0, gt=0, le=30)
     # Days a delivered or failed message keeps its text (names, phones) in the outbox.
