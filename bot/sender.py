@@ -234,7 +234,8 @@ class OutboxSender:
         self._stopping = True
         self._running = False
         if self._task is not None:
-            self._task.cancel()
+            # Not cancelled: a claim cut off mid-transaction could leave SQLite's write lock held.
+            self._wake.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -251,7 +252,7 @@ class OutboxSender:
             log.error("outbox: %s results could not be recorded before the stop", len(self.recorder))
 
     async def _loop(self) -> None:
-        while True:
+        while not self._stopping:
             # Clear before looking, so a wake() that comes while we claim is not lost.
             self._wake.clear()
             for person_id in list(self._queues):
@@ -265,7 +266,7 @@ class OutboxSender:
                 raise
             except Exception:
                 log.exception("outbox claim failed; trying again shortly")
-            if claimed and claimed >= room:
+            if (claimed and claimed >= room) or self._stopping:
                 continue  # a full batch: there may be more
             await _wait(self._wake, self.idle_poll)
 
@@ -428,12 +429,12 @@ class OutboxSender:
         self.recorder.add(Mark("retry", message.id, attempts, at=at, error=error))
 
     def _recorded(self, batch: list[Mark]) -> None:
-        was_full = len(self._held) >= self.in_flight
+        was_full = len(self._held) >= self.in_flight // 2
         for mark in batch:
             if mark.kind != "retry":
                 self._held.discard(mark.id)
-        if was_full and len(self._held) < self.in_flight:
-            self._wake.set()
+        if was_full and len(self._held) < self.in_flight // 2:
+            self._wake.set()  # room for a large claim again (not a trickle of small ones)
 
     def _backoff(self, attempts: int) -> float:
         return float(min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1)))

@@ -61,6 +61,7 @@ class WorkerRegistry:
         self.epoch = 0
         self._last_beat: float | None = None  # monotonic time of the last committed beat
         self._task: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
 
     def live_ids(self, now: datetime | None = None) -> Any:
         """The ids of live workers (a SELECT) at `now`, real UTC time by default."""
@@ -119,11 +120,16 @@ class WorkerRegistry:
 
     def start(self) -> None:
         if self._task is None:
+            self._stop.clear()
             self._task = asyncio.create_task(self._beating(), name=f"worker-{self.id}")
 
     async def _beating(self) -> None:
-        while True:
-            await asyncio.sleep(self.beat_every)
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.beat_every):
+                    await self._stop.wait()
+            if self._stop.is_set():
+                return
             try:
                 await self.beat()
             except asyncio.CancelledError:
@@ -135,7 +141,8 @@ class WorkerRegistry:
     async def stop(self) -> None:
         """Stop beating and delete this worker's row (its remaining claims become free at once)."""
         if self._task is not None:
-            self._task.cancel()
+            # Not cancelled mid-beat: a beat finishing after the delete would write the row again.
+            self._stop.set()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
