@@ -376,6 +376,17 @@ class Service:
         except Exception:
             log.exception("could not take over the inbox of a dead worker; trying again shortly")
 
+    async def pause_updates(self) -> None:
+        """Stop taking updates and wait for those in hand (the sandbox's reset). The poller keeps
+        its offset, so what it had already handled is acknowledged by its next call."""
+        if self.poller is not None:
+            await self.poller.stop()
+        await self.dispatcher.idle(timeout=10.0)
+
+    async def resume_updates(self) -> None:
+        if self.poller is not None:
+            await self.poller.start()
+
     async def stop(self) -> None:
         if self.poller is not None:
             await self.poller.stop()

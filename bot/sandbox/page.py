@@ -6,7 +6,7 @@ GET  /sandbox/api/events      server-sent events: "changed" whenever a chat chan
 GET  /sandbox/qr.png          the QR code of the farmer's village
 POST /sandbox/api/send        {persona, epoch, text}
 POST /sandbox/api/keyboard    {persona, epoch, text}: a reply-keyboard button
-POST /sandbox/api/press       {persona, epoch, message_id, row, column}: an inline button
+POST /sandbox/api/press       {persona, epoch, message_id, row, column, label}: an inline button
 POST /sandbox/api/scan        {epoch}: the farmer scans the village's QR code
 POST /sandbox/api/reset       start the demo over; answers the new epoch
 """
@@ -99,6 +99,16 @@ def _text(body: dict[str, Any], name: str) -> str:
     return value
 
 
+def _label(body: dict[str, Any]) -> str | None:
+    """The label the page showed on the pressed button (at most 64 characters), if it sent one."""
+    value = body.get("label")
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > 64:
+        raise Malformed
+    return value
+
+
 def _number(body: dict[str, Any], name: str) -> int:
     value = body.get(name)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -177,6 +187,7 @@ async def press(request: web.Request) -> web.Response:
         _number(body, "message_id"),
         _number(body, "row"),
         _number(body, "column"),
+        _label(body),
     )
     return web.json_response({"ok": True, "answer": answer.text, "alert": answer.alert})
 

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from telegram.ext import Application
 
 from bot.crypto import new_key
 from bot.sandbox import page
@@ -216,22 +215,15 @@ class Sandbox:
         async with self._lock:
             service = self._service()
             self.epoch = secrets.token_hex(4)
-            application: Application[Any, Any, Any, Any, Any, Any] = service.application
-            updater = application.updater
-            assert updater is not None
-            await updater.stop()
-            # Application.stop() lets the updates already fetched finish before their rows go.
-            await application.stop()
+            await service.pause_updates()
             await self._outbox_drained(service)
             async with service.sessions() as session:
                 for table in reversed(Base.metadata.sorted_tables):
-                    await session.execute(table.delete())
+                    if table.name != "workers":  # this process's heartbeat row stays
+                        await session.execute(table.delete())
                 await session.commit()
             self.emulator.forget_chats()
-            await application.start()
-            await updater.start_polling(
-                poll_interval=0.0, timeout=self.poll_timeout, drop_pending_updates=False
-            )
+            await service.resume_updates()
             await self._load_demo()
             log.info("sandbox reset")
             return self.epoch
@@ -301,14 +293,19 @@ class Sandbox:
             raise SandboxRefused(GONE_BUTTON)
         await self.emulator.tap_keyboard(user, text)
 
-    async def press(self, slug: str, epoch: str, message_id: int, row: int, column: int) -> Answer:
-        """An inline button, named by its place on the message; returns the bot's short answer."""
+    async def press(
+        self, slug: str, epoch: str, message_id: int, row: int, column: int, label: str | None = None
+    ) -> Answer:
+        """An inline button, named by its place on the message (and the label the page showed
+        there: a message edited since then is refused, not pressed elsewhere); returns the bot's
+        short answer."""
         user = self._user(slug, epoch)
         message = self.emulator.message(user.id, message_id)
         try:
             assert message is not None and message.from_bot
             button = message.inline_keyboard[row][column]
             assert row >= 0 and column >= 0 and "callback_data" in button
+            assert label is None or button.get("text") == label
         except (AssertionError, IndexError):
             raise SandboxRefused(GONE_BUTTON) from None
         query = await self.emulator.press_data(user, message, str(button["callback_data"]))

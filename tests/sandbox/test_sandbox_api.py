@@ -94,6 +94,7 @@ async def test_scan_declare_and_buttons(sandbox: Sandbox, client: Client) -> Non
             "message_id": message["id"],
             "row": row,
             "column": column,
+            "label": label,
         }
         assert (await client.post("/sandbox/api/press", json=body)).status == 200
         return body
