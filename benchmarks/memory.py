@@ -129,8 +129,7 @@ async def declaration(farmer: Chat, payload: str, village: str, name: str, phone
     """One household declares in chat, the plainest way (tests/e2e/conftest.py declare()), and
     submits; the list of risks is pressed on once its redraw with the choice is in."""
     await farmer.emu.send_command(farmer.user, "start", payload)
-    await said(farmer, village, "12317")
-    await farmer.press(await said(farmer, "知情同意"), "同意，开始填写")
+    await farmer.press(await said(farmer, village, "12317", "知情同意"), "同意，开始填写")
     await said(farmer, "请输入户主姓名", village)
     await farmer.send(name)
     await farmer.press(await said(farmer, name, "本人"), "我是户主本人")

@@ -765,7 +765,8 @@ class BotAPIEmulator:
         self.webhook_url: str = ""
         # True: a bot message whose text an edit changes is read again by next_message() (the
         # service edits an answered question into the next one; a person reads that as new).
-        self.read_edits_as_new = False
+        # A function (old text, new text) -> bool decides which edits count.
+        self.read_edits_as_new: bool | Callable[[str, str], bool] = False
         self.allow_http_webhooks = allow_http_webhooks
         self.webhook_timeout = 10.0  # seconds a webhook may take to answer one update
         self.webhook_backoff = 0.5  # seconds before the queue is pushed again after a failure
@@ -1823,7 +1824,14 @@ class BotAPIEmulator:
         for key, value in changes.items():
             setattr(msg, key, value)
         msg.edit_date = int(time.time())
-        if self.read_edits_as_new and "text" in changes and msg.history[-1]["text"] != msg.text:
+        rule = self.read_edits_as_new
+        old_text = msg.history[-1]["text"]
+        if (
+            rule
+            and "text" in changes
+            and old_text != msg.text
+            and (rule is True or (callable(rule) and rule(old_text or "", msg.text or "")))
+        ):
             # A message edited into something new (the next question in place of the answered
             # one) is what the person reads next: next_message() returns it again, as it is now.
             unread = state.bot_order[state.read_pos :]

@@ -382,13 +382,9 @@ async def start(
         data["one_township"] = True
     conv = await uow.conversations.start(person.id, Flow.INTAKE, S.CONSENT, data, clock.now())
     welcome = "intake.welcome" if village is not None else "intake.welcome_no_village"
-    await _say(
-        uow,
-        clock,
-        person,
-        Outgoing(welcome, {"village": village.name if village else "", "hotline": HOTLINE}),
-        await prompt(uow, conv),
-    )
+    # One message: the welcome leads the consent question (one Bot API call, not two).
+    ask = (await prompt(uow, conv)).led_by(welcome, village=village.name if village else "", hotline=HOTLINE)
+    await _say(uow, clock, person, ask)
     return Outcome(locale=person.locale)
 
 

@@ -280,24 +280,20 @@ class Outbox(Protocol):
         """
         ...
 
-    async def edit_pressed(
-        self,
-        person_id: int,
-        message_id: int,
-        *,
-        at: datetime,
-        key: str,
-        ack: str | None = None,
-        original_text: str | None = None,
-        redraw: Outgoing | None = None,
-        channel: Channel = Channel.TELEGRAM,
-    ) -> None:
-        """Redraw (`redraw`) or disarm the message whose button was pressed, through the outbox.
+    async def hold_press(
+        self, person_id: int, message_id: int, *, at: datetime, key: str, channel: Channel = Channel.TELEGRAM
+    ) -> int | None:
+        """Before a pressed button's use case runs: queue the taking away of its keyboard first,
+        so it goes before whatever the use case queues. Returns what `settle_press` needs."""
+        ...
 
-        Disarming folds into the first message queued for that person in this unit of work when
-        it can (the pressed message becomes that message, led by `ack`); otherwise the pressed
-        message keeps `original_text` and `ack` and loses its keyboard.
-        """
+    async def settle_press(
+        self, person_id: int, held: int, *, keep: bool, ack: str | None, text: bool
+    ) -> None:
+        """After the use case: drop the held edit (`keep` False: the press did not take effect),
+        or fold it into the first message the use case queued for the person when that can be
+        an edit of the pressed `text` message (one call: "✓ <answer>" and the next question),
+        or leave it (only the keyboard goes)."""
         ...
 
 

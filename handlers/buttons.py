@@ -104,3 +104,31 @@ def use_case_for(data: object, address: str, services: Services) -> UseCase | No
     except b.ButtonError:
         return None
     return ROUTES[type(button)](button, address, services)
+
+
+# Buttons that answer a question of a conversation: once the press took effect, the question
+# becomes the next one ("✓ <answer>" first), one Bot API call a step. Not the buttons of what a
+# person keeps as a record (a case card, a notice, the summary confirmed, a verdict): those keep
+# their text and lose only their keyboard.
+FOLDS: frozenset[type[b.Button]] = frozenset(
+    {cls for cls in intake.INTAKE_BUTTONS if cls not in (b.Confirm, b.AddToExisting)}
+    | {
+        b.VisitDay,
+        b.NoticeAudience,
+        b.NoticeVillagesDone,
+        b.NoticeWhen,
+        b.CampaignVillage,
+        b.CampaignRhythm,
+        b.CampaignDefaultReminders,
+        b.LedgerVillage,
+        b.ChooseLanguage,
+    }
+)
+
+
+def folds(data: object) -> bool:
+    """Whether the message of this pressed button may become the next question."""
+    try:
+        return type(b.parse(data)) in FOLDS
+    except b.ButtonError:
+        return False

@@ -36,7 +36,7 @@ from domain.model import Channel, Role
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
-from handlers.buttons import use_case_for
+from handlers.buttons import folds, use_case_for
 from handlers.context import AppContext
 from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
@@ -268,10 +268,11 @@ def _pressed_label(query: CallbackQuery) -> str | None:
 async def button(update: Update, context: AppContext) -> None:
     """An inline button: run what it asks; a forged or stale one gets a polite refusal.
 
-    The pressed message is redrawn (a toggle) or disarmed (the press took effect) through the
-    outbox, in the same transaction as the use case: a failed edit is retried like a message and
-    never leaves a screen showing what is not stored. When the use case asked the next question,
-    the pressed message becomes that question, led by "✓ <the answer>" (one Bot API call a step).
+    The pressed message is disarmed (the press took effect) through the outbox, in the same
+    transaction as the use case, before anything the use case queued: a failed edit is retried like
+    a message and never leaves a screen showing what is not stored. When the use case asked the
+    next question, the pressed message becomes that question, led by "✓ <the answer>" (one Bot API
+    call a step). A toggle redraws its own keyboard at once, after the commit.
     """
     query = update.callback_query
     assert query is not None
@@ -283,22 +284,26 @@ async def button(update: Update, context: AppContext) -> None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:
         async with services.uow() as uow:
-            outcome = await use_case(uow, services.clock)
-            if message is not None and outcome.edit is None and outcome.done:
+            person = held = None
+            if message is not None:
                 person = await uow.persons.by_address(TG, address)
-                if person is not None:
-                    label = _pressed_label(query)
-                    await uow.outbox.edit_pressed(
-                        person.id,
-                        message.message_id,
-                        at=services.clock.now(),
-                        key=f"edit:{update.update_id}",
-                        ack=f"✓ {label}" if label else None,
-                        # Not merged into a next question: only the keyboard goes (its text
-                        # stays as the person read it).
-                        original_text=None,
-                        redraw=None,
-                    )
+            if person is not None and message is not None:
+                # Queued first, so the keyboard is gone before the next question arrives.
+                held = await uow.outbox.hold_press(
+                    person.id, message.message_id, at=services.clock.now(), key=f"edit:{update.update_id}"
+                )
+            outcome = await use_case(uow, services.clock)
+            if person is not None and held is not None:
+                label = _pressed_label(query)
+                await uow.outbox.settle_press(
+                    person.id,
+                    held,
+                    keep=outcome.done and outcome.edit is None,
+                    ack=f"✓ {label}" if label else None,
+                    # A text message becomes the next question ("✓ <answer>" first): one call a
+                    # step. A photo's caption keeps its text; only its keyboard goes.
+                    text=message is not None and message.text is not None and folds(data),
+                )
             await uow.commit()
         services.wake_sender()
     catalog = catalog_for(outcome.locale, services.default_locale)

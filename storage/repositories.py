@@ -726,7 +726,7 @@ PART_TEMPLATE = "sender.part"
 
 @dataclass
 class _Queued:
-    """A row this unit of work wrote (for `edit_pressed`)."""
+    """A row this unit of work wrote (for `settle_press`)."""
 
     id: int
     part: int  # 1 for a whole message or its first part
@@ -852,75 +852,57 @@ class Outbox(_Repo):
         )  # fmt: skip
         return await self._insert(person_id, channel, rows, found.address, found.locale)
 
-    async def edit_pressed(
-        self,
-        person_id: int,
-        message_id: int,
-        *,
-        at: datetime,
-        key: str,
-        ack: str | None = None,
-        original_text: str | None = None,
-        redraw: Outgoing | None = None,
-        channel: Channel = Channel.TELEGRAM,
-    ) -> None:
-        """Update the message whose button was pressed, through the outbox (in order, paced).
-
-        Call it in the unit of work of the press, after the use case queued its messages.
-        `redraw`: the pressed message becomes that (a toggled keyboard). Otherwise the press took
-        effect and the keyboard goes: when the first message this transaction queued for the
-        person is plain text (no media, no reply keyboard) and the pressed message is text
-        (`original_text` given), that message is sent as the edit instead, `ack` as its first
-        line ("✓ <answer>" and the next question, its buttons, in one call; sent as a new
-        message if the pressed one can no longer be edited). Else an edit of the pressed
-        message to `original_text` + ack without buttons, or only its buttons taken away when
-        `original_text` is None (a photo's caption). `key` makes it idempotent.
-        """
-        if redraw is None and original_text is not None:
-            queued = self._queued.get(person_id)
-            first = queued[0] if queued else None
-            if (
-                first is not None
-                and first.part == 1
-                and "edit" not in first.payload
-                and first.payload.get("media") is None
-                and first.payload.get("keyboard") is None
-            ):
-                payload = dict(first.payload)
-                payload["edit"] = {"message_id": message_id, "fallback": True}
-                if ack:
-                    payload["ack"] = ack
-                await self.session.execute(
-                    update(OutboxRow).where(OutboxRow.id == first.id).values(payload=payload)
-                )
-                first.payload = payload
-                self.claimed = [replace(c, payload=payload) if c.id == first.id else c for c in self.claimed]
-                return
-        edit: dict[str, Any] = {"message_id": message_id}
-        if redraw is not None:
-            message = redraw
-        elif original_text is None:
-            message = Outgoing(PART_TEMPLATE, {"text": {"$plain": ""}})
-            edit["markup_only"] = True
-        else:
-            text = original_text if not ack else f"{original_text}\n{ack}"
-            message = Outgoing(PART_TEMPLATE, {"text": {"$plain": text}})
+    async def hold_press(
+        self, person_id: int, message_id: int, *, at: datetime, key: str, channel: Channel = Channel.TELEGRAM
+    ) -> int | None:
+        """Queue "take the pressed message's keyboard away" before the use case queues anything
+        (so it goes first); `settle_press` keeps, folds or drops it once the outcome is known."""
         found = await self._address(person_id, channel)
         if found is None:
-            return
+            return None
         claim = await self._claimable(person_id)
+        disarm = Outgoing(PART_TEMPLATE, {"text": {"$plain": ""}})
         rows = outbox_rows(
-            key,
-            person_id,
-            channel,
-            message,
-            found.locale,
-            at,
-            None,
-            claimed_by=self.worker if claim else None,
+            key, person_id, channel, disarm, found.locale, at, None, claimed_by=self.worker if claim else None
         )
-        rows[0]["payload"]["edit"] = edit
-        await self._insert(person_id, channel, rows, found.address, found.locale)
+        rows[0]["payload"]["edit"] = {"message_id": message_id, "markup_only": True}
+        if not await self._insert(person_id, channel, rows, found.address, found.locale):
+            return None  # this press was handled before (its key is taken)
+        return self._queued[person_id][-1].id
+
+    async def settle_press(
+        self, person_id: int, held: int, *, keep: bool, ack: str | None, text: bool
+    ) -> None:
+        queued = self._queued.get(person_id, [])
+        place = next((n for n, q in enumerate(queued) if q.id == held), None)
+        if place is None:
+            return
+        after = queued[place + 1] if place + 1 < len(queued) else None
+        fold = (
+            keep
+            and text
+            and after is not None
+            and after.part == 1
+            and "edit" not in after.payload
+            and after.payload.get("media") is None
+            and after.payload.get("keyboard") is None
+        )
+        if keep and not fold:
+            return  # only the keyboard goes
+        message_id = int(queued[place].payload["edit"]["message_id"])
+        await self.session.execute(delete(OutboxRow).where(OutboxRow.id == held))
+        del queued[place]
+        self.claimed = [c for c in self.claimed if c.id != held]
+        if fold and after is not None:
+            payload = dict(after.payload)
+            payload["edit"] = {"message_id": message_id, "fallback": True}
+            if ack:
+                payload["ack"] = ack
+            await self.session.execute(
+                update(OutboxRow).where(OutboxRow.id == after.id).values(payload=payload)
+            )
+            after.payload = payload
+            self.claimed = [replace(c, payload=payload) if c.id == after.id else c for c in self.claimed]
 
     async def count_pending(self) -> int:
         return int(

@@ -1,5 +1,6 @@
-"""Edits of a pressed message go through the outbox: merged with the next question (one call),
-a keyboard taken away, a redraw, "not modified" as sent, a message that can no longer be edited."""
+"""Edits of a pressed message go through the outbox, queued before what the press caused: folded
+into the next question (one call), a keyboard taken away first, nothing for a press that took no
+effect, "not modified" as sent, a message that can no longer be edited."""
 
 from __future__ import annotations
 
@@ -68,63 +69,81 @@ async def setup(
 NEXT = Outgoing("intake.noted", {"value": "下一题"}, actions=((Action("next:1"),),))
 
 
+async def _press(
+    handler: SqlUnitOfWorkFactory,
+    clock: FakeClock,
+    person: int,
+    pressed: int,
+    key: str,
+    *queue: Outgoing,
+    done: bool = True,
+    text: bool = True,
+    ack: str | None = "✓ 是",
+) -> None:
+    """One press as handlers/telegram.py button() runs it: the disarm held first, the use case
+    queues `queue`, then the held edit is kept, folded into the next question, or dropped."""
+    async with handler() as work:
+        held = await work.outbox.hold_press(person, pressed, at=clock.now(), key=key)
+        for message in queue:
+            await work.outbox.add(person, message, at=clock.now())
+        if held is not None:
+            await work.outbox.settle_press(person, held, keep=done, ack=ack, text=text)
+        await work.commit()
+
+
 async def test_the_pressed_message_becomes_the_ack_and_the_next_question_in_one_call(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
     pressed = await _pressed(bot)
-    async with handler() as work:
-        await work.outbox.add(a, NEXT, at=clock.now())  # the use case asks the next question
-        await work.outbox.edit_pressed(
-            a, pressed, at=clock.now(), key="edit:1", ack="✓ 是", original_text=QUESTION
-        )
-        await work.commit()
+    await _press(handler, clock, a, pressed, "edit:1", NEXT)
     assert await sender.drain_once() == 1
     assert _calls(emu) == {"sendMessage": 1, "editMessageText": 1}  # the question sent by the test
     (message,) = emu.messages(5000)
     assert message.message_id == pressed
     assert (message.text or "").split("\n") == ["✓ 是", "已选择：下一题"]
     assert message.button_texts and message.inline_keyboard[0][0]["callback_data"] == "next:1"
-    (row,) = await _rows(engine)
+    (row,) = await _rows(engine)  # the held disarm folded into the question: one row
     assert (row.status, row.external_id) == ("sent", str(pressed))
     assert row.payload["edit"] == {"message_id": pressed, "fallback": True}
 
 
-async def test_without_a_next_question_the_keyboard_goes_and_the_answer_is_added(
+async def test_the_keyboard_goes_before_a_next_message_that_cannot_ride_on_an_edit(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
     pressed = await _pressed(bot)
-    async with handler() as work:
-        await work.outbox.add(a, Outgoing("intake.noted", {"value": "x"}, keyboard="menu"), at=clock.now())
-        await work.outbox.edit_pressed(
-            a, pressed, at=clock.now(), key="edit:2", ack="✓ 是", original_text=QUESTION
-        )
-        # The same press again (a retried update): queued once.
-        await work.outbox.edit_pressed(
-            a, pressed, at=clock.now(), key="edit:2", ack="✓ 是", original_text=QUESTION
-        )
-        await work.commit()
-    assert await sender.drain_once() == 2
-    # A reply keyboard cannot ride on an edit: that message goes on its own, then the edit.
-    assert _calls(emu) == {"sendMessage": 2, "editMessageText": 1}
-    first, second = emu.messages(5000)
-    assert first.message_id == pressed and first.text == f"{QUESTION}\n✓ 是" and not first.inline_keyboard
-    assert second.text == "已选择：x"
-    assert [r.status for r in await _rows(engine)] == ["sent", "sent"]
+    menu = Outgoing("intake.noted", {"value": "x"}, keyboard="menu")
+    await _press(handler, clock, a, pressed, "edit:2", menu)
+    await _press(handler, clock, a, pressed, "edit:2", menu)  # the same update again: no second disarm
+    assert await sender.drain_once() == 3
+    # A reply keyboard cannot ride on an edit: the keyboard goes first, then that message.
+    assert [method for method, _ in emu.calls[-3:]] == [
+        "editMessageReplyMarkup", "sendMessage", "sendMessage"
+    ]  # fmt: skip
+    first, second, third = emu.messages(5000)
+    assert first.message_id == pressed and first.text == QUESTION and not first.inline_keyboard
+    assert second.text == third.text == "已选择：x"
+    assert [r.status for r in await _rows(engine)] == ["sent", "sent", "sent"]
 
 
-async def test_a_photo_caption_loses_only_its_keyboard(
+async def test_a_press_that_took_no_effect_keeps_its_keyboard(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
     pressed = await _pressed(bot)
-    async with handler() as work:
-        await work.outbox.add(a, NEXT, at=clock.now())
-        await work.outbox.edit_pressed(
-            a, pressed, at=clock.now(), key="edit:3", ack="✓ 是", original_text=None
-        )
-        await work.commit()
+    await _press(handler, clock, a, pressed, "edit:3", done=False)
+    assert await sender.drain_once() == 0
+    (message,) = emu.messages(5000)
+    assert message.inline_keyboard and await _rows(engine) == []
+
+
+async def test_a_photo_caption_or_a_record_loses_only_its_keyboard(
+    setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    sender, handler, a = setup
+    pressed = await _pressed(bot)
+    await _press(handler, clock, a, pressed, "edit:3", NEXT, text=False)
     assert await sender.drain_once() == 2
     assert _calls(emu) == {"sendMessage": 2, "editMessageReplyMarkup": 1}
     first, second = emu.messages(5000)
@@ -132,21 +151,16 @@ async def test_a_photo_caption_loses_only_its_keyboard(
     assert second.text == "已选择：下一题" and second.inline_keyboard
 
 
-async def test_a_redraw_is_an_edit_and_not_modified_counts_as_sent(
+async def test_a_disarm_already_done_counts_as_sent(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
     pressed = await _pressed(bot)
-    toggled = Outgoing("intake.noted", {"value": "✅ 低保"}, actions=((Action("toggle:1"),),))
-    for n in range(2):  # the second press draws the same again: "message is not modified"
-        async with handler() as work:
-            await work.outbox.edit_pressed(a, pressed, at=clock.now(), key=f"edit:r{n}", redraw=toggled)
-            await work.commit()
+    for n in range(2):  # the second finds no keyboard to take: "message is not modified"
+        await _press(handler, clock, a, pressed, f"edit:r{n}", text=False)
         assert await sender.drain_once() == 1
-    assert _calls(emu) == {"sendMessage": 1, "editMessageText": 2}
+    assert _calls(emu) == {"sendMessage": 1, "editMessageReplyMarkup": 2}
     assert "not modified" in emu.errors[-1][3]
-    (message,) = emu.messages(5000)
-    assert message.text == "已选择：✅ 低保" and message.inline_keyboard[0][0]["callback_data"] == "toggle:1"
     assert [(r.status, r.attempts) for r in await _rows(engine)] == [("sent", 0), ("sent", 0)]
 
 
@@ -160,18 +174,11 @@ async def test_a_message_that_cannot_be_edited_is_sent_anew_or_given_up_quietly(
 ) -> None:
     sender, handler, a = setup
     gone = 987654  # deleted, or too old to edit
-    async with handler() as work:
-        await work.outbox.add(a, NEXT, at=clock.now())
-        await work.outbox.edit_pressed(
-            a, gone, at=clock.now(), key="edit:4", ack="✓ 是", original_text=QUESTION
-        )
-        await work.commit()
+    await _press(handler, clock, a, gone, "edit:4", NEXT)
     assert await sender.drain_once() == 2  # the edit refused, then the same row as a new message
     (message,) = emu.messages(5000)
     assert message.text == "已选择：下一题" and message.inline_keyboard  # its own content, no ack
-    async with handler() as work:
-        await work.outbox.edit_pressed(a, gone, at=clock.now(), key="edit:5", original_text=None)
-        await work.commit()
+    await _press(handler, clock, a, gone, "edit:5", text=False)
     caplog.set_level(logging.INFO)
     assert await sender.drain_once() == 1
     assert len(emu.messages(5000)) == 1  # nothing of its own to send
@@ -186,12 +193,7 @@ async def test_an_edit_too_long_with_its_ack_is_cut_to_telegrams_limit(
     sender, handler, a = setup
     pressed = await _pressed(bot)
     long = Outgoing("sender.part", {"text": {"$plain": "长" * 4095}})
-    async with handler() as work:
-        await work.outbox.add(a, long, at=clock.now())
-        await work.outbox.edit_pressed(
-            a, pressed, at=clock.now(), key="edit:6", ack="✓ 是否", original_text=QUESTION
-        )
-        await work.commit()
+    await _press(handler, clock, a, pressed, "edit:6", long, ack="✓ 是否")
     assert await sender.drain_once() == 1
     (message,) = emu.messages(5000)
     assert (message.text or "").startswith("✓ 是否\n长") and utf16_len(message.text or "") <= 4096

@@ -23,8 +23,7 @@ ID_NUMBER = "11010519491231002X"
 
 async def consent(farmer: Chat, payload: str | None = None) -> None:
     await farmer.emu.send_command(farmer.user, "start", payload or village_payload())
-    await farmer.expect("12317")
-    await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
+    await farmer.press(await farmer.expect("12317", "知情同意"), "同意，开始填写")
 
 
 async def declaration_rows(service: Service) -> list[DeclarationRow]:
@@ -37,8 +36,7 @@ async def test_declining_consent_ends_politely_and_keeps_nothing(
 ) -> None:
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("李家村")
-    await farmer.press(await farmer.expect("知情同意"), "不同意")
+    await farmer.press(await farmer.expect("李家村", "知情同意"), "不同意")
     await farmer.expect("不会收集您的任何信息", "12317")
     async with service.sessions() as session:
         assert (await session.scalars(select(ConversationRow))).all() == []
@@ -49,8 +47,7 @@ async def test_without_the_payload_the_household_picks_its_village(
 ) -> None:
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start")
-    await farmer.expect("扫描", "12317")
-    await farmer.press(await farmer.expect("知情同意"), "同意，开始填写")
+    await farmer.press(await farmer.expect("扫描", "12317", "知情同意"), "同意，开始填写")
     townships = await farmer.expect("乡镇")
     assert townships.button_texts[:2] == ["青山镇", "白水乡"]
     await farmer.press(townships, "青山镇")
@@ -183,8 +180,7 @@ async def test_wrong_kinds_of_answer_lose_nothing(
 ) -> None:
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("李家村")
-    consent_message = await farmer.expect("知情同意")
+    consent_message = await farmer.expect("李家村", "知情同意")
     await farmer.send("好的")  # text where a button is wanted
     await farmer.expect("请点击下面的按钮", "知情同意")
     await farmer.press(consent_message, "同意，开始填写")
@@ -406,8 +402,7 @@ async def test_english_follows_the_client_and_language_can_be_switched(
 ) -> None:
     farmer = chat(1001, language_code="en")
     await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("Welcome", "李家村", "12317")
-    await farmer.press(await farmer.expect("Consent"), "I agree, start")
+    await farmer.press(await farmer.expect("Welcome", "李家村", "12317", "Consent"), "I agree, start")
     await farmer.expect("name of the head of household")
     await farmer.send("Wang Dashan")
     await farmer.press(await farmer.expect("yourself"), "I am the head of household")
@@ -434,8 +429,7 @@ async def test_english_follows_the_client_and_language_can_be_switched(
 
     other = chat(1002, language_code="ru")  # no Russian catalog: Chinese
     await emu.send_command(other.user, "start", village_payload())
-    await other.expect("欢迎使用")
-    await other.expect("知情同意")
+    await other.expect("欢迎使用", "知情同意")
     await emu.send_command(other.user, "language")
     await other.press(await other.expect("请选择语言"), "English")
     await other.expect("Language set to English")
@@ -448,7 +442,13 @@ async def test_two_quick_confirms_and_an_old_summary(
 ) -> None:
     farmer = chat(1001)
     summary = await declare(farmer)
-    data = consent_message_data(summary)
+    assert summary.reply_markup is not None
+    data = next(
+        str(key["callback_data"])
+        for row in summary.reply_markup["inline_keyboard"]
+        for key in row
+        if key["text"] == "确认提交"
+    )
     first = await emu.press_data(farmer.user, summary, data)
     second = await emu.press_data(farmer.user, summary, data)
     answers = sorted([str((await emu.wait_for_answer(q)).get("text")) for q in (first, second)])
@@ -466,8 +466,7 @@ async def test_wrong_answers_in_english(
     await emu.send_command(farmer.user, "start", "vQS01_forged_0000000000000000")
     await farmer.expect("cannot be read", "12317")
     await emu.send_command(farmer.user, "start", village_payload())
-    await farmer.expect("Welcome")
-    consent_message = await farmer.expect("Consent")
+    consent_message = await farmer.expect("Welcome", "Consent")
     await farmer.send("yes please")
     await farmer.expect("Please tap one of the buttons", "Consent")
     await farmer.press(consent_message, "I agree, start")

@@ -155,4 +155,3 @@ async def test_report_of_a_campaign_named_with_characters_excel_refuses_in_a_tit
     assert book.sheetnames == ["2026／12：排查？＊［一］＼第二轮"]
     values = list(book.active.iter_rows(values_only=True))  # type: ignore[union-attr]
     assert values[1][:8] == ("2026-12-10", "QS01", "李家村", 12, 2, 3, 1, "=1+1")
-
