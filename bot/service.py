@@ -333,12 +333,19 @@ class Service:
         metrics.LEADER.set(1)
 
     async def _lose(self) -> None:
+        """Another worker sends from now on (this one lost the 'sender' lock, or stops): messages
+        are queued pending for it, and what this sender held is handed back."""
         self._sending = False
         metrics.LEADER.set(0)
         self.uow.worker = None
         self.uow.on_commit = None
+        await self.sender.stop()
+
+    async def _retire(self) -> None:
+        """At stop: let the sender's lock go, stop listening and beating, delete this worker's row
+        (its remaining claims are free at once)."""
         if self._leadership is not None:
-            await self._leadership.stop()
+            await self._leadership.stop()  # a leader's on_lose stops its sender
             self._leadership = None
         elif self._sending:
             await self._lose()
@@ -394,6 +401,7 @@ class Service:
         await self.dispatcher.stop()
         if self.application.running:
             await self.application.stop()
+        await self._retire()
         await self.sender.stop()
         await self.application.shutdown()
         if self._runner is not None:

@@ -89,6 +89,22 @@ async def test_a_second_worker_on_sqlite_is_refused_with_one_line(settings: Sett
     assert "\n" not in str(refused.value) and "PostgreSQL" in str(refused.value)
 
 
+async def test_a_stopped_worker_deletes_its_row_and_beats_no_more(settings: Settings) -> None:
+    service = Service(settings, poll_timeout=1)
+    async with service:
+        async with service.sessions() as session:
+            assert (await session.scalar(text("SELECT count(*) FROM workers"))) == 1
+    # The engine is disposed at stop; a fresh look at the same file.
+    engine = create_async_engine(settings.database_url)
+    try:
+        for _ in range(2):  # a beat would come within a second and write the row again
+            async with engine.connect() as connection:
+                assert (await connection.scalar(text("SELECT count(*) FROM workers"))) == 0
+            await asyncio.sleep(service.workers.beat_every + 0.2)
+    finally:
+        await engine.dispose()
+
+
 @asynccontextmanager
 async def _fresh_postgres() -> AsyncIterator[str]:
     url = postgres_url()
