@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -33,11 +34,19 @@ def _sqlite_begin(connection: Any) -> None:
 
 
 def create_engine(url: str, **options: Any) -> AsyncEngine:
-    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    """An async engine; SQLite gets WAL, foreign keys and a busy timeout on every connection.
+
+    SQLite has one writer at a time and every transaction here takes the write lock (BEGIN
+    IMMEDIATE), so a file database gets one pooled connection: transactions wait their turn in
+    the pool's queue, in arrival order and without blocking the event loop, instead of polling in
+    SQLite's busy handler (unfair under load: a waiter could starve past busy_timeout while
+    newcomers got in). The connection goes back to the queue once COMMIT or ROLLBACK is done.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            options = {"poolclass": AsyncAdaptedQueuePool, "pool_size": 1, "max_overflow": 0, **options}
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
