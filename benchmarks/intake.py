@@ -16,8 +16,9 @@ all finish), every wait has a timeout (`--step-timeout`), and unfinished farmers
 Then the same farmers, with the same think times and the same texts, run the same sequence of
 steps (text or press) against an echo bot on a fresh emulator: one MessageHandler sending the
 text back and one CallbackQueryHandler answering the query and sending a message, each reply
-with one button to press for the next press step. Both bots use PTB's AIORateLimiter(max_retries=0)
-as bot/service.py does, and both emulators enforce Telegram's 30 messages a second overall, and
+with one button to press for the next press step. The echo bot uses PTB's
+AIORateLimiter(max_retries=0) (the service has no rate limiter on its bot: its outbox sender
+paces every call), and both emulators enforce Telegram's 30 messages a second overall, and
 10 a second per private chat (the chat pace the service is given here, as in the e2e tests).
 AIORateLimiter lets up to twice its rate into one second after a quiet spell, so the echo bot
 does get 429s; it sends again after retry_after in the background (the service's outbox does
@@ -637,7 +638,7 @@ async def run_echo(plans: list[Plan], *, duration: float, step_timeout: float) -
             .token(TOKEN)
             .base_url(emu.base_url)
             .base_file_url(emu.base_file_url)
-            .rate_limiter(AIORateLimiter(max_retries=0))  # as bot/service.py build_application
+            .rate_limiter(AIORateLimiter(max_retries=0))  # PTB's own pacing for the bare bot
             .build()
         )
         application.add_handler(MessageHandler(tg_filters.TEXT, echo_text))
