@@ -870,6 +870,27 @@ class Outbox(_Repo):
             return None  # this press was handled before (its key is taken)
         return self._queued[person_id][-1].id
 
+    async def _newest(self, person_id: int, before: int, message_id: int) -> bool:
+        """Whether `message_id` is the newest message sent to the person, with nothing of theirs
+        still on its way (rows older than `before`, this transaction's first)."""
+        latest = (
+            await self.session.execute(
+                select(OutboxRow.status, OutboxRow.external_id)
+                .where(
+                    OutboxRow.person_id == person_id,
+                    OutboxRow.id < before,
+                    OutboxRow.status.in_(
+                        (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value, OutboxStatus.SENT.value)
+                    ),
+                )
+                .order_by(OutboxRow.id.desc())
+                .limit(1)
+            )
+        ).first()
+        if latest is None or latest.status != OutboxStatus.SENT.value:
+            return False
+        return bool(latest.external_id == str(message_id))
+
     async def settle_press(
         self, person_id: int, held: int, *, keep: bool, ack: str | None, text: bool
     ) -> None:
@@ -887,9 +908,11 @@ class Outbox(_Repo):
             and after.payload.get("media") is None
             and after.payload.get("keyboard") is None
         )
+        message_id = int(queued[place].payload["edit"]["message_id"])
+        if fold and not await self._newest(person_id, held, message_id):
+            fold = False  # the next question would appear above what came after: a new message
         if keep and not fold:
             return  # only the keyboard goes
-        message_id = int(queued[place].payload["edit"]["message_id"])
         await self.session.execute(delete(OutboxRow).where(OutboxRow.id == held))
         del queued[place]
         self.claimed = [c for c in self.claimed if c.id != held]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot
 
 from bot.sender import OutboxSender
 from domain.messages import Action, Outgoing
@@ -39,10 +39,17 @@ async def bot(emu: BotAPIEmulator) -> AsyncIterator[Bot]:
         yield client
 
 
-async def _pressed(bot: Bot) -> int:
-    """A question with buttons, as the person saw it; returns its message id."""
-    keyboard = InlineKeyboardMarkup([[InlineKeyboardButton("是", callback_data="yes")]])
-    return (await bot.send_message(5000, QUESTION, reply_markup=keyboard)).message_id
+ASKED = Outgoing("sender.part", {"text": {"$plain": QUESTION}}, actions=((Action("yes:1"),),))
+
+
+async def _pressed(setup: Any, emu: BotAPIEmulator, clock: FakeClock) -> int:
+    """A question with a button, sent through the outbox as the person saw it; its message id."""
+    sender, handler, a = setup
+    async with handler() as work:
+        await work.outbox.add(a, ASKED, at=clock.now())
+        await work.commit()
+    assert await sender.drain_once() == 1
+    return emu.messages(5000)[-1].message_id
 
 
 async def _rows(engine: AsyncEngine) -> list[OutboxRow]:
@@ -95,7 +102,7 @@ async def test_the_pressed_message_becomes_the_ack_and_the_next_question_in_one_
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     await _press(handler, clock, a, pressed, "edit:1", NEXT)
     assert await sender.drain_once() == 1
     assert _calls(emu) == {"sendMessage": 1, "editMessageText": 1}  # the question sent by the test
@@ -103,7 +110,7 @@ async def test_the_pressed_message_becomes_the_ack_and_the_next_question_in_one_
     assert message.message_id == pressed
     assert (message.text or "").split("\n") == ["✓ 是", "已选择：下一题"]
     assert message.button_texts and message.inline_keyboard[0][0]["callback_data"] == "next:1"
-    (row,) = await _rows(engine)  # the held disarm folded into the question: one row
+    _, row = await _rows(engine)  # the held disarm folded into the question: one row
     assert (row.status, row.external_id) == ("sent", str(pressed))
     assert row.payload["edit"] == {"message_id": pressed, "fallback": True}
 
@@ -112,7 +119,7 @@ async def test_the_keyboard_goes_before_a_next_message_that_cannot_ride_on_an_ed
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     menu = Outgoing("intake.noted", {"value": "x"}, keyboard="menu")
     await _press(handler, clock, a, pressed, "edit:2", menu)
     await _press(handler, clock, a, pressed, "edit:2", menu)  # the same update again: no second disarm
@@ -124,25 +131,25 @@ async def test_the_keyboard_goes_before_a_next_message_that_cannot_ride_on_an_ed
     first, second, third = emu.messages(5000)
     assert first.message_id == pressed and first.text == QUESTION and not first.inline_keyboard
     assert second.text == third.text == "已选择：x"
-    assert [r.status for r in await _rows(engine)] == ["sent", "sent", "sent"]
+    assert [r.status for r in await _rows(engine)] == ["sent"] * 4
 
 
 async def test_a_press_that_took_no_effect_keeps_its_keyboard(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     await _press(handler, clock, a, pressed, "edit:3", done=False)
     assert await sender.drain_once() == 0
     (message,) = emu.messages(5000)
-    assert message.inline_keyboard and await _rows(engine) == []
+    assert message.inline_keyboard and len(await _rows(engine)) == 1  # the question only
 
 
 async def test_a_photo_caption_or_a_record_loses_only_its_keyboard(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     await _press(handler, clock, a, pressed, "edit:3", NEXT, text=False)
     assert await sender.drain_once() == 2
     assert _calls(emu) == {"sendMessage": 2, "editMessageReplyMarkup": 1}
@@ -155,13 +162,13 @@ async def test_a_disarm_already_done_counts_as_sent(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     for n in range(2):  # the second finds no keyboard to take: "message is not modified"
         await _press(handler, clock, a, pressed, f"edit:r{n}", text=False)
         assert await sender.drain_once() == 1
     assert _calls(emu) == {"sendMessage": 1, "editMessageReplyMarkup": 2}
     assert "not modified" in emu.errors[-1][3]
-    assert [(r.status, r.attempts) for r in await _rows(engine)] == [("sent", 0), ("sent", 0)]
+    assert [(r.status, r.attempts) for r in await _rows(engine)] == [("sent", 0)] * 3
 
 
 async def test_a_message_that_cannot_be_edited_is_sent_anew_or_given_up_quietly(
@@ -173,7 +180,8 @@ async def test_a_message_that_cannot_be_edited_is_sent_anew_or_given_up_quietly(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     sender, handler, a = setup
-    gone = 987654  # deleted, or too old to edit
+    gone = await _pressed(setup, emu, clock)
+    await bot.delete_message(5000, gone)  # deleted since (or too old to edit)
     await _press(handler, clock, a, gone, "edit:4", NEXT)
     assert await sender.drain_once() == 2  # the edit refused, then the same row as a new message
     (message,) = emu.messages(5000)
@@ -182,16 +190,34 @@ async def test_a_message_that_cannot_be_edited_is_sent_anew_or_given_up_quietly(
     caplog.set_level(logging.INFO)
     assert await sender.drain_once() == 1
     assert len(emu.messages(5000)) == 1  # nothing of its own to send
-    assert [r.status for r in await _rows(engine)] == ["sent", "failed"]
+    assert [r.status for r in await _rows(engine)] == ["sent", "sent", "failed"]
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert [r.levelname for r in caplog.records if r.name == "bot.sender"] == ["WARNING"]
+
+
+async def test_no_fold_when_something_came_after_the_pressed_message(
+    setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    """The next question goes as a new message when the pressed one is no longer the newest
+    (an answer to something typed meanwhile, a reminder): else it would appear above them."""
+    sender, handler, a = setup
+    pressed = await _pressed(setup, emu, clock)
+    async with handler() as work:
+        await work.outbox.add(a, Outgoing("intake.noted", {"value": "别的"}), at=clock.now())
+        await work.commit()
+    assert await sender.drain_once() == 1
+    await _press(handler, clock, a, pressed, "edit:7", NEXT)
+    assert await sender.drain_once() == 2
+    first, _other, third = emu.messages(5000)
+    assert first.message_id == pressed and first.text == QUESTION and not first.inline_keyboard
+    assert third.text == "已选择：下一题" and third.inline_keyboard
 
 
 async def test_an_edit_too_long_with_its_ack_is_cut_to_telegrams_limit(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
     sender, handler, a = setup
-    pressed = await _pressed(bot)
+    pressed = await _pressed(setup, emu, clock)
     long = Outgoing("sender.part", {"text": {"$plain": "长" * 4095}})
     await _press(handler, clock, a, pressed, "edit:6", long, ack="✓ 是否")
     assert await sender.drain_once() == 1
