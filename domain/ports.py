@@ -296,6 +296,23 @@ class Outbox(Protocol):
         or leave it (only the keyboard goes)."""
         ...
 
+    async def redraw(
+        self,
+        person_id: int,
+        message_id: int,
+        message: Outgoing,
+        *,
+        at: datetime,
+        key: str,
+        channel: Channel = Channel.TELEGRAM,
+    ) -> None:
+        """Queue an edit of `message_id` into `message` (a toggled list), retried like a message."""
+        ...
+
+    async def editing(self, person_id: int, message_id: int) -> bool:
+        """Whether an edit of `message_id` is still queued or on its way (being retried)."""
+        ...
+
 
 class RateLimits(Protocol):
     async def hit(self, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:

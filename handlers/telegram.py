@@ -31,13 +31,13 @@ from telegram.ext import (
 
 from domain import dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
-from domain.messages import Outcome
+from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Role
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
 from handlers.buttons import folds, use_case_for
-from handlers.context import AppContext
+from handlers.context import AppContext, Services
 from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
@@ -280,11 +280,13 @@ async def button(update: Update, context: AppContext) -> None:
     services = context.services
     use_case = use_case_for(data, address, services)
     message = query.message if isinstance(query.message, Message) else None
+    queued_redraw = False
+    person = None
     if use_case is None:
         outcome = Outcome(toast="button.invalid", done=False)
     else:
         async with services.uow() as uow:
-            person = held = None
+            held = None
             if message is not None:
                 person = await uow.persons.by_address(TG, address)
             if person is not None and message is not None:
@@ -304,10 +306,15 @@ async def button(update: Update, context: AppContext) -> None:
                     # step. A photo's caption keeps its text; only its keyboard goes.
                     text=message is not None and message.text is not None and folds(data),
                 )
+            if outcome.edit is not None and person is not None and message is not None:
+                if await uow.outbox.editing(person.id, message.message_id):
+                    # An earlier redraw of it is being retried: this one goes behind it, in order.
+                    await _queue_redraw(uow, services, person.id, message.message_id, outcome.edit, update)
+                    queued_redraw = True
             await uow.commit()
         services.wake_sender()
     catalog = catalog_for(outcome.locale, services.default_locale)
-    if outcome.edit is not None and message is not None:
+    if outcome.edit is not None and message is not None and not queued_redraw:
         # A toggle redraws its own keyboard at once, before the press is answered, so the next
         # press already sees it (what it shows was committed above; nothing shows what is not).
         body, markup = render(outcome.edit, catalog)
@@ -315,13 +322,27 @@ async def button(update: Update, context: AppContext) -> None:
         try:
             await query.edit_message_text(body, reply_markup=inline)
         except TelegramError as exc:
-            log.info("could not redraw the pressed message: %s", type(exc).__name__)
+            # Never a screen showing what is not stored: the redraw goes through the outbox and is
+            # retried there (this chat's next update waits for this one, so the order holds).
+            log.info("could not redraw the pressed message (%s); queued", type(exc).__name__)
+            if person is not None:
+                async with services.uow() as uow:
+                    await _queue_redraw(uow, services, person.id, message.message_id, outcome.edit, update)
+                    await uow.commit()
+                services.wake_sender()
     toast = None
     if outcome.toast:
         params = {k: value(v, catalog) for k, v in outcome.params.items()}
         toast = gettext(catalog, outcome.toast).format(**params)
     # Not rate-limited and not awaited: the chat's next update need not wait for it.
     context.application.create_task(_answer(query, toast, outcome.alert), update=update)
+
+
+async def _queue_redraw(
+    uow: UnitOfWork, services: Services, person_id: int, message_id: int, edit: Outgoing, update: Update
+) -> None:
+    at = services.clock.now()
+    await uow.outbox.redraw(person_id, message_id, edit, at=at, key=f"redraw:{update.update_id}")
 
 
 async def _answer(query: CallbackQuery, toast: str | None, alert: bool) -> None:

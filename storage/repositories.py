@@ -870,6 +870,48 @@ class Outbox(_Repo):
             return None  # this press was handled before (its key is taken)
         return self._queued[person_id][-1].id
 
+    async def redraw(
+        self,
+        person_id: int,
+        message_id: int,
+        message: Outgoing,
+        *,
+        at: datetime,
+        key: str,
+        channel: Channel = Channel.TELEGRAM,
+    ) -> None:
+        """Queue an edit of `message_id` into `message` (a toggled list redrawn), in order behind
+        what the person still has coming and retried like a message."""
+        found = await self._address(person_id, channel)
+        if found is None:
+            return
+        claim = await self._claimable(person_id)
+        rows = outbox_rows(
+            key,
+            person_id,
+            channel,
+            message,
+            found.locale,
+            at,
+            None,
+            claimed_by=self.worker if claim else None,
+        )
+        rows[0]["payload"]["edit"] = {"message_id": message_id}
+        await self._insert(person_id, channel, rows[:1], found.address, found.locale)
+
+    async def editing(self, person_id: int, message_id: int) -> bool:
+        """Whether an edit of `message_id` is still queued or on its way (a redraw that failed and
+        is being retried): a newer redraw must then queue behind it, not overtake it."""
+        rows = await self.session.scalars(
+            select(OutboxRow.payload)
+            .where(
+                OutboxRow.person_id == person_id,
+                OutboxRow.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
+            )
+            .limit(50)
+        )
+        return any((payload.get("edit") or {}).get("message_id") == message_id for payload in rows)
+
     async def _newest(self, person_id: int, before: int, message_id: int) -> bool:
         """Whether `message_id` is the newest message sent to the person, with nothing of theirs
         still on its way (rows older than `before`, this transaction's first)."""

@@ -497,3 +497,46 @@ async def test_wrong_answers_in_english(
     await farmer.expect("Please type the number of people")
     await farmer.send("Cancel")
     await farmer.expect("Cancelled")
+
+
+async def _at_the_risks(farmer: Chat) -> EmuMessage:
+    await consent(farmer)
+    await farmer.expect("户主姓名")
+    await farmer.send("王大山")
+    await farmer.press(await farmer.expect("本人"), "我是户主本人")
+    await farmer.expect("联系电话")
+    await farmer.send("13912345678")
+    await farmer.expect("电话已记下")
+    await farmer.press(await farmer.expect("身份证号"), "不填身份证号，跳过")
+    await farmer.press(await farmer.expect("几口人"), "4")
+    return await farmer.expect("哪些困难")
+
+
+async def _until(emu: BotAPIEmulator, farmer: Chat, message: EmuMessage, ticked: set[str]) -> bool:
+    def shows() -> bool:
+        current = emu.message(farmer.user.id, message.message_id)
+        return current is not None and {b for b in current.button_texts if b.startswith("✅")} == ticked
+
+    for _ in range(100):
+        if shows():
+            return True
+        await emu.wait_changed(emu.changes, 0.1)
+    return shows()
+
+
+@pytest.mark.parametrize("second", [False, True])
+async def test_a_failed_redraw_of_the_risk_list_is_retried_and_never_overtaken(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat], second: bool
+) -> None:
+    farmer = chat(1001)
+    choose = await _at_the_risks(farmer)
+    emu.fail_next("editMessageText", status=500, times=1)
+    assert "因病" in await farmer.press(choose, "因病")  # stored; its redraw failed
+    ticked = {"✅ 因病"}
+    if second:
+        # A second choice while the first redraw is being retried: queued behind it, not before.
+        assert "因残" in await farmer.press(choose, "因残")
+        ticked.add("✅ 因残")
+    assert await _until(emu, farmer, choose, ticked), emu.transcript(farmer.user.id)
+    await farmer.silent(2.0)  # nothing older arrives after it
+    assert await _until(emu, farmer, choose, ticked), emu.transcript(farmer.user.id)
