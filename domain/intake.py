@@ -919,6 +919,9 @@ async def _over_submission_limits(
         return True
     per_phone, phone_window = SUBMISSIONS_PER_PHONE
     phone = data.get("phone")
+    if phone:
+        # Two households' confirms with one phone on two workers: counted one after the other.
+        await uow.declarations.lock_phone(phone)
     return bool(phone) and await uow.declarations.count_since(now - phone_window, phone=phone) >= per_phone
 
 

@@ -183,6 +183,11 @@ class DeclarationRepository(Protocol):
     async def count_since(
         self, since: datetime, *, declarant_id: int | None = None, phone: str | None = None
     ) -> int: ...
+    async def lock_phone(self, phone: str) -> None:
+        """Until this transaction ends, no other worker counts or adds declarations of `phone`
+        (so a limit per phone holds across workers; SQLite has one writer anyway)."""
+        ...
+
     async def set_notice_start(self, declaration_id: int, at: datetime) -> None: ...
     async def in_villages(
         self, village_ids: tuple[int, ...], *, since: datetime | None = None, until: datetime | None = None

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, update
+from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -421,6 +421,18 @@ class DeclarationRepository(_Repo):
         if phone is not None:
             query = query.where(DeclarationRow.phone == phone)
         return int(await self.session.scalar(query) or 0)
+
+    async def lock_phone(self, phone: str) -> None:
+        if self.session.bind is not None and self.session.bind.dialect.name == "postgresql":
+            await self.session.execute(
+                text(
+                    "SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':phone'), hashtext(:phone))"
+                ),
+                {"phone": phone},
+            )
+        else:
+            # The transaction begins here if it had not: SQLite's write lock (BEGIN IMMEDIATE).
+            await self.session.execute(text("SELECT 1"))
 
     async def in_villages(
         self, village_ids: tuple[int, ...], *, since: datetime | None = None, until: datetime | None = None

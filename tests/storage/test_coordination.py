@@ -29,7 +29,8 @@ from storage.coordination import (
     notify,
     once_across_workers,
 )
-from storage.db import create_engine
+from storage.db import create_engine, session_factory
+from storage.uow import SqlUnitOfWorkFactory
 from tests.support import database, postgres_url
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -448,3 +449,25 @@ def test_channel_names_are_short_and_plain() -> None:
     for bad in ("", "x" * 31, "out box", "outbox;drop"):
         with pytest.raises(ValueError):
             Listener(engine, bad, lambda _: None)
+
+
+async def test_declarations_of_one_phone_are_counted_one_transaction_at_a_time(engine: AsyncEngine) -> None:
+    """Two confirms with the same phone on two workers: the second counts only once the first has
+    committed (else both see 2 of 3 and both get through the limit)."""
+    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    order: list[str] = []
+
+    async def second() -> None:
+        async with uow() as work:
+            await work.declarations.lock_phone("13912345678")
+            order.append("second")
+
+    async with uow() as work:
+        await work.declarations.lock_phone("13912345678")
+        waiting = asyncio.create_task(second())
+        await asyncio.sleep(0.5)
+        assert not waiting.done()
+        order.append("first")
+        await work.commit()
+    await asyncio.wait_for(waiting, 10)
+    assert order == ["first", "second"]
