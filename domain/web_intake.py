@@ -189,6 +189,8 @@ async def declare(
     The declarant is a new person without a chat (the web page shows the receipt), or for 代报
     the cadre, as when they file in chat.
     """
+    # Two forms with one phone on two workers: looked at one after the other, so one is the repeat.
+    await uow.declarations.lock_phone(data["phone"])
     existing = await intake.open_declaration_of(
         uow, clock, phone=data["phone"], fingerprint=data.get("id_fingerprint")
     )
