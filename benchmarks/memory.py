@@ -135,7 +135,6 @@ async def declaration(farmer: Chat, payload: str, village: str, name: str, phone
     await farmer.press(await said(farmer, name, "本人"), "我是户主本人")
     await said(farmer, "联系电话")
     await farmer.send(phone)
-    await said(farmer, "电话已记下")
     await farmer.press(await said(farmer, "身份证号"), "不填身份证号，跳过")
     await farmer.press(await said(farmer, "几口人"), "4")
     choose = await said(farmer, "哪些困难")

@@ -178,9 +178,12 @@ async def prompt(uow: UnitOfWork, conv: Conversation) -> Outgoing:
         buttons = [Action(b.ChooseRelation(c, r), label=f"relation.{r}") for r in RELATIONS]
         return Outgoing("intake.ask_relation", actions=(*_rows(buttons, 3), _nav(conv)))
     if step is S.PHONE:
-        if data.get("filed_by_cadre"):  # the cadre's own number is not the household's
-            return Outgoing("intake.ask_phone_cadre", actions=(_nav(conv),))
-        return Outgoing("intake.ask_phone", keyboard="contact")
+        # Typed, not shared with a reply keyboard's button: the number of the Telegram account is
+        # often not the household's (a child's phone, a number from abroad), and a reply keyboard
+        # can be neither put up nor taken away by an edit: two more messages for every farmer.
+        # A contact card shared from the attachment menu is still taken (answer_contact).
+        key = "intake.ask_phone_cadre" if data.get("filed_by_cadre") else "intake.ask_phone"
+        return Outgoing(key, actions=(_nav(conv),))
     if step is S.ID_NUMBER:
         return Outgoing("intake.ask_id", actions=((Action(b.SkipId(c), label="action.skip_id"),), _nav(conv)))
     if step is S.HOUSEHOLD:
@@ -506,8 +509,7 @@ async def _choose_village(
 async def _take_phone(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, phone: str) -> None:
     if await _offer_existing(uow, clock, person, conv, phone=phone, fingerprint=None):
         return
-    remove = (Outgoing("intake.phone_ok", keyboard="remove"),) if not conv.data.get("filed_by_cadre") else ()
-    await _move(uow, clock, person, conv, {"phone": phone}, before=remove)
+    await _move(uow, clock, person, conv, {"phone": phone})
 
 
 async def _take_id(
@@ -575,12 +577,7 @@ async def _offer_existing(
         )
     else:
         message = Outgoing("intake.repeat_other", {"hotline": HOTLINE}, actions=actions)
-    keyboard = (
-        (Outgoing("intake.phone_ok", keyboard="remove"),)
-        if phone and not conv.data.get("filed_by_cadre")
-        else ()
-    )
-    await _say(uow, clock, person, *keyboard, message)
+    await _say(uow, clock, person, message)
     return True
 
 

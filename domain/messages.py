@@ -55,8 +55,7 @@ class Outgoing:
     template: str
     params: dict[str, Any] = field(default_factory=dict)
     actions: tuple[tuple[Action, ...], ...] = ()
-    # A reply keyboard: "contact" offers "share my phone number" (with Back and Cancel),
-    # "menu" the household's standing menu, "remove" takes any away.
+    # A reply keyboard: "menu" the household's standing menu, "remove" takes any away.
     keyboard: str | None = None
     # A sentence put before the text, e.g. why the last answer was refused, so that the
     # explanation and the repeated question arrive as one message.

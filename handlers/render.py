@@ -120,20 +120,6 @@ def markup_of(message: Outgoing, catalog: str) -> Markup | None:
                 if row
             ]
         )
-    if message.keyboard == "contact":
-        # Back and Cancel as keyboard buttons: a message carries one keyboard, and this one
-        # must offer "share my phone number".
-        return ReplyKeyboardMarkup(
-            [
-                [KeyboardButton(gettext(catalog, "keyboard.share_phone"), request_contact=True)],
-                [
-                    KeyboardButton(gettext(catalog, "keyboard.back")),
-                    KeyboardButton(gettext(catalog, "keyboard.cancel")),
-                ],
-            ],
-            resize_keyboard=True,
-            one_time_keyboard=True,
-        )
     if message.keyboard == "menu":
         return ReplyKeyboardMarkup(
             [[KeyboardButton(gettext(catalog, "keyboard.my_declarations"))]],

@@ -368,7 +368,7 @@ Question = tuple[str, str, str, int]  # key, "press"/"text"/"done", value, messa
 
 def current_question(emu: BotAPIEmulator, farmer: Farmer) -> Question | None:
     """The question the farmer sees: that of the newest bot message that asks one (messages that
-    only inform, such as 电话已记下 or an apology, are read past; a keyboard pressed is gone)."""
+    only inform, such as an apology, are read past; a keyboard pressed is gone)."""
     for message in reversed(emu.messages(farmer.user.id)):
         found = question(message, farmer)
         if found is not None:

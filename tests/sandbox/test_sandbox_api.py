@@ -111,13 +111,10 @@ async def test_scan_declare_and_buttons(sandbox: Sandbox, client: Client) -> Non
     assert sent.status == 200
     await press(await wait_for(sandbox, client, "farmer", "本人"), "我是户主本人")
     await wait_for(sandbox, client, "farmer", "请输入联系电话")
-    keyboard = pane(await state(client), "farmer")["keyboard"]
-    assert keyboard and keyboard[0][0]["contact"]
-    tap = {"persona": "farmer", "epoch": epoch, "text": keyboard[0][0]["text"]}
-    assert (await client.post("/sandbox/api/keyboard", json=tap)).status == 200
+    assert pane(await state(client), "farmer")["keyboard"] == []  # typed: no reply keyboard
+    phone = {"persona": "farmer", "epoch": epoch, "text": "13912345678"}
+    assert (await client.post("/sandbox/api/send", json=phone)).status == 200
     await wait_for(sandbox, client, "farmer", "身份证号")
-    shared = [m for m in pane(await state(client), "farmer")["messages"] if m["kind"] == "contact"]
-    assert shared and shared[0]["contact"] == "+8613912345678"
 
 
 async def test_bad_input_is_refused_politely(sandbox: Sandbox, client: Client) -> None:
