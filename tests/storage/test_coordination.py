@@ -194,6 +194,8 @@ async def test_an_advisory_lock_held_by_one_worker_is_refused_to_the_other_until
     pid = await holder_pid(other, "leader")
     assert pid is not None
     await kill(other, pid)
+    # pg_terminate_backend only signals: the backend lets go of the lock when it has exited.
+    await eventually(lambda: holder_pid(other, "leader"), equals=None)
     assert await second.try_acquire()  # PostgreSQL freed it with the connection
     assert first.held  # as far as the first knew, until it looks:
     assert not await first.check() and not first.held
