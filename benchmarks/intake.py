@@ -54,6 +54,7 @@ import logging
 import operator
 import os
 import random
+import re
 import sys
 import tempfile
 import time
@@ -362,6 +363,9 @@ async def farmer(
 # --------------------------------------------------------------------------------------------
 
 
+_WRITTEN = re.compile(r'(?:INSERT INTO|UPDATE|DELETE FROM)\s+"?(\w+)', re.IGNORECASE)
+
+
 class Transactions:
     """COMMITs on an engine, and how many of them had written something."""
 
@@ -377,6 +381,7 @@ class Transactions:
 
     def reset(self) -> None:
         self.begins = self.commits = self.writes = self.rollbacks = 0
+        self.kinds: Counter[str] = Counter()  # the tables each write transaction wrote, joined by "+"
         self.begin_wait = 0.0  # seconds in BEGIN statements: on SQLite, waiting for the write lock
         self.statements = 0.0  # seconds in every other statement
 
@@ -386,8 +391,10 @@ class Transactions:
 
     def _commit(self, conn: Any) -> None:
         self.commits += 1
+        tables = conn.info.pop("bench_tables", set())
         if conn.info.pop("bench_wrote", False):
             self.writes += 1
+            self.kinds["+".join(sorted(tables))] += 1
 
     def _rollback(self, conn: Any) -> None:
         self.rollbacks += 1  # the next "begin" clears the flag
@@ -395,6 +402,9 @@ class Transactions:
     def _execute(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         if statement.lstrip()[:6].upper() in ("INSERT", "UPDATE", "DELETE"):
             conn.info["bench_wrote"] = True
+            written = _WRITTEN.match(statement.lstrip())
+            if written is not None:
+                conn.info.setdefault("bench_tables", set()).add(written.group(1))
         conn.info["bench_started"] = time.perf_counter()
 
     def _executed(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
@@ -740,6 +750,7 @@ async def main(args: argparse.Namespace) -> dict[str, Any]:
             f"service transactions: {t.begins} begun, {t.commits} committed ({t.writes} wrote), "
             f"{t.rollbacks} rolled back"
         )
+        print("write transactions by the tables they wrote:", dict(t.kinds.most_common()))
     load_after = os.getloadavg()[0]
     print("CPU: bot, emulator and simulated farmers in one process; nothing subtracted.")
     print(f"machine: {os.cpu_count()} CPUs, load average {load_before:.2f} before, {load_after:.2f} after")

@@ -150,9 +150,14 @@ class OutboxSender:
         worker: WorkerRegistry | None = None,
         in_flight: int | None = None,
         idle_poll: float = 1.0,
-        max_attempts: int = 8,
+        # Telegram's own failures (5xx, a time-out, a network error) are retried after 1, 2, 4 and
+        # then every 8 s, for about an hour: someone waits for most of these messages, and an
+        # outage of Telegram is no reason to drop a receipt. The pacer keeps the total at its rate.
+        max_attempts: int = 450,
         base_backoff: float = 1.0,
-        max_backoff: float = 300.0,
+        max_backoff: float = 8.0,
+        # Our own failures (a message that cannot be rendered) do not mend by waiting.
+        max_own_attempts: int = 3,
         on_wire: int | None = None,
         sample_every: float = 10.0,
         stop_flush_timeout: float = 10.0,
@@ -172,6 +177,7 @@ class OutboxSender:
         self._wire_slots = asyncio.Semaphore(self.on_wire)
         self.idle_poll = idle_poll
         self.max_attempts = max_attempts
+        self.max_own_attempts = min(max_own_attempts, max_attempts)
         self.base_backoff = base_backoff
         self.max_backoff = max_backoff
         self.sample_every = sample_every
@@ -445,13 +451,13 @@ class OutboxSender:
         except Exception as exc:
             # Not Telegram's answer but ours (a message that cannot be rendered): an attempt.
             log.exception("outbox %s could not be sent", message.id)
-            self._failed_attempt(message, f"{type(exc).__name__}: {exc}")
+            self._failed_attempt(message, f"{type(exc).__name__}: {exc}", self.max_own_attempts)
         finally:
             finish()  # idempotent; normally called as soon as Telegram answered
 
-    def _failed_attempt(self, message: Claimed, error: str) -> None:
+    def _failed_attempt(self, message: Claimed, error: str, limit: int | None = None) -> None:
         attempts = message.attempts + 1
-        if attempts >= self.max_attempts:
+        if attempts >= (self.max_attempts if limit is None else limit):
             self._done(message, Mark("failed", message.id, attempts, error=error))
             log.error("outbox %s failed after %s attempts: %s", message.id, attempts, error)
         else:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, timedelta
 from typing import Any
 
 import pytest
@@ -167,6 +167,34 @@ async def test_server_errors_back_off_and_the_last_retry_keeps_the_message_as_fa
         (row.status, row.attempts) == ("failed", 3) and "500" in (row.last_error or "")
     ) or "Internal" in (row.last_error or "")
     assert emu.messages(5000) == []
+
+
+async def test_telegram_failures_back_off_to_every_8_seconds_and_do_not_give_the_message_up(
+    engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    uow = SqlUnitOfWorkFactory(session_factory(engine))
+    (a,) = await people(uow, emu, 1, clock)
+    await queue(uow, [a], 1, clock)
+    emu.fail_next("sendMessage", status=502, times=12)
+    # The chat's pace is lifted: only the backoff decides when the next attempt goes.
+    pacer = Pacer(per_private_chat=1000, private_burst=1000)
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=pacer)
+    waits = []
+    for _ in range(12):
+        assert await sender.drain_once() == 1, waits
+        async with session_factory(engine)() as session:
+            row = (await session.scalars(select(OutboxRow))).one()
+        assert row.status == "sending" and row.next_attempt_at is not None  # still claimed, waiting
+        due = row.next_attempt_at.replace(tzinfo=UTC)  # stored in UTC
+        waits.append(round((due - clock.now()).total_seconds()))
+        assert await sender.drain_once() == 0  # not before it is due
+        clock.advance(seconds=waits[-1])
+    assert waits == [1, 2, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8]
+    assert await sender.drain_once() == 1
+    async with session_factory(engine)() as session:
+        row = (await session.scalars(select(OutboxRow))).one()
+    assert (row.status, row.attempts) == ("sent", 12)
+    assert len(emu.messages(5000)) == 1
 
 
 async def test_a_timeout_is_retried_and_the_message_is_not_lost(
