@@ -46,6 +46,7 @@ from domain.ports import Clock
 from handlers import limits
 from handlers.render import render
 from locales import catalog_for
+from storage.db import urgent
 from storage.outbox_store import DEFAULT_STALE_AFTER, Claimed, Mark, OutboxStore
 from storage.workers import WorkerRegistry, live_ids, utcnow
 
@@ -98,7 +99,8 @@ class Recorder:
         while self._marks:
             batch, self._marks = self._marks, []
             try:
-                await self.store.record(batch, self.worker)
+                with urgent():  # the sooner a "sent" is committed, the less a crash sends twice
+                    await self.store.record(batch, self.worker)
             except asyncio.CancelledError:
                 self._marks[:0] = batch
                 raise

@@ -87,26 +87,29 @@ async def start_with_payload(update: Update, context: AppContext) -> None:
             await publish_role_menu(context.bot, int(address), outcome.params["role"], catalog)
         return
     code: str | None = None
+    batch: str | None = None
     problem: str | None = None
     try:
         if not is_village_payload(payload):
             raise PayloadError("malformed")
         today = context.services.clock.now().date()
         scanned = verify_village(context.services.qr_secret, payload, today)
-        code = scanned.village_code
-        await _run(
-            context, lambda uow, clock: web_intake.record_scan(uow, clock, code, scanned.batch, "telegram")
-        )
+        code, batch = scanned.village_code, scanned.batch
     except PayloadError as exc:
         # Never log the payload itself: a forged one may carry anything.
         log.info("refused a start payload: %s", exc.reason)
         problem = PAYLOAD_PROBLEMS[exc.reason]
-    await _run(
-        context,
-        lambda uow, clock: intake.start(
+
+    async def scan_and_start(uow: UnitOfWork, clock: Clock) -> object:
+        # One transaction: its commit marks the update done, so a crash after a first commit of
+        # its own would have left the scan counted and the welcome never queued.
+        if code is not None:
+            await web_intake.record_scan(uow, clock, code, batch, "telegram")
+        return await intake.start(
             uow, clock, TG, address, village_code=code, problem=problem, language=language
-        ),
-    )
+        )
+
+    await _run(context, scan_and_start)
 
 
 async def start(update: Update, context: AppContext) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.db import urgent
 from storage.models import WorkerRow
 
 log = logging.getLogger(__name__)
@@ -98,21 +99,22 @@ class WorkerRegistry:
         exclusively, or took this one for dead)."""
         now = utcnow()
         gap = None if self._last_beat is None else time.monotonic() - self._last_beat
-        async with self.sessions() as session, session.begin():
-            result = await session.execute(
-                update(WorkerRow).where(WorkerRow.id == self.id).values(heartbeat_at=now)
-            )
-            missing = int(getattr(result, "rowcount", 0) or 0) == 0
-            if missing:
-                session.add(
-                    WorkerRow(
-                        id=self.id,
-                        host=socket.gethostname()[:100],
-                        pid=os.getpid(),
-                        started_at=now,
-                        heartbeat_at=now,
-                    )
+        with urgent():  # a queue of handlers on SQLite's one connection never starves the beat
+            async with self.sessions() as session, session.begin():
+                result = await session.execute(
+                    update(WorkerRow).where(WorkerRow.id == self.id).values(heartbeat_at=now)
                 )
+                missing = int(getattr(result, "rowcount", 0) or 0) == 0
+                if missing:
+                    session.add(
+                        WorkerRow(
+                            id=self.id,
+                            host=socket.gethostname()[:100],
+                            pid=os.getpid(),
+                            started_at=now,
+                            heartbeat_at=now,
+                        )
+                    )
         if gap is not None and (missing or gap >= self.stale_after):
             self.epoch += 1
             log.warning("worker %s: heartbeat resumed after a gap; its claims are checked again", self.id)

@@ -13,7 +13,8 @@ from sqlalchemy import select
 
 from bot.service import Service
 from bot.settings import Settings
-from storage.models import AttachmentRow, ConversationRow, DeclarationRow
+from domain import intake
+from storage.models import AttachmentRow, ConversationRow, DeclarationRow, InboxRow, QrScanRow
 from tests.e2e.conftest import Chat, bind, declare, village_payload
 from tests.emulator import BotAPIEmulator, EmuMessage
 from tests.support import SHANGHAI, FakeClock, seed_roster
@@ -531,3 +532,32 @@ async def test_a_failed_redraw_of_the_risk_list_is_retried_and_never_overtaken(
     assert await _until(emu, farmer, choose, ticked), emu.transcript(farmer.user.id)
     await farmer.silent(2.0)  # nothing older arrives after it
     assert await _until(emu, farmer, choose, ticked), emu.transcript(farmer.user.id)
+
+
+async def test_a_scanned_start_counts_the_scan_and_queues_the_welcome_in_one_transaction(
+    service: Service, chat: Callable[..., Chat], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The commit of an update's transaction marks the update done (the inbox): were the scan
+    counted in a transaction of its own, a crash before the welcome was queued would leave the
+    update done, never handled again, and the farmer without an answer. Here queuing the welcome
+    fails once: nothing of the update may be kept, and the farmer's next /start works."""
+    farmer = chat(7101)
+    real_start = intake.start
+    failed: list[bool] = []
+
+    async def fails_once(*args: object, **kwargs: object) -> object:
+        if not failed:
+            failed.append(True)
+            raise RuntimeError("the process died between the scan and the welcome")
+        return await real_start(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(intake, "start", fails_once)
+    await farmer.send(f"/start {village_payload()}")
+    await farmer.expect("抱歉，系统出了点问题")
+    async with service.sessions() as session:
+        assert (await session.scalars(select(QrScanRow))).all() == []
+        assert (await session.scalars(select(InboxRow).where(InboxRow.chat_id == 7101))).all() == []
+    await farmer.send(f"/start {village_payload()}")
+    await farmer.expect("所在村：李家村", "知情同意")
+    async with service.sessions() as session:
+        assert [row.count for row in await session.scalars(select(QrScanRow))] == [1]

@@ -19,6 +19,8 @@ are counted as `repeats` (updates lost). At the end the database and the chats a
   call's second copy reached the chat (a question Telegram showed twice is answered twice, as a
   person would): the consequence of the excused duplicate, not an update lost, so not a problem;
 - cadre_messages_missing: stored declarations whose 【新申报】 did not reach every bound cadre;
+- outbox_left, outbox_failed: messages still undelivered (after up to `drain` seconds for the
+  outbox to empty), and messages the sender gave up: 100% delivered means both are 0;
 - max_wait_after_restart: the longest time a chat with an unanswered answer waited, from a restart
   (the new child up), for its next bot message or edit; more than RESTART_WAIT_LIMIT (5 s) is a
   problem.
@@ -90,7 +92,18 @@ class Profile:
     patience: float = 6.0  # seconds of the service being up before an answer counts as lost
     deadline: float = 120.0  # seconds: farmers still declaring then are counted as unfinished
     settle: float = 3.0  # seconds without any bot message before the end is checked
+    drain: float = 180.0  # seconds the outbox may take to empty after the last farmer is done
     cadres: bool = True  # bind the villages' cadres, so each declaration sends them a message
+
+
+async def outbox_counts(engine: Any, states: tuple[str, ...] = ("pending", "sending")) -> dict[str, int]:
+    """Outbox rows by status, of the given states."""
+    marks = ", ".join(f"'{state}'" for state in states)
+    async with engine.connect() as connection:
+        found = await connection.execute(
+            text(f"SELECT status, count(*) FROM outbox WHERE status IN ({marks}) GROUP BY status")
+        )
+        return {str(status): int(count) for status, count in found}
 
 
 RESTART_WAIT_LIMIT = 5.0  # seconds a chat may wait, after a restart, for the answer it is owed
@@ -116,6 +129,8 @@ class Report:
     after_repeat: int = 0
     cadre_messages: int = 0
     cadre_messages_missing: int = 0
+    outbox_left: int = 0  # messages still pending or being sent when the run was checked
+    outbox_failed: int = 0  # messages the sender gave up
     max_wait_after_restart: float = 0.0
     max_reply_wait: float = 0.0
     faulted: dict[str, int] = field(default_factory=dict)
@@ -136,6 +151,8 @@ class Report:
             "repeats",
             "duplicates",
             "cadre_messages_missing",
+            "outbox_left",
+            "outbox_failed",
         ):
             if getattr(self, name):
                 found.append(f"{name}={getattr(self, name)}")
@@ -439,7 +456,7 @@ class FaultRun:
                 await asyncio.gather(*(self._declare(f) for f in self.farmers))
                 self.all_done.set()
                 await killer
-                await self._settle()
+                await self._settle(url)
                 self.emu.calm()
                 report = await self._check(url)
             finally:
@@ -582,9 +599,18 @@ class FaultRun:
 
     # ---------------------------------------------------------------- the end
 
-    async def _settle(self) -> None:
-        """Wait until no chat has changed for `settle` seconds (the outbox has drained), at most
-        a minute."""
+    async def _settle(self, url: str) -> None:
+        """Wait until the outbox holds nothing pending or being sent (at most `drain` seconds),
+        then until no chat has changed for `settle` seconds, at most a minute."""
+        engine = create_async_engine(url)
+        try:
+            end = time.monotonic() + self.profile.drain
+            while time.monotonic() < end:
+                if not sum((await outbox_counts(engine)).values()):
+                    break
+                await asyncio.sleep(0.5)  # the child's database: nothing here to wait on
+        finally:
+            await engine.dispose()
         end = time.monotonic() + 60
 
         def last_change() -> float:
@@ -611,6 +637,8 @@ class FaultRun:
         try:
             async with engine.connect() as connection:
                 rows = (await connection.execute(text("SELECT phone, receipt FROM declarations"))).all()
+            report.outbox_left = sum((await outbox_counts(engine)).values())
+            report.outbox_failed = (await outbox_counts(engine, ("failed",))).get("failed", 0)
         finally:
             await engine.dispose()
         stored: dict[str, list[str | None]] = defaultdict(list)
