@@ -21,6 +21,8 @@ from storage.models import InboxRow
 from tests.emulator import BotAPIEmulator
 
 TOKEN = "123456:TEST-TOKEN"
+# A write that changes nothing: what marks an update done is its handler's first writing commit.
+WRITE = text("DELETE FROM inbox WHERE update_id = -1")
 
 
 def _message(update_id: int, chat: int, body: str = "hi") -> dict[str, Any]:
@@ -82,18 +84,26 @@ async def _inbox_rows(engine: AsyncEngine) -> dict[int, InboxRow]:
         return {row.update_id: row for row in (await session.scalars(select(InboxRow))).all()}
 
 
-async def test_the_handler_transaction_records_the_update_done(engine: AsyncEngine) -> None:
+async def test_the_handler_transaction_that_writes_records_the_update_done(engine: AsyncEngine) -> None:
     inbox.install()
     sessions = session_factory(engine)
+    seen: dict[str, set[int]] = {}
 
     async def process(update: Update) -> None:
+        # A transaction that only reads (a handler group finding nothing of its own) ...
         async with sessions() as session:
             await session.execute(text("SELECT 1"))
+            await session.commit()
+        seen["after the read"] = set(await _inbox_rows(engine))
+        # ... and the one that does the work (its write is what marks the update done).
+        async with sessions() as session:
+            await session.execute(WRITE)
             await session.commit()
 
     dispatcher = Dispatcher(Bot(TOKEN), process, worker="w")
     dispatcher.submit(Incoming(41, 5, _message(41, 5, "我的身份证号"), 0.0))
     await dispatcher.idle(5)
+    assert 41 not in seen["after the read"]  # a crash here must leave the update to be handled again
     rows = await _inbox_rows(engine)
     assert rows[41].done_at is not None and rows[41].chat_id == 5
     assert rows[41].payload is None  # what the person typed is not kept
@@ -118,7 +128,7 @@ async def test_polling_acknowledges_only_recorded_updates_and_skips_them_after_a
         if update.message.text == "slow":
             await slow.wait()
         async with sessions() as session:
-            await session.execute(text("SELECT 1"))
+            await session.execute(WRITE)  # the handler's work
             await session.commit()
         handled.append(update.update_id)
 
