@@ -15,9 +15,10 @@ are counted as `repeats` (updates lost). At the end the database and the chats a
   the first copy came from a call the emulator faulted with a timeout (`excused_timeout`), or was
   answered within 100 ms before a kill, or after it (`excused_kill`): Telegram's own duplicates.
   A copy that answers a farmer's repeated answer is counted in `after_repeat`, not as a duplicate;
-- repeats_after_timeout: answers given again within `patience` seconds after such a timed-out
-  call's second copy reached the chat (a question Telegram showed twice is answered twice, as a
-  person would): the consequence of the excused duplicate, not an update lost, so not a problem;
+- repeats_after_timeout, repeats_after_kill: answers given again within `patience` seconds after
+  the second copy of such an excused duplicate reached the chat (a question shown twice is
+  answered twice, as a person would): the duplicate's consequence, not an update lost, so not a
+  problem;
 - cadre_messages_missing: stored declarations whose 【新申报】 did not reach every bound cadre;
 - outbox_left, outbox_failed: messages still undelivered (after up to `drain` seconds for the
   outbox to empty), and messages the sender gave up: 100% delivered means both are 0;
@@ -123,6 +124,7 @@ class Report:
     repeats: int = 0
     repeated: dict[str, int] = field(default_factory=dict)  # question -> times answered again
     repeats_after_timeout: int = 0
+    repeats_after_kill: int = 0
     duplicates: int = 0
     excused_timeout: int = 0
     excused_kill: int = 0
@@ -675,12 +677,7 @@ class FaultRun:
         return report
 
     def _count_duplicates(self, report: Report) -> None:
-        kills = self.kills
         answers = {f.user.id: f.answers for f in self.farmers}
-
-        def killed_before_known(message: EmuMessage) -> bool:
-            at = message.answered_at
-            return at is not None and any(k - KILL_EXCUSE <= at <= back for k, back in kills)
 
         def answers_a_repeat(chat: int, message: EmuMessage, first: EmuMessage) -> bool:
             # The farmer's latest answer before this copy was a repeat made after the first copy.
@@ -698,7 +695,7 @@ class FaultRun:
                 for copy in copies[1:]:
                     if first.fault == "timeout":
                         report.excused_timeout += 1
-                    elif killed_before_known(first):
+                    elif self._killed_before_known(first):
                         report.excused_kill += 1
                     elif answers_a_repeat(chat, copy, first):
                         report.after_repeat += 1
@@ -706,23 +703,35 @@ class FaultRun:
                         report.duplicates += 1
 
     def _excuse_repeats(self, report: Report) -> None:
-        """Move to `repeats_after_timeout` the repeats a timed-out call's second copy brought."""
+        """Move to `repeats_after_timeout` / `repeats_after_kill` the repeats that an excused
+        duplicate's second copy brought (the farmer answered the question shown again)."""
         for farmer in self.farmers:
             by_text: dict[str, list[EmuMessage]] = defaultdict(list)
             for message in self.emu.messages(farmer.user.id, include_deleted=True):
                 by_text[message.text or message.caption or ""].append(message)
-            # When the later copies of a timed-out call reached the chat.
-            shown = [
-                copy.answered_at
+            # When the later copies of a timed-out call, or of a call answered just before a
+            # kill, reached the chat.
+            shown: list[tuple[float, str]] = [
+                (copy.answered_at, "timeout" if copies[0].fault == "timeout" else "kill")
                 for copies in by_text.values()
-                if copies[0].fault == "timeout"
+                if copies[0].fault == "timeout" or self._killed_before_known(copies[0])
                 for copy in copies[1:]
                 if copy.answered_at is not None
             ]
             for at, repeat in farmer.answers:
-                if repeat and any(0.0 <= at - when <= self.profile.patience for when in shown):
+                cause = next((c for when, c in shown if 0.0 <= at - when <= self.profile.patience), None)
+                if repeat and cause is not None:
                     report.repeats -= 1
-                    report.repeats_after_timeout += 1
+                    if cause == "timeout":
+                        report.repeats_after_timeout += 1
+                    else:
+                        report.repeats_after_kill += 1
+
+    def _killed_before_known(self, message: EmuMessage) -> bool:
+        """Telegram answered the call that made `message` within KILL_EXCUSE before a kill (or
+        while the service was down): the sent mark could not have been committed."""
+        at = message.answered_at
+        return at is not None and any(k - KILL_EXCUSE <= at <= back for k, back in self.kills)
 
     def _waits(self, report: Report) -> None:
         """The longest wait, from a restart, of a chat whose last answer was still unanswered,
