@@ -22,6 +22,8 @@ from sqlalchemy.pool import AsyncAdaptedQueuePool
 from sqlalchemy.util import queue as sqla_queue
 from sqlalchemy.util.concurrency import await_
 
+from storage.sqlite_inline import BUSY_TIMEOUT_MS, InlineConnection, async_creator
+
 _URGENT: contextvars.ContextVar[bool] = contextvars.ContextVar("storage_urgent", default=False)
 
 
@@ -108,7 +110,8 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.execute("PRAGMA busy_timeout=10000")
+    if not isinstance(getattr(dbapi_connection, "_connection", None), InlineConnection):
+        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")  # an inline one waits on its thread
     cursor.close()
 
 
@@ -126,13 +129,20 @@ def create_engine(url: str, **options: Any) -> AsyncEngine:
     the pool's queue, in arrival order (but `urgent()` ones first) and without blocking the event
     loop, instead of polling in SQLite's busy handler (unfair under load: a waiter could starve
     past busy_timeout while newcomers got in). The connection goes back to the queue once COMMIT
-    or ROLLBACK is done.
+    or ROLLBACK is done. Its driver calls run on the loop's thread (storage/sqlite_inline.py):
+    no thread round trip per call, and a wait for another process's lock on aiosqlite's thread.
     """
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
-            options = {"poolclass": _UrgentFirstPool, "pool_size": 1, "max_overflow": 0, **options}
+            options = {
+                "poolclass": _UrgentFirstPool,
+                "pool_size": 1,
+                "max_overflow": 0,
+                "async_creator": async_creator(parsed.database),
+                **options,
+            }
         engine = create_async_engine(url, **options)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         event.listen(engine.sync_engine, "begin", _sqlite_begin)
