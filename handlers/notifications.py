@@ -21,7 +21,7 @@ from telegram.ext import (
 )
 
 from domain import campaign_chat, delivery, ledger, notices, reports
-from domain.model import Channel
+from domain.model import Channel, Role
 from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock
 from handlers.context import AppContext
@@ -73,22 +73,20 @@ async def cancel(update: Update, context: AppContext) -> None:
         raise ApplicationHandlerStop
 
 
-async def text(update: Update, context: AppContext) -> None:
-    """Typed text that answers an open notice draft."""
-    assert update.effective_message is not None
-    raw = update.effective_message.text or ""
-    address = _address(update)
-
-    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
-        return (
-            await notices.on_text(uow, clock, TG, address, raw)
-            or await campaign_chat.on_text(uow, clock, TG, address, raw)
-            or await reports.on_text(uow, clock, TG, address, raw)
-            or await ledger.on_text(uow, clock, TG, address, raw)
-        )
-
-    if await _run(context, either):
-        raise ApplicationHandlerStop
+async def answer_draft(uow: NotificationsUnitOfWork, clock: Clock, address: str, raw: str) -> bool:
+    """Typed text that answers an open notice, campaign, report or ledger draft: True when one
+    took it. Called by the chat's text handler in its own transaction, before the conversation
+    flows, so a typed answer is one transaction. Farmers (members of the public) draft none of
+    these: for them nothing more is read."""
+    person = await uow.persons.by_address(TG, address)
+    if person is None or person.role is Role.FARMER:
+        return False
+    return (
+        await notices.on_text(uow, clock, TG, address, raw)
+        or await campaign_chat.on_text(uow, clock, TG, address, raw)
+        or await reports.on_text(uow, clock, TG, address, raw)
+        or await ledger.on_text(uow, clock, TG, address, raw)
+    )
 
 
 async def other(update: Update, context: AppContext) -> None:
@@ -168,6 +166,5 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("problems", problems, filters=PRIVATE),
         CommandHandler("failed", failed, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
-        MessageHandler(PRIVATE & filters.TEXT & ~filters.COMMAND, text),
         MessageHandler(PRIVATE & ~filters.TEXT & ~filters.StatusUpdate.ALL, other),
     ]

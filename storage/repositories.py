@@ -9,9 +9,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, delete, func, insert, or_, select, text, update
+from sqlalchemy import and_, case, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import TextClause
 
 from domain.cases import receipt_number
 from domain.messages import Outgoing
@@ -60,6 +62,49 @@ log = logging.getLogger(__name__)
 class _Repo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+
+
+# A transaction asks "who is this chat?" several times (each flow that looks whether the message
+# is its own, the button handler and its use case): the answer is kept for the transaction until
+# it writes to one of the tables the answer is made of (or runs a raw write, which may).
+_PEOPLE = "persons_by_address"
+_WRITES = "people_writes"
+_PEOPLE_TABLES = frozenset({"persons", "channel_accounts", "cadre_villages"})
+
+
+def _people_changed(session: Session) -> None:
+    session.info[_WRITES] = session.info.get(_WRITES, 0) + 1
+
+
+def _count_write(state: Any) -> None:
+    statement = state.statement
+    if isinstance(statement, TextClause):
+        _people_changed(state.session)
+    elif state.is_insert or state.is_update or state.is_delete:
+        table = getattr(statement, "table", None)
+        if getattr(table, "name", None) in _PEOPLE_TABLES:
+            _people_changed(state.session)
+
+
+def _count_flush(session: Session, _context: Any) -> None:
+    for row in (*session.new, *session.dirty, *session.deleted):
+        if getattr(row, "__tablename__", None) in _PEOPLE_TABLES:
+            _people_changed(session)
+            return
+
+
+def _people_pending(session: Any) -> bool:
+    pending = (*session.new, *session.dirty, *session.deleted)
+    return any(getattr(row, "__tablename__", None) in _PEOPLE_TABLES for row in pending)
+
+
+def _forget(session: Session, _transaction: Any) -> None:
+    session.info.pop(_PEOPLE, None)
+
+
+event.listen(Session, "do_orm_execute", _count_write)
+event.listen(Session, "after_flush", _count_flush)
+event.listen(Session, "after_transaction_end", _forget)
 
 
 class GeographyRepository(_Repo):
@@ -152,11 +197,20 @@ class PersonRepository(_Repo):
         return await self._one(select(PersonRow).where(PersonRow.phone == phone))
 
     async def by_address(self, channel: Channel, address: str) -> Person | None:
-        return await self._one(
+        info = self.session.sync_session.info
+        writes = info.get(_WRITES, 0)
+        known = info.setdefault(_PEOPLE, {})
+        key = (channel.value, address)
+        hit = known.get(key)
+        if hit is not None and hit[0] == writes and not _people_pending(self.session):
+            return hit[1]
+        person = await self._one(
             select(PersonRow)
             .join(ChannelAccountRow, ChannelAccountRow.person_id == PersonRow.id)
             .where(ChannelAccountRow.channel == channel.value, ChannelAccountRow.address == address)
         )
+        known[key] = (info.get(_WRITES, 0), person)
+        return person
 
     async def add(
         self,
@@ -766,6 +820,7 @@ class Outbox(_Repo):
         self.wrote_pending = False
         self._may_claim: dict[int, bool] = {}
         self._queued: dict[int, list[_Queued]] = {}
+        self._addresses: dict[tuple[int, str], tuple[int, Any]] = {}
 
     def reset(self) -> None:
         """Forget what this transaction wrote (after its commit or rollback)."""
@@ -773,9 +828,17 @@ class Outbox(_Repo):
         self.wrote_pending = False
         self._may_claim.clear()
         self._queued.clear()
+        self._addresses.clear()
 
     async def _address(self, person_id: int, channel: Channel) -> Any:
-        return (
+        """The person's address and language (kept for the transaction: a press queues two or
+        three rows for one person), read again after a write to the people tables."""
+        writes = self.session.sync_session.info.get(_WRITES, 0)
+        key = (person_id, channel.value)
+        known = self._addresses.get(key)
+        if known is not None and known[0] == writes and not _people_pending(self.session):
+            return known[1]
+        found = (
             await self.session.execute(
                 select(PersonRow.locale, ChannelAccountRow.address)
                 .join(
@@ -788,6 +851,8 @@ class Outbox(_Repo):
                 .where(PersonRow.id == person_id)
             )
         ).first()
+        self._addresses[key] = (writes, found)
+        return found
 
     async def _claimable(self, person_id: int) -> bool:
         """May this worker write the person's new rows already claimed (no older open row held
