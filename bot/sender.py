@@ -77,10 +77,18 @@ class Recorder:
     commits, new marks wait for the next one. A failed write is tried again (the marks kept)."""
 
     def __init__(
-        self, store: OutboxStore, worker: str, on_recorded: Callable[[list[Mark]], None] | None = None
+        self,
+        store: OutboxStore,
+        worker: str,
+        on_recorded: Callable[[list[Mark]], None] | None = None,
+        registry: WorkerRegistry | None = None,
+        spacing: float = 0.005,
     ) -> None:
         self.store = store
         self.worker = worker
+        self.registry = registry  # its heartbeat rides along with the marks
+        self.spacing = spacing
+        self._last_write = float("-inf")
         self.on_recorded = on_recorded
         self._marks: list[Mark] = []
         self._task: asyncio.Task[None] | None = None
@@ -97,10 +105,21 @@ class Recorder:
     async def _write(self) -> None:
         delay = 0.05
         while self._marks:
+            # SQLite runs on the loop's thread (storage/sqlite_inline.py): a commit no longer
+            # yields, so marks would not pile up while one is written. At most one batch every
+            # `spacing` seconds: a mark after a quiet spell is written at once, a stream of them
+            # in batches.
+            wait = self._last_write + self.spacing - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._last_write = time.monotonic()
             batch, self._marks = self._marks, []
+            beat = self.registry.piggyback() if self.registry is not None else None
             try:
                 with urgent():  # the sooner a "sent" is committed, the less a crash sends twice
-                    await self.store.record(batch, self.worker)
+                    if await self.store.record(batch, self.worker, heartbeat=beat and beat[0]):
+                        assert self.registry is not None and beat is not None
+                        self.registry.beaten(beat[1])
             except asyncio.CancelledError:
                 self._marks[:0] = batch
                 raise
@@ -184,7 +203,7 @@ class OutboxSender:
         self.max_backoff = max_backoff
         self.sample_every = sample_every
         self.stop_flush_timeout = stop_flush_timeout
-        self.recorder = Recorder(store, self.worker_id, self._recorded)
+        self.recorder = Recorder(store, self.worker_id, self._recorded, worker)
         self._wake = asyncio.Event()
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None

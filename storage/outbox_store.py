@@ -248,11 +248,16 @@ class OutboxStore:
             )
             return await self._read(session, ids, now + lease)
 
-    async def record(self, marks: Sequence[Mark], worker: str | None = None) -> None:
+    async def record(
+        self, marks: Sequence[Mark], worker: str | None = None, *, heartbeat: Any = None
+    ) -> bool:
         """Write every mark in ONE transaction (the sender's group commit). A retry or release
-        is fenced by the claim: it changes a row only while `worker` (None: nobody) holds it."""
+        is fenced by the claim: it changes a row only while `worker` (None: nobody) holds it.
+        `heartbeat` (WorkerRegistry.piggyback's UPDATE) goes in the same transaction; True when
+        it changed the worker's row."""
         if not marks:
-            return
+            return False
+        beat = False
         table = cast(Table, OutboxRow.__table__)
         retries: dict[int, Mark] = {}
         final: dict[int, Mark] = {}
@@ -319,6 +324,9 @@ class OutboxStore:
                     .where(table.c.id.in_(released), table.c.status == SENDING, claimant)
                     .values(status=PENDING, claimed_by=None, claimed_until=None)
                 )
+            if heartbeat is not None:
+                beat = int(getattr(await session.execute(heartbeat), "rowcount", 0) or 0) == 1
+        return beat
 
     async def sent(self, message_id: int, at: datetime, external_id: str | None) -> None:
         async with self.sessions() as session, session.begin():

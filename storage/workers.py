@@ -75,6 +75,23 @@ class WorkerRegistry:
             return False
         return time.monotonic() - self._last_beat < self.stale_after - self.beat_every
 
+    def piggyback(self) -> tuple[Any, float] | None:
+        """A heartbeat for another write transaction of this worker to carry (the sender's
+        marks: under load they commit several times a second, so the beat costs no transaction
+        of its own), with the monotonic time it stands for; pass that to `beaten` once the
+        transaction committed and the UPDATE changed the row. None unless the last beat is fresh:
+        after a gap only `beat` writes it, and counts the gap."""
+        if not self.fresh():
+            return None
+        return update(WorkerRow).where(WorkerRow.id == self.id).values(
+            heartbeat_at=utcnow()
+        ), time.monotonic()
+
+    def beaten(self, at: float) -> None:
+        """A piggybacked beat made at monotonic time `at` was committed."""
+        if self._last_beat is not None and at > self._last_beat:
+            self._last_beat = at
+
     async def register(self, *, exclusive: bool = False) -> None:
         """Insert this worker's row. `exclusive` (SQLite, where one process runs at a time) also
         deletes every other worker's row: those processes are dead, and their claims free."""
@@ -126,18 +143,28 @@ class WorkerRegistry:
             self._task = asyncio.create_task(self._beating(), name=f"worker-{self.id}")
 
     async def _beating(self) -> None:
+        failed = False
         while not self._stop.is_set():
+            # A beat every `beat_every` seconds, counted from the last one, own or piggybacked.
+            # After a failed beat, the next try a full `beat_every` later.
+            due = self.beat_every
+            if self._last_beat is not None and not failed:
+                due = max(0.0, self._last_beat + self.beat_every - time.monotonic())
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.beat_every):
+                async with asyncio.timeout(due):
                     await self._stop.wait()
             if self._stop.is_set():
                 return
+            if self._last_beat is not None and time.monotonic() - self._last_beat < self.beat_every * 0.95:
+                continue  # a piggybacked beat came meanwhile
             try:
                 await self.beat()
+                failed = False
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 # Never crash: the next beat tries again (and the sender stops sending meanwhile).
+                failed = True
                 log.warning("worker %s: heartbeat failed (%s); trying again", self.id, type(exc).__name__)
 
     async def stop(self) -> None:

@@ -330,10 +330,10 @@ class _SlowRecord(OutboxStore):
         self.recording = asyncio.Event()
         self.hold = asyncio.Event()
 
-    async def record(self, marks: Any, worker: str | None = None) -> None:
+    async def record(self, marks: Any, worker: str | None = None, **options: Any) -> bool:
         self.recording.set()
         await self.hold.wait()
-        await super().record(marks, worker)
+        return await super().record(marks, worker, **options)
 
 
 async def test_a_message_whose_sent_mark_is_not_committed_yet_is_not_claimed_again(

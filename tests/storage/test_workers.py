@@ -107,3 +107,58 @@ async def test_a_beat_after_the_row_was_deleted_writes_it_again(engine: AsyncEng
     assert worker.epoch == 1
     await worker.stop()
     await other.stop()
+
+
+async def test_the_senders_marks_carry_the_heartbeat_so_it_costs_no_transaction_of_its_own(
+    engine: AsyncEngine,
+) -> None:
+    from bot.sender import Recorder
+    from storage.outbox_store import Mark, OutboxStore
+
+    sessions = session_factory(engine)
+    worker = WorkerRegistry(sessions, beat_every=0.2, stale_after=1.0)
+    await worker.register()
+    own_beats = 0
+    beat = worker.beat
+
+    async def counted() -> None:
+        nonlocal own_beats
+        own_beats += 1
+        await beat()
+
+    worker.beat = counted  # type: ignore[method-assign]
+    recorder = Recorder(OutboxStore(sessions), worker.id, registry=worker)
+    worker.start()
+    try:
+        before = (await _rows(engine))[worker.id].heartbeat_at
+        for _ in range(12):  # a mark every 0.1 s for 1.2 s (of nothing: id 0 is no row)
+            recorder.add(Mark("sent", 0, at=utcnow()))
+            assert await recorder.flush(timeout=5)
+            await asyncio.sleep(0.1)
+        assert own_beats == 0  # every beat rode on a batch of marks
+        assert (await _rows(engine))[worker.id].heartbeat_at > before
+        assert worker.fresh()
+        await asyncio.sleep(0.5)  # no marks: the registry beats by itself again
+        assert own_beats >= 1
+        # After a gap (not fresh) the marks carry no beat: only `beat` may write it, and count it.
+        worker._last_beat = None
+        assert worker.piggyback() is None
+    finally:
+        await worker.stop()
+
+
+async def test_a_piggybacked_beat_on_a_deleted_row_is_not_counted(engine: AsyncEngine) -> None:
+    from storage.outbox_store import Mark, OutboxStore
+
+    sessions = session_factory(engine)
+    worker = WorkerRegistry(sessions)
+    await worker.register()
+    other = WorkerRegistry(sessions)
+    await other.register(exclusive=True)  # deletes worker's row
+    carried = worker.piggyback()
+    assert carried is not None
+    assert not await OutboxStore(sessions).record([Mark("sent", 0)], worker.id, heartbeat=carried[0])
+    await worker.beat()  # the registry's own beat finds the row gone and counts the gap
+    assert worker.epoch == 1
+    await worker.stop()
+    await other.stop()
