@@ -19,6 +19,9 @@ are counted as `repeats` (updates lost). At the end the database and the chats a
   the second copy of such an excused duplicate reached the chat (a question shown twice is
   answered twice, as a person would): the duplicate's consequence, not an update lost, so not a
   problem;
+- repeats_after_fault: answers given again when the emulator had faulted a call to that chat
+  since the farmer's previous answer: the reply was held up by retries (four 5xx in a row are
+  1+2+4+8 s of backoff), not lost. Only chaos runs fault calls; `max_reply_wait` shows the wait;
 - cadre_messages_missing: stored declarations whose 【新申报】 did not reach every bound cadre;
 - outbox_left, outbox_failed: messages still undelivered (after up to `drain` seconds for the
   outbox to empty), and messages the sender gave up: 100% delivered means both are 0;
@@ -125,6 +128,7 @@ class Report:
     repeated: dict[str, int] = field(default_factory=dict)  # question -> times answered again
     repeats_after_timeout: int = 0
     repeats_after_kill: int = 0
+    repeats_after_fault: int = 0
     duplicates: int = 0
     excused_timeout: int = 0
     excused_kill: int = 0
@@ -718,12 +722,20 @@ class FaultRun:
                 for copy in copies[1:]
                 if copy.answered_at is not None
             ]
+            faults = [when for _method, _kind, chat, when in self.emu.faulted if chat == farmer.user.id]
+            previous: float | None = None
             for at, repeat in farmer.answers:
                 cause = next((c for when, c in shown if 0.0 <= at - when <= self.profile.patience), None)
+                if repeat and cause is None and previous is not None:
+                    if any(previous <= when <= at for when in faults):
+                        cause = "fault"
+                previous = at
                 if repeat and cause is not None:
                     report.repeats -= 1
                     if cause == "timeout":
                         report.repeats_after_timeout += 1
+                    elif cause == "fault":
+                        report.repeats_after_fault += 1
                     else:
                         report.repeats_after_kill += 1
 
