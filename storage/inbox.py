@@ -71,8 +71,11 @@ _WRITES = ("INSERT", "UPDATE", "DELETE")
 
 def _orm_execute(state: Any) -> None:
     statement = state.statement
-    if state.is_insert or state.is_update or state.is_delete or (
-        isinstance(statement, TextClause) and statement.text.lstrip()[:6].upper() in _WRITES
+    if (
+        state.is_insert
+        or state.is_update
+        or state.is_delete
+        or (isinstance(statement, TextClause) and statement.text.lstrip()[:6].upper() in _WRITES)
     ):
         state.session.info[_WROTE] = True
 
