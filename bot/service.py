@@ -96,7 +96,9 @@ class Service:
         self.sessions = session_factory(self.engine)
         # A message too long for Telegram is queued as several, each rendered in its recipient's
         # language and short enough (handlers.limits).
-        self.uow = SqlUnitOfWorkFactory(self.sessions, split=limits.splitter(settings.default_locale))
+        self.uow = SqlUnitOfWorkFactory(
+            self.sessions, split=limits.splitter(settings.default_locale), on_pending=self.wake_sender
+        )
         self.worker_id = uuid.uuid4().hex[:16]
         # Claims (outbox, inbox) name this worker; its heartbeat tells the others it is alive.
         self.workers = WorkerRegistry(self.sessions, worker_id=self.worker_id)
@@ -231,7 +233,6 @@ class Service:
         async with self.uow() as uow:
             result = await household.sweep_drafts(uow, self.clock)
             await uow.commit()
-        self.wake_sender()
         return result
 
     async def deadline_tick(self) -> int:
@@ -239,7 +240,6 @@ class Service:
         async with self.uow() as uow:
             queued = await deadlines.tick(uow, self.clock, self.rules)
             await uow.commit()
-        self.wake_sender()
         return queued
 
     async def purge_outbox(self, batch: int = 500) -> int:
@@ -291,7 +291,6 @@ class Service:
         async with self.uow() as uow:
             await delivery.recipient_unreachable(uow, self.clock, person_id)
             await uow.commit()
-        self.wake_sender()
 
     async def tick(self, limit: int = 200) -> schedule.TickResult:
         """Run what has come due, batch after batch, each batch in its own transaction."""
@@ -309,8 +308,6 @@ class Service:
             total = schedule.TickResult(
                 total.done + result.done, total.deferred + result.deferred, total.failed + result.failed
             )
-            if result.done or result.failed:
-                self.wake_sender()
             if result.total < limit:
                 return total
 

@@ -41,12 +41,11 @@ def _address(update: Update) -> str:
 
 
 async def _run(context: AppContext, use_case: Callable[[NotificationsUnitOfWork, Clock], Awaitable[T]]) -> T:
-    """Run a use case in its own transaction, then wake the sender for what it queued."""
+    """Run a use case in its own transaction (its commit wakes the sender for what it left pending)."""
     services = context.services
     async with services.uow() as uow:
         result = await use_case(cast(NotificationsUnitOfWork, uow), services.clock)
         await uow.commit()
-    services.wake_sender()
     return result
 
 

@@ -62,12 +62,11 @@ def _address(update: Update) -> str:
 
 
 async def _run(context: AppContext, use_case: Callable[[UnitOfWork, Clock], Awaitable[T]]) -> T:
-    """Run a use case in its own transaction, then wake the sender for what it queued."""
+    """Run a use case in its own transaction (its commit wakes the sender for what it left pending)."""
     services = context.services
     async with services.uow() as uow:
         result = await use_case(uow, services.clock)
         await uow.commit()
-    services.wake_sender()
     return result
 
 
@@ -321,7 +320,6 @@ async def button(update: Update, context: AppContext) -> None:
                     await _queue_redraw(uow, services, person.id, message.message_id, outcome.edit, update)
                     queued_redraw = True
             await uow.commit()
-        services.wake_sender()
     catalog = catalog_for(outcome.locale, services.default_locale)
     if outcome.edit is not None and message is not None and not queued_redraw:
         # A toggle redraws its own keyboard at once, before the press is answered, so the next
@@ -338,7 +336,6 @@ async def button(update: Update, context: AppContext) -> None:
                 async with services.uow() as uow:
                     await _queue_redraw(uow, services, person.id, message.message_id, outcome.edit, update)
                     await uow.commit()
-                services.wake_sender()
     toast = None
     if outcome.toast:
         params = {k: value(v, catalog) for k, v in outcome.params.items()}

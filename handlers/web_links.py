@@ -36,7 +36,6 @@ async def daibao_web(update: Update, context: AppContext) -> None:
             minutes=int(LINK_TTL.total_seconds() // 60),
         )
         await uow.commit()
-    services.wake_sender()
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

@@ -31,6 +31,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
+from storage import statements
 from storage.models import InboxRow, WorkerRow
 
 log = logging.getLogger(__name__)
@@ -94,17 +95,10 @@ def _before_commit(session: Session) -> None:
         return
     if not (session.info.get(_WROTE) or session.new or session.dirty or session.deleted):
         return
-    dialect = session.bind.dialect.name
-    now = _utcnow()
-    statement = (
-        _insert(dialect)(InboxRow)
-        .values(
-            update_id=mark.update_id, chat_id=mark.chat_id, payload=None, received_at=now,
-            worker=mark.worker, done_at=now,
-        )
-        .on_conflict_do_update(index_elements=["update_id"], set_={"done_at": now, "payload": None})
-    )  # fmt: skip
-    session.execute(statement)
+    session.execute(
+        statements.inbox_done(session.bind.dialect.name),
+        {"u_update": mark.update_id, "u_chat": mark.chat_id, "u_at": _utcnow(), "u_worker": mark.worker},
+    )
     mark.recorded = True
 
 

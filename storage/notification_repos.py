@@ -198,7 +198,7 @@ class NoticeRepository(_Repo):
             .where(VillageRow.township_id == township_id)
             .order_by(VillageRow.code)
         )
-        return [GeographyRepository._village(row, name) for row, name in result.all()]
+        return [GeographyRepository.village_of(row, name) for row, name in result.all()]
 
     async def _people(self, query: Any) -> list[Person]:
         rows = (await self.session.scalars(query)).all()
@@ -431,7 +431,7 @@ class CampaignRepository(_Repo):
             .where(CampaignVillageRow.campaign_id == campaign_id)
             .order_by(VillageRow.code)
         )
-        return [GeographyRepository._village(row, name) for row, name in result.all()]
+        return [GeographyRepository.village_of(row, name) for row, name in result.all()]
 
     async def villages_not_done(self, phase_id: int) -> list[Village]:
         done = select(PhaseDoneRow.village_id).where(PhaseDoneRow.phase_id == phase_id)
@@ -444,7 +444,7 @@ class CampaignRepository(_Repo):
             .where(CampaignVillageRow.campaign_id == campaign, VillageRow.id.not_in(done))
             .order_by(VillageRow.code)
         )
-        return [GeographyRepository._village(row, name) for row, name in result.all()]
+        return [GeographyRepository.village_of(row, name) for row, name in result.all()]
 
     async def mark_done(self, phase_id: int, village_id: int, person_id: int, at: datetime) -> bool:
         statement = (

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +40,7 @@ from domain.model import (
     Village,
 )
 from domain.ports import Fingerprint
+from storage import statements
 from storage.models import (
     AttachmentRow,
     CadreVillageRow,
@@ -70,6 +72,10 @@ class _Repo:
 _PEOPLE = "persons_by_address"
 _WRITES = "people_writes"
 _PEOPLE_TABLES = frozenset({"persons", "channel_accounts", "cadre_villages"})
+# Set when the transaction wrote to the outbox other than through `Outbox` (which knows whether
+# what it wrote was handed to the sender already): the sender must look after the commit.
+OUTBOX_TOUCHED = "outbox_touched"
+_OUTBOX_OWN = "outbox_own_write"
 
 
 def _people_changed(session: Session) -> None:
@@ -80,17 +86,32 @@ def _count_write(state: Any) -> None:
     statement = state.statement
     if isinstance(statement, TextClause):
         _people_changed(state.session)
+        state.session.info[OUTBOX_TOUCHED] = True
     elif state.is_insert or state.is_update or state.is_delete:
-        table = getattr(statement, "table", None)
-        if getattr(table, "name", None) in _PEOPLE_TABLES:
+        name = getattr(getattr(statement, "table", None), "name", None)
+        if name in _PEOPLE_TABLES:
             _people_changed(state.session)
+        elif name == "outbox" and not state.session.info.get(_OUTBOX_OWN):
+            state.session.info[OUTBOX_TOUCHED] = True
 
 
 def _count_flush(session: Session, _context: Any) -> None:
-    for row in (*session.new, *session.dirty, *session.deleted):
-        if getattr(row, "__tablename__", None) in _PEOPLE_TABLES:
-            _people_changed(session)
-            return
+    names = {getattr(row, "__tablename__", None) for row in (*session.new, *session.dirty, *session.deleted)}
+    if names & _PEOPLE_TABLES:
+        _people_changed(session)
+    if "outbox" in names:
+        session.info[OUTBOX_TOUCHED] = True
+
+
+@contextlib.contextmanager
+def _own_write(session: AsyncSession) -> Iterator[None]:
+    """An outbox write by `Outbox` itself, which tracks what it leaves pending."""
+    info = session.sync_session.info
+    info[_OUTBOX_OWN] = True
+    try:
+        yield
+    finally:
+        info.pop(_OUTBOX_OWN, None)
 
 
 def _people_pending(session: Any) -> bool:
@@ -124,38 +145,43 @@ class GeographyRepository(_Repo):
 
     async def villages_in(self, township_id: int) -> list[Village]:
         result = await self.session.execute(
-            self._village_query().where(VillageRow.township_id == township_id).order_by(VillageRow.code)
+            statements.VILLAGE_ROWS.where(statements.VILLAGES.c.township_id == township_id).order_by(
+                statements.VILLAGES.c.code
+            )
         )
-        return [self._village(*found) for found in result.all()]
+        return [self._village(found) for found in result.all()]
 
     async def all_villages(self) -> list[Village]:
-        result = await self.session.execute(self._village_query().order_by(VillageRow.code))
-        return [self._village(*found) for found in result.all()]
-
-    def _village_query(self) -> Any:
-        return select(VillageRow, TownshipRow.name).join(
-            TownshipRow, VillageRow.township_id == TownshipRow.id
-        )
+        result = await self.session.execute(statements.VILLAGE_ROWS.order_by(statements.VILLAGES.c.code))
+        return [self._village(found) for found in result.all()]
 
     @staticmethod
-    def _village(row: VillageRow, township_name: str) -> Village:
+    def _village(row: Any) -> Village:
+        """From a row of statements.VILLAGE_ROWS."""
+        return Village(row.id, row.code, row.name, row.township_id, row.township_name)
+
+    @staticmethod
+    def village_of(row: VillageRow, township_name: str) -> Village:
+        """From a VillageRow and its township's name (an ORM query's)."""
         return Village(row.id, row.code, row.name, row.township_id, township_name)
 
     async def village_by_code(self, code: str) -> Village | None:
-        found = (await self.session.execute(self._village_query().where(VillageRow.code == code))).first()
-        return self._village(*found) if found else None
+        found = (await self.session.execute(statements.VILLAGE_BY_CODE, {"code": code})).first()
+        return self._village(found) if found else None
 
     async def village(self, village_id: int) -> Village | None:
-        found = (await self.session.execute(self._village_query().where(VillageRow.id == village_id))).first()
-        return self._village(*found) if found else None
+        found = (await self.session.execute(statements.VILLAGE_BY_ID, {"village_id": village_id})).first()
+        return self._village(found) if found else None
 
     async def villages(self, village_ids: tuple[int, ...]) -> list[Village]:
         if not village_ids:
             return []
         result = await self.session.execute(
-            self._village_query().where(VillageRow.id.in_(village_ids)).order_by(VillageRow.code)
+            statements.VILLAGE_ROWS.where(statements.VILLAGES.c.id.in_(village_ids)).order_by(
+                statements.VILLAGES.c.code
+            )
         )
-        return [self._village(*found) for found in result.all()]
+        return [self._village(found) for found in result.all()]
 
     async def add_village(self, code: str, name: str, township_id: int) -> Village:
         row = VillageRow(code=code, name=name, township_id=township_id)
@@ -172,13 +198,17 @@ class GeographyRepository(_Repo):
 
 
 class PersonRepository(_Repo):
-    async def _to_person(self, row: PersonRow) -> Person:
-        village_ids = await self.session.scalars(
-            select(CadreVillageRow.village_id).where(CadreVillageRow.person_id == row.id)
+    async def _to_person(self, row: Any) -> Person:
+        role = Role(row.role)
+        # Villages are a cadre's (or staff's) assignment; a household's person has none to read.
+        village_ids = (
+            ()
+            if role is Role.FARMER
+            else await self.session.scalars(statements.VILLAGES_OF, {"person_id": row.id})
         )
         return Person(
             id=row.id,
-            role=Role(row.role),
+            role=role,
             name=row.name,
             phone=row.phone,
             township_id=row.township_id,
@@ -204,11 +234,12 @@ class PersonRepository(_Repo):
         hit = known.get(key)
         if hit is not None and hit[0] == writes and not _people_pending(self.session):
             return hit[1]
-        person = await self._one(
-            select(PersonRow)
-            .join(ChannelAccountRow, ChannelAccountRow.person_id == PersonRow.id)
-            .where(ChannelAccountRow.channel == channel.value, ChannelAccountRow.address == address)
-        )
+        row = (
+            await self.session.execute(
+                statements.PERSON_BY_ADDRESS, {"channel": channel.value, "address": address}
+            )
+        ).first()
+        person = await self._to_person(row) if row else None
         known[key] = (info.get(_WRITES, 0), person)
         return person
 
@@ -332,13 +363,13 @@ class InviteRepository(_Repo):
 
 class ConversationRepository(_Repo):
     @staticmethod
-    def _conversation(row: ConversationRow) -> Conversation:
+    def _conversation(row: Any) -> Conversation:
         return Conversation(
             row.id, row.person_id, Flow(row.flow), row.step, dict(row.data), row.updated_at, row.reminded_at
         )
 
     async def get(self, person_id: int) -> Conversation | None:
-        row = await self.session.scalar(select(ConversationRow).where(ConversationRow.person_id == person_id))
+        row = (await self.session.execute(statements.CONVERSATION_OF, {"person_id": person_id})).first()
         return self._conversation(row) if row else None
 
     async def start(
@@ -354,9 +385,8 @@ class ConversationRepository(_Repo):
 
     async def update(self, conversation_id: int, step: str, data: dict[str, Any], at: datetime) -> bool:
         result = await self.session.execute(
-            update(ConversationRow)
-            .where(ConversationRow.id == conversation_id)
-            .values(step=str(step), data=data, updated_at=at, reminded_at=None)
+            statements.CONVERSATION_UPDATE,
+            {"conversation_id": conversation_id, "new_step": str(step), "new_data": data, "at": at},
         )
         return _rowcount(result) == 1
 
@@ -840,15 +870,7 @@ class Outbox(_Repo):
             return known[1]
         found = (
             await self.session.execute(
-                select(PersonRow.locale, ChannelAccountRow.address)
-                .join(
-                    ChannelAccountRow,
-                    and_(
-                        ChannelAccountRow.person_id == PersonRow.id,
-                        ChannelAccountRow.channel == channel.value,
-                    ),
-                )
-                .where(PersonRow.id == person_id)
+                statements.ADDRESS_OF, {"person_id": person_id, "channel": channel.value}
             )
         ).first()
         self._addresses[key] = (writes, found)
@@ -862,17 +884,7 @@ class Outbox(_Repo):
         known = self._may_claim.get(person_id)
         if known is None:
             other_open = await self.session.scalar(
-                select(OutboxRow.id)
-                .where(
-                    OutboxRow.person_id == person_id,
-                    OutboxRow.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
-                    or_(
-                        OutboxRow.status == OutboxStatus.PENDING.value,
-                        OutboxRow.claimed_by.is_(None),
-                        OutboxRow.claimed_by != self.worker,
-                    ),
-                )
-                .limit(1)
+                statements.OTHER_OPEN, {"person_id": person_id, "worker": self.worker}
             )
             known = self._may_claim[person_id] = other_open is None
         return known
@@ -881,14 +893,9 @@ class Outbox(_Repo):
         self, person_id: int, channel: Channel, rows: list[dict[str, Any]], address: str, locale: str | None
     ) -> bool:
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert_into = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = (
-            insert_into(OutboxRow)
-            .values(rows)
-            .on_conflict_do_nothing(index_elements=["key"])
-            .returning(OutboxRow.id, OutboxRow.key)
-        )
-        inserted = {key: int(row_id) for row_id, key in (await self.session.execute(statement)).all()}
+        with _own_write(self.session):
+            result = await self.session.execute(statements.outbox_insert(dialect), rows)
+        inserted = {key: int(row_id) for row_id, key in result.all()}
         queued = self._queued.setdefault(person_id, [])
         for n, row in enumerate(rows, 1):
             row_id = inserted.get(row["key"])
@@ -993,18 +1000,7 @@ class Outbox(_Repo):
         """Whether `message_id` is the newest message sent to the person, with nothing of theirs
         still on its way (rows older than `before`, this transaction's first)."""
         latest = (
-            await self.session.execute(
-                select(OutboxRow.status, OutboxRow.external_id)
-                .where(
-                    OutboxRow.person_id == person_id,
-                    OutboxRow.id < before,
-                    OutboxRow.status.in_(
-                        (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value, OutboxStatus.SENT.value)
-                    ),
-                )
-                .order_by(OutboxRow.id.desc())
-                .limit(1)
-            )
+            await self.session.execute(statements.NEWEST_BEFORE, {"person_id": person_id, "before": before})
         ).first()
         if latest is None or latest.status != OutboxStatus.SENT.value:
             return False
@@ -1032,7 +1028,8 @@ class Outbox(_Repo):
             fold = False  # the next question would appear above what came after: a new message
         if keep and not fold:
             return  # only the keyboard goes
-        await self.session.execute(delete(OutboxRow).where(OutboxRow.id == held))
+        with _own_write(self.session):
+            await self.session.execute(statements.OUTBOX_DELETE, {"row_id": held})
         del queued[place]
         self.claimed = [c for c in self.claimed if c.id != held]
         if fold and after is not None:
@@ -1040,9 +1037,10 @@ class Outbox(_Repo):
             payload["edit"] = {"message_id": message_id, "fallback": True}
             if ack:
                 payload["ack"] = ack
-            await self.session.execute(
-                update(OutboxRow).where(OutboxRow.id == after.id).values(payload=payload)
-            )
+            with _own_write(self.session):
+                await self.session.execute(
+                    statements.OUTBOX_PAYLOAD, {"row_id": after.id, "new_payload": payload}
+                )
             after.payload = payload
             self.claimed = [replace(c, payload=payload) if c.id == after.id else c for c in self.claimed]
 

@@ -27,11 +27,13 @@ class SqlUnitOfWork:
         *,
         worker: str | None = None,
         on_commit: OnCommit | None = None,
+        on_pending: Callable[[], None] | None = None,
     ) -> None:
         self._sessions = sessions
         self._split = split
         self._worker = worker
         self._on_commit = on_commit
+        self._on_pending = on_pending
         self._session: AsyncSession | None = None
         # True once a commit wrote outbox rows pending (not handed over): the sender must look.
         self.wrote_pending = False
@@ -77,10 +79,16 @@ class SqlUnitOfWork:
         return self._session
 
     async def commit(self) -> None:
-        await self.session.commit()
+        session = self.session
+        await session.commit()
         claimed = self.outbox.claimed
-        self.wrote_pending = self.wrote_pending or self.outbox.wrote_pending
+        pending = self.outbox.wrote_pending or bool(
+            session.sync_session.info.pop(repos.OUTBOX_TOUCHED, False)
+        )
+        self.wrote_pending = self.wrote_pending or pending
         self.outbox.reset()
+        if pending and self._on_pending is not None:
+            self._on_pending()
         if claimed and self._on_commit is not None:
             try:
                 self._on_commit(claimed)
@@ -90,6 +98,7 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
+        self.session.sync_session.info.pop(repos.OUTBOX_TOUCHED, None)
         self.outbox.reset()
 
 
@@ -101,6 +110,9 @@ class SqlUnitOfWorkFactory:
     messages are written already claimed by that worker where per-person order allows, and
     after each successful commit `on_commit` (the sender's `accept`) gets them: they go out with
     no claim transaction and no read. Without `worker`, every message is written pending.
+    `on_pending` is called after a commit that left messages pending (written unclaimed, or any
+    other write to the outbox): the sender, here or in another worker, must look for them. A
+    commit whose messages were all handed over wakes nobody (no claim transaction per step).
     """
 
     def __init__(
@@ -110,11 +122,19 @@ class SqlUnitOfWorkFactory:
         split: repos.Splitter | None = None,
         worker: str | None = None,
         on_commit: OnCommit | None = None,
+        on_pending: Callable[[], None] | None = None,
     ) -> None:
         self.sessions = sessions
         self.split = split
         self.worker = worker
         self.on_commit = on_commit
+        self.on_pending = on_pending
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.sessions, self.split, worker=self.worker, on_commit=self.on_commit)
+        return SqlUnitOfWork(
+            self.sessions,
+            self.split,
+            worker=self.worker,
+            on_commit=self.on_commit,
+            on_pending=self.on_pending,
+        )

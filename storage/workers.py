@@ -15,9 +15,9 @@ import socket
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import urgent
@@ -83,9 +83,8 @@ class WorkerRegistry:
         after a gap only `beat` writes it, and counts the gap."""
         if not self.fresh():
             return None
-        return update(WorkerRow).where(WorkerRow.id == self.id).values(
-            heartbeat_at=utcnow()
-        ), time.monotonic()
+        table = cast(Table, WorkerRow.__table__)  # a Core UPDATE: the ORM's costs several times more per call
+        return update(table).where(table.c.id == self.id).values(heartbeat_at=utcnow()), time.monotonic()
 
     def beaten(self, at: float) -> None:
         """A piggybacked beat made at monotonic time `at` was committed."""

@@ -132,6 +132,40 @@ async def test_a_person_with_an_older_open_message_gets_the_new_one_pending_behi
     assert len(handed) == 2  # nothing handed over without a commit
 
 
+async def test_a_commit_wakes_the_sender_only_when_it_left_a_message_for_it_to_find(
+    engine: AsyncEngine, emu: BotAPIEmulator, clock: FakeClock
+) -> None:
+    plain = SqlUnitOfWorkFactory(session_factory(engine))
+    a, b = await people(plain, emu, 2, clock)
+    await queue(plain, [a], 1, clock)  # a's older message, pending
+    wakes: list[int] = []
+    handler = SqlUnitOfWorkFactory(
+        session_factory(engine), worker="w-test", on_commit=lambda _: None, on_pending=lambda: wakes.append(1)
+    )
+    async with handler() as work:  # b's reply is handed over: nothing to look for
+        await work.outbox.add(b, Outgoing("intake.noted", {"value": "b1"}), at=clock.now())
+        await work.commit()
+    assert wakes == []
+    async with handler() as work:  # only reads
+        assert await work.persons.get(a) is not None
+        await work.commit()
+    assert wakes == []
+    async with handler() as work:  # a's goes pending behind the older one
+        await work.outbox.add(a, Outgoing("intake.noted", {"value": "a1"}), at=clock.now())
+        await work.commit()
+    assert wakes == [1]
+    async with handler() as work:  # any other write to the outbox (a notice's rows, a retry)
+        await work.session.execute(update(OutboxRow).where(OutboxRow.person_id == b).values(attempts=0))
+        await work.commit()
+    assert wakes == [1, 1]
+    async with handler() as work:
+        await work.outbox.add(a, Outgoing("intake.noted", {"value": "a2"}), at=clock.now())
+        await work.rollback()
+    async with handler() as work:
+        await work.commit()
+    assert wakes == [1, 1]  # a rolled back write leaves nothing behind to wake for
+
+
 async def test_a_dead_workers_claims_are_taken_back_at_once_and_a_live_ones_never(
     engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
