@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, delete, event, func, insert, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -61,6 +61,13 @@ from storage.outbox_store import Claimed
 log = logging.getLogger(__name__)
 
 
+class Address(NamedTuple):
+    """A person's language and address on a channel (as statements.ADDRESS_OF reads them)."""
+
+    locale: str | None
+    address: str
+
+
 class _Repo:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -70,6 +77,7 @@ class _Repo:
 # is its own, the button handler and its use case): the answer is kept for the transaction until
 # it writes to one of the tables the answer is made of (or runs a raw write, which may).
 _PEOPLE = "persons_by_address"
+_ADDRESSES = "addresses_of_persons"
 _WRITES = "people_writes"
 _PEOPLE_TABLES = frozenset({"persons", "channel_accounts", "cadre_villages"})
 # Set when the transaction wrote to the outbox other than through `Outbox` (which knows whether
@@ -121,6 +129,7 @@ def _people_pending(session: Any) -> bool:
 
 def _forget(session: Session, _transaction: Any) -> None:
     session.info.pop(_PEOPLE, None)
+    session.info.pop(_ADDRESSES, None)
 
 
 event.listen(Session, "do_orm_execute", _count_write)
@@ -241,6 +250,11 @@ class PersonRepository(_Repo):
         ).first()
         person = await self._to_person(row) if row else None
         known[key] = (info.get(_WRITES, 0), person)
+        if person is not None:  # the outbox needs no second look to address a reply to this chat
+            info.setdefault(_ADDRESSES, {})[(person.id, channel.value)] = (
+                info.get(_WRITES, 0),
+                Address(person.locale, address),
+            )
         return person
 
     async def add(
@@ -821,6 +835,22 @@ PART_TEMPLATE = "sender.part"
 
 
 @dataclass
+class _Hold:
+    """A press's disarm (rows[0]) and the replies to its person queued after it, not yet written."""
+
+    token: int
+    channel: Channel
+    address: str
+    locale: str | None
+    message_id: int
+    rows: list[dict[str, Any]]
+    parts: list[int]
+
+
+_NO_BOUND = 2**62  # `_newest` with nothing of this transaction written: every row is older
+
+
+@dataclass
 class _Queued:
     """A row this unit of work wrote (for `settle_press`)."""
 
@@ -850,7 +880,8 @@ class Outbox(_Repo):
         self.wrote_pending = False
         self._may_claim: dict[int, bool] = {}
         self._queued: dict[int, list[_Queued]] = {}
-        self._addresses: dict[tuple[int, str], tuple[int, Any]] = {}
+        self._holds: dict[int, _Hold] = {}
+        self._held = 0
 
     def reset(self) -> None:
         """Forget what this transaction wrote (after its commit or rollback)."""
@@ -858,14 +889,15 @@ class Outbox(_Repo):
         self.wrote_pending = False
         self._may_claim.clear()
         self._queued.clear()
-        self._addresses.clear()
+        self._holds.clear()
 
     async def _address(self, person_id: int, channel: Channel) -> Any:
         """The person's address and language (kept for the transaction: a press queues two or
         three rows for one person), read again after a write to the people tables."""
         writes = self.session.sync_session.info.get(_WRITES, 0)
         key = (person_id, channel.value)
-        known = self._addresses.get(key)
+        addresses = self.session.sync_session.info.setdefault(_ADDRESSES, {})
+        known = addresses.get(key)
         if known is not None and known[0] == writes and not _people_pending(self.session):
             return known[1]
         found = (
@@ -873,7 +905,7 @@ class Outbox(_Repo):
                 statements.ADDRESS_OF, {"person_id": person_id, "channel": channel.value}
             )
         ).first()
-        self._addresses[key] = (writes, found)
+        addresses[key] = (writes, found)
         return found
 
     async def _claimable(self, person_id: int) -> bool:
@@ -890,14 +922,30 @@ class Outbox(_Repo):
         return known
 
     async def _insert(
-        self, person_id: int, channel: Channel, rows: list[dict[str, Any]], address: str, locale: str | None
+        self,
+        person_id: int,
+        channel: Channel,
+        rows: list[dict[str, Any]],
+        address: str,
+        locale: str | None,
+        parts: list[int] | None = None,
     ) -> bool:
+        hold = self._holds.get(person_id)
+        if hold is not None:
+            if channel is hold.channel and all(row["key"].startswith("reply:") for row in rows):
+                # Held back with the press's disarm until `settle_press` knows what to write.
+                hold.rows.extend(rows)
+                hold.parts.extend(parts or range(1, len(rows) + 1))
+                return True
+            await self._release(person_id)  # a keyed message must know whether it was new
+        if not rows:
+            return False
         dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
         with _own_write(self.session):
             result = await self.session.execute(statements.outbox_insert(dialect), rows)
         inserted = {key: int(row_id) for row_id, key in result.all()}
         queued = self._queued.setdefault(person_id, [])
-        for n, row in enumerate(rows, 1):
+        for n, row in zip(parts or range(1, len(rows) + 1), rows, strict=True):
             row_id = inserted.get(row["key"])
             if row_id is None:
                 continue  # queued before under this key
@@ -950,9 +998,23 @@ class Outbox(_Repo):
             key, person_id, channel, disarm, found.locale, at, None, claimed_by=self.worker if claim else None
         )
         rows[0]["payload"]["edit"] = {"message_id": message_id, "markup_only": True}
-        if not await self._insert(person_id, channel, rows, found.address, found.locale):
-            return None  # this press was handled before (its key is taken)
-        return self._queued[person_id][-1].id
+        await self._release(person_id)
+        self._held += 1
+        self._holds[person_id] = _Hold(
+            -self._held, channel, found.address, found.locale, message_id, rows[:1], [1]
+        )
+        return -self._held
+
+    async def _release(self, person_id: int) -> None:
+        """Write a held press as it is: its disarm first, then what was queued behind it."""
+        hold = self._holds.pop(person_id, None)
+        if hold is not None:
+            await self._insert(person_id, hold.channel, hold.rows, hold.address, hold.locale, hold.parts)
+
+    async def release_holds(self) -> None:
+        """Write every press still held (before a commit, or before reading the outbox)."""
+        for person_id in list(self._holds):
+            await self._release(person_id)
 
     async def redraw(
         self,
@@ -986,6 +1048,7 @@ class Outbox(_Repo):
     async def editing(self, person_id: int, message_id: int) -> bool:
         """Whether an edit of `message_id` is still queued or on its way (a redraw that failed and
         is being retried): a newer redraw must then queue behind it, not overtake it."""
+        await self._release(person_id)
         rows = await self.session.scalars(
             select(OutboxRow.payload)
             .where(
@@ -1009,6 +1072,10 @@ class Outbox(_Repo):
     async def settle_press(
         self, person_id: int, held: int, *, keep: bool, ack: str | None, text: bool
     ) -> None:
+        hold = self._holds.get(person_id)
+        if hold is not None and hold.token == held:
+            await self._settle_hold(person_id, hold, keep=keep, ack=ack, text=text)
+            return
         queued = self._queued.get(person_id, [])
         place = next((n for n, q in enumerate(queued) if q.id == held), None)
         if place is None:
@@ -1043,6 +1110,35 @@ class Outbox(_Repo):
                 )
             after.payload = payload
             self.claimed = [replace(c, payload=payload) if c.id == after.id else c for c in self.claimed]
+
+    async def _settle_hold(
+        self, person_id: int, hold: _Hold, *, keep: bool, ack: str | None, text: bool
+    ) -> None:
+        """`settle_press` before anything of the press was written: the disarm kept, folded into
+        the next question or dropped in memory, and the rows written in one INSERT."""
+        del self._holds[person_id]
+        after = hold.rows[1]["payload"] if len(hold.rows) > 1 else None
+        fold = (
+            keep
+            and text
+            and after is not None
+            and hold.parts[1] == 1
+            and "edit" not in after
+            and after.get("media") is None
+            and after.get("keyboard") is None
+        )
+        if fold and not await self._newest(person_id, _NO_BOUND, hold.message_id):
+            fold = False  # the next question would appear above what came after: a new message
+        rows, parts = hold.rows, hold.parts
+        if not keep or fold:
+            rows, parts = rows[1:], parts[1:]  # the disarm goes: nothing to take away, or folded
+        if fold:
+            payload = dict(rows[0]["payload"])
+            payload["edit"] = {"message_id": hold.message_id, "fallback": True}
+            if ack:
+                payload["ack"] = ack
+            rows = [{**rows[0], "payload": payload}, *rows[1:]]
+        await self._insert(person_id, hold.channel, rows, hold.address, hold.locale, parts)
 
     async def count_pending(self) -> int:
         return int(

@@ -80,6 +80,7 @@ class SqlUnitOfWork:
 
     async def commit(self) -> None:
         session = self.session
+        await self.outbox.release_holds()  # a press held back and never settled is written as it is
         await session.commit()
         claimed = self.outbox.claimed
         pending = self.outbox.wrote_pending or bool(

@@ -80,8 +80,13 @@ class WorkerRegistry:
         marks: under load they commit several times a second, so the beat costs no transaction
         of its own), with the monotonic time it stands for; pass that to `beaten` once the
         transaction committed and the UPDATE changed the row. None unless the last beat is fresh:
-        after a gap only `beat` writes it, and counts the gap."""
+        after a gap only `beat` writes it, and counts the gap. None too while the last beat is
+        younger than half a beat: a stream of marks carries about two beats a beat interval, not
+        one each."""
         if not self.fresh():
+            return None
+        assert self._last_beat is not None
+        if time.monotonic() - self._last_beat < self.beat_every / 2:
             return None
         table = cast(Table, WorkerRow.__table__)  # a Core UPDATE: the ORM's costs several times more per call
         return update(table).where(table.c.id == self.id).values(heartbeat_at=utcnow()), time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -138,6 +139,8 @@ async def test_the_senders_marks_carry_the_heartbeat_so_it_costs_no_transaction_
         assert own_beats == 0  # every beat rode on a batch of marks
         assert (await _rows(engine))[worker.id].heartbeat_at > before
         assert worker.fresh()
+        worker.beaten(time.monotonic())
+        assert worker.piggyback() is None  # just beaten: a batch of marks now carries no beat
         await asyncio.sleep(0.5)  # no marks: the registry beats by itself again
         assert own_beats >= 1
         # After a gap (not fresh) the marks carry no beat: only `beat` may write it, and count it.
@@ -155,6 +158,8 @@ async def test_a_piggybacked_beat_on_a_deleted_row_is_not_counted(engine: AsyncE
     await worker.register()
     other = WorkerRegistry(sessions)
     await other.register(exclusive=True)  # deletes worker's row
+    assert worker._last_beat is not None
+    worker._last_beat -= worker.beat_every  # a beat is due: the next batch of marks carries it
     carried = worker.piggyback()
     assert carried is not None
     assert not await OutboxStore(sessions).record([Mark("sent", 0)], worker.id, heartbeat=carried[0])
