@@ -844,7 +844,13 @@ class _Hold:
     locale: str | None
     message_id: int
     rows: list[dict[str, Any]]
-    parts: list[int]
+    of_rows: list[_RowOf]  # each row's part number, address and language
+
+
+class _RowOf(NamedTuple):
+    part: int  # 1 for a whole message or its first part
+    address: str
+    locale: str | None
 
 
 _NO_BOUND = 2**62  # `_newest` with nothing of this transaction written: every row is older
@@ -928,14 +934,18 @@ class Outbox(_Repo):
         rows: list[dict[str, Any]],
         address: str,
         locale: str | None,
-        parts: list[int] | None = None,
+        of_rows: list[_RowOf] | None = None,
     ) -> bool:
+        """Write `rows` (of one message, or as held: `of_rows` gives each row's part number,
+        address and language); False when none was new."""
+        if of_rows is None:
+            of_rows = [_RowOf(n, address, locale) for n in range(1, len(rows) + 1)]
         hold = self._holds.get(person_id)
         if hold is not None:
             if channel is hold.channel and all(row["key"].startswith("reply:") for row in rows):
                 # Held back with the press's disarm until `settle_press` knows what to write.
                 hold.rows.extend(rows)
-                hold.parts.extend(parts or range(1, len(rows) + 1))
+                hold.of_rows.extend(of_rows)
                 return True
             await self._release(person_id)  # a keyed message must know whether it was new
         if not rows:
@@ -945,7 +955,7 @@ class Outbox(_Repo):
             result = await self.session.execute(statements.outbox_insert(dialect), rows)
         inserted = {key: int(row_id) for row_id, key in result.all()}
         queued = self._queued.setdefault(person_id, [])
-        for n, row in zip(parts or range(1, len(rows) + 1), rows, strict=True):
+        for (n, address, locale), row in zip(of_rows, rows, strict=True):
             row_id = inserted.get(row["key"])
             if row_id is None:
                 continue  # queued before under this key
@@ -1001,7 +1011,13 @@ class Outbox(_Repo):
         await self._release(person_id)
         self._held += 1
         self._holds[person_id] = _Hold(
-            -self._held, channel, found.address, found.locale, message_id, rows[:1], [1]
+            -self._held,
+            channel,
+            found.address,
+            found.locale,
+            message_id,
+            rows[:1],
+            [_RowOf(1, found.address, found.locale)],
         )
         return -self._held
 
@@ -1009,7 +1025,7 @@ class Outbox(_Repo):
         """Write a held press as it is: its disarm first, then what was queued behind it."""
         hold = self._holds.pop(person_id, None)
         if hold is not None:
-            await self._insert(person_id, hold.channel, hold.rows, hold.address, hold.locale, hold.parts)
+            await self._insert(person_id, hold.channel, hold.rows, hold.address, hold.locale, hold.of_rows)
 
     async def release_holds(self) -> None:
         """Write every press still held (before a commit, or before reading the outbox)."""
@@ -1122,23 +1138,23 @@ class Outbox(_Repo):
             keep
             and text
             and after is not None
-            and hold.parts[1] == 1
+            and hold.of_rows[1].part == 1
             and "edit" not in after
             and after.get("media") is None
             and after.get("keyboard") is None
         )
         if fold and not await self._newest(person_id, _NO_BOUND, hold.message_id):
             fold = False  # the next question would appear above what came after: a new message
-        rows, parts = hold.rows, hold.parts
+        rows, of_rows = hold.rows, hold.of_rows
         if not keep or fold:
-            rows, parts = rows[1:], parts[1:]  # the disarm goes: nothing to take away, or folded
+            rows, of_rows = rows[1:], of_rows[1:]  # the disarm goes: nothing to take away, or folded
         if fold:
             payload = dict(rows[0]["payload"])
             payload["edit"] = {"message_id": hold.message_id, "fallback": True}
             if ack:
                 payload["ack"] = ack
             rows = [{**rows[0], "payload": payload}, *rows[1:]]
-        await self._insert(person_id, hold.channel, rows, hold.address, hold.locale, parts)
+        await self._insert(person_id, hold.channel, rows, hold.address, hold.locale, of_rows)
 
     async def count_pending(self) -> int:
         return int(

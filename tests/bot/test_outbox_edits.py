@@ -224,3 +224,46 @@ async def test_an_edit_too_long_with_its_ack_is_cut_to_telegrams_limit(
     (message,) = emu.messages(5000)
     assert (message.text or "").startswith("✓ 是否\n长") and utf16_len(message.text or "") <= 4096
     assert (message.text or "").endswith("…")
+
+
+async def test_a_reply_held_behind_a_press_is_written_in_the_language_the_press_chose(
+    setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    sender, handler, a = setup
+    pressed = await _pressed(setup, emu, clock)
+    async with handler() as work:
+        held = await work.outbox.hold_press(a, pressed, at=clock.now(), key="edit:lang")
+        assert held is not None
+        await work.persons.set_locale(a, "en")  # the press was 🌐 English
+        await work.outbox.add(a, Outgoing("language.set"), at=clock.now())
+        await work.outbox.settle_press(a, held, keep=True, ack="✓ English", text=True)
+        await work.commit()
+    assert await sender.drain_once() == 1
+    (message,) = emu.messages(5000)
+    assert message.message_id == pressed
+    assert (message.text or "").split("\n") == ["✓ English", "Language set to English."]
+
+
+async def test_a_keyed_message_behind_a_press_writes_the_held_rows_first_in_order(
+    setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    sender, handler, a = setup
+    pressed = await _pressed(setup, emu, clock)
+    async with handler() as work:
+        held = await work.outbox.hold_press(a, pressed, at=clock.now(), key="edit:keyed")
+        assert held is not None
+        await work.outbox.add(a, Outgoing("intake.noted", {"value": "先"}), at=clock.now())
+        # A keyed message must know at once whether it is new: what was held is written first.
+        assert await work.outbox.add(a, Outgoing("intake.noted", {"value": "后"}), at=clock.now(), key="k:1")
+        assert not await work.outbox.add(
+            a, Outgoing("intake.noted", {"value": "后"}), at=clock.now(), key="k:1"
+        )
+        await work.outbox.settle_press(a, held, keep=True, ack=None, text=True)
+        await work.commit()
+    rows = await _rows(engine)
+    assert [(r.key, (r.payload.get("edit") or {}).get("markup_only")) for r in rows[1:]] == [
+        ("edit:keyed", True),
+        (rows[2].key, None),
+        ("k:1", None),
+    ]
+    assert rows[2].payload["params"]["value"] == "先"
