@@ -247,7 +247,7 @@ async def test_a_reply_held_behind_a_press_is_written_in_the_language_the_press_
 async def test_a_keyed_message_behind_a_press_writes_the_held_rows_first_in_order(
     setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> None:
-    sender, handler, a = setup
+    _sender, handler, a = setup
     pressed = await _pressed(setup, emu, clock)
     async with handler() as work:
         held = await work.outbox.hold_press(a, pressed, at=clock.now(), key="edit:keyed")
