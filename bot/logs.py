@@ -1,7 +1,7 @@
 """Logging: one format, and no secret or personal data in any record, at any level.
 
 At DEBUG, python-telegram-bot logs every Bot API call with its parameters and its answer (message
-texts, shared contacts) and httpx every request URL (which contains the token); so these
+texts, shared contacts) and httpx (used by libraries) every request URL; so these
 libraries stay at INFO or WARNING outside the sandbox. And every record that reaches a root
 handler, at any level and from any logger, is redacted first: the token, anything shaped like
 `bot<digits>:<secret>`, and every mobile, landline and ID number as `domain.personal_data`
@@ -26,6 +26,7 @@ FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 NOISY = {
     "httpx": logging.WARNING,  # every request URL at INFO, and Bot API URLs contain the token
     "httpcore": logging.WARNING,
+    "aiohttp.client": logging.WARNING,  # the Bot API's client (bot/http.py): nothing per request today
     "telegram.ext": logging.INFO,
     "apscheduler": logging.WARNING,  # the JobQueue's scheduler: every run of every job at INFO
     "aiosqlite": logging.WARNING,

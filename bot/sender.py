@@ -192,8 +192,8 @@ class OutboxSender:
         self.worker = worker
         self.worker_id = worker.id if worker is not None else f"solo-{uuid.uuid4().hex[:16]}"
         self.in_flight = in_flight or max(60, 2 * self.pacer.per_second)
-        # Requests on the wire at once: more than the HTTP pool holds (PTB's 256) only queue in
-        # httpx, whose pool then costs time quadratic in the queue.
+        # Requests on the wire at once: more than the HTTP pool holds (256, bot/service.py) would
+        # only wait in the pool.
         self.on_wire = on_wire or min(128, max(16, self.pacer.per_second // 4))
         self._wire_slots = asyncio.Semaphore(self.on_wire)
         self.idle_poll = idle_poll

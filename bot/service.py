@@ -23,6 +23,7 @@ from bot import metrics
 from bot.clock import SystemClock
 from bot.crypto import protector_for
 from bot.deadlines import PolicyRules
+from bot.http import AiohttpRequest
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from bot.settings import Settings
@@ -69,6 +70,9 @@ def build_application(settings: Settings) -> Application[Any, AppContext, Any, A
         # No rate limiter on the bot: what counts against Telegram's limits goes out through the
         # outbox sender, whose pacer keeps them; a handler never waits for a limiter.
         .updater(None)
+        # PTB's networking over aiohttp (bot/http.py): httpx's pool cost the sender most of its CPU.
+        .request(AiohttpRequest(connection_pool_size=256))
+        .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
     tg_handlers.register(application)
