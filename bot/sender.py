@@ -91,8 +91,18 @@ class Recorder:
         self._last_write = float("-inf")
         self.on_recorded = on_recorded
         self._marks: list[Mark] = []
+        self._writing: list[Mark] = []  # the batch being committed
         self._task: asyncio.Task[None] | None = None
         self.batches = 0
+
+    def answered(self, message_id: int) -> Mark | None:
+        """The mark of outbox row `message_id` if Telegram has answered for it (sent, or given
+        up) and only the mark is still to be committed."""
+        found = None
+        for mark in (*self._writing, *self._marks):
+            if mark.id == message_id and mark.kind in ("sent", "failed"):
+                found = mark
+        return found
 
     def __len__(self) -> int:
         return len(self._marks)
@@ -114,6 +124,7 @@ class Recorder:
                 await asyncio.sleep(wait)
             self._last_write = time.monotonic()
             batch, self._marks = self._marks, []
+            self._writing = batch
             beat = self.registry.piggyback() if self.registry is not None else None
             try:
                 with urgent():  # the sooner a "sent" is committed, the less a crash sends twice
@@ -129,6 +140,8 @@ class Recorder:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
+            finally:
+                self._writing = []
             delay = 0.05
             self.batches += 1
             metrics.DB_WRITES.labels(by="sender").inc()
@@ -241,6 +254,11 @@ class OutboxSender:
             bisect.insort(self._queues.setdefault(message.person_id, []), message, key=_id)
             if self._running:
                 self._ensure_runner(message.person_id)
+
+    def answered(self, message_id: int) -> Mark | None:
+        """The mark of this outbox row if Telegram answered for it (sent or given up) and only the
+        mark is still to be committed: the row looks open in the database but is not on its way."""
+        return self.recorder.answered(message_id)
 
     @property
     def held(self) -> int:

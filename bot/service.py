@@ -329,6 +329,7 @@ class Service:
     async def _gain(self) -> None:
         self.uow.worker = self.workers.id
         self.uow.on_commit = self.sender.accept
+        self.uow.answered = self.sender.answered
         self.sender.start()
         self._sending = True
         metrics.LEADER.set(1)
@@ -340,6 +341,7 @@ class Service:
         metrics.LEADER.set(0)
         self.uow.worker = None
         self.uow.on_commit = None
+        self.uow.answered = None
         await self.sender.stop()
 
     async def _retire(self) -> None:

@@ -56,7 +56,7 @@ from storage.models import (
     TownshipRow,
     VillageRow,
 )
-from storage.outbox_store import Claimed
+from storage.outbox_store import Claimed, Mark
 
 log = logging.getLogger(__name__)
 
@@ -877,11 +877,18 @@ class Outbox(_Repo):
     """
 
     def __init__(
-        self, session: AsyncSession, split: Splitter | None = None, *, worker: str | None = None
+        self,
+        session: AsyncSession,
+        split: Splitter | None = None,
+        *,
+        worker: str | None = None,
+        answered: Callable[[int], Mark | None] | None = None,
     ) -> None:
         super().__init__(session)
         self.split = split
         self.worker = worker
+        # The sender's: the mark of a row Telegram answered for, while that mark is not written.
+        self._answered = answered or (lambda _: None)
         self.claimed: list[Claimed] = []
         self.wrote_pending = False
         self._may_claim: dict[int, bool] = {}
@@ -1065,15 +1072,20 @@ class Outbox(_Repo):
         """Whether an edit of `message_id` is still queued or on its way (a redraw that failed and
         is being retried): a newer redraw must then queue behind it, not overtake it."""
         await self._release(person_id)
-        rows = await self.session.scalars(
-            select(OutboxRow.payload)
+        rows = await self.session.execute(
+            select(OutboxRow.id, OutboxRow.payload)
             .where(
                 OutboxRow.person_id == person_id,
                 OutboxRow.status.in_((OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)),
             )
             .limit(50)
         )
-        return any((payload.get("edit") or {}).get("message_id") == message_id for payload in rows)
+        # A row this worker's sender already has Telegram's answer for is not on its way: the
+        # person may have pressed a button of what it drew before its mark was committed.
+        return any(
+            (payload.get("edit") or {}).get("message_id") == message_id and self._answered(row_id) is None
+            for row_id, payload in rows.all()
+        )
 
     async def _newest(self, person_id: int, before: int, message_id: int) -> bool:
         """Whether `message_id` is the newest message sent to the person, with nothing of theirs
@@ -1081,9 +1093,16 @@ class Outbox(_Repo):
         latest = (
             await self.session.execute(statements.NEWEST_BEFORE, {"person_id": person_id, "before": before})
         ).first()
-        if latest is None or latest.status != OutboxStatus.SENT.value:
+        if latest is None:
             return False
-        return bool(latest.external_id == str(message_id))
+        status, external_id = latest.status, latest.external_id
+        if status != OutboxStatus.SENT.value:
+            # Sent already, if this worker's sender has Telegram's answer and only the mark waits.
+            mark = self._answered(latest.id)
+            if mark is None or mark.kind != "sent":
+                return False
+            external_id = mark.external_id
+        return bool(external_id == str(message_id))
 
     async def settle_press(
         self, person_id: int, held: int, *, keep: bool, ack: str | None, text: bool

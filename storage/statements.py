@@ -117,7 +117,7 @@ OTHER_OPEN = (
 )
 # the newest row of :person_id before :before that is open or sent
 NEWEST_BEFORE = (
-    select(OUTBOX.c.status, OUTBOX.c.external_id)
+    select(OUTBOX.c.id, OUTBOX.c.status, OUTBOX.c.external_id)
     .where(
         OUTBOX.c.person_id == bindparam("person_id"),
         OUTBOX.c.id < bindparam("before"),

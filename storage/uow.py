@@ -11,12 +11,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage import notification_repos, web_repos
 from storage import repositories as repos
-from storage.outbox_store import Claimed
+from storage.outbox_store import Claimed, Mark
 
 log = logging.getLogger(__name__)
 
 # Told, after a commit, of the messages that transaction wrote already claimed by the worker.
 OnCommit = Callable[[list[Claimed]], None]
+# The sender's mark of a row Telegram answered for, while that mark is not yet committed.
+Answered = Callable[[int], Mark | None]
 
 
 class SqlUnitOfWork:
@@ -28,12 +30,14 @@ class SqlUnitOfWork:
         worker: str | None = None,
         on_commit: OnCommit | None = None,
         on_pending: Callable[[], None] | None = None,
+        answered: Answered | None = None,
     ) -> None:
         self._sessions = sessions
         self._split = split
         self._worker = worker
         self._on_commit = on_commit
         self._on_pending = on_pending
+        self._answered = answered
         self._session: AsyncSession | None = None
         # True once a commit wrote outbox rows pending (not handed over): the sender must look.
         self.wrote_pending = False
@@ -49,7 +53,7 @@ class SqlUnitOfWork:
         self.tasks = repos.TaskRepository(session)
         self.events = repos.EventLog(session)
         self.attachments = repos.AttachmentRepository(session)
-        self.outbox = repos.Outbox(session, self._split, worker=self._worker)
+        self.outbox = repos.Outbox(session, self._split, worker=self._worker, answered=self._answered)
         self.schedule = notification_repos.ScheduleRepository(session)
         self.notices = notification_repos.NoticeRepository(session)
         self.delivery = notification_repos.DeliveryRepository(session, self._split)
@@ -114,6 +118,8 @@ class SqlUnitOfWorkFactory:
     `on_pending` is called after a commit that left messages pending (written unclaimed, or any
     other write to the outbox): the sender, here or in another worker, must look for them. A
     commit whose messages were all handed over wakes nobody (no claim transaction per step).
+    `answered` (the sender's) gives the mark of a row Telegram has answered for whose mark is not
+    committed yet.
     """
 
     def __init__(
@@ -124,12 +130,14 @@ class SqlUnitOfWorkFactory:
         worker: str | None = None,
         on_commit: OnCommit | None = None,
         on_pending: Callable[[], None] | None = None,
+        answered: Answered | None = None,
     ) -> None:
         self.sessions = sessions
         self.split = split
         self.worker = worker
         self.on_commit = on_commit
         self.on_pending = on_pending
+        self.answered = answered
 
     def __call__(self) -> SqlUnitOfWork:
         return SqlUnitOfWork(
@@ -138,4 +146,5 @@ class SqlUnitOfWorkFactory:
             worker=self.worker,
             on_commit=self.on_commit,
             on_pending=self.on_pending,
+            answered=self.answered,
         )

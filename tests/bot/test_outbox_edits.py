@@ -18,7 +18,7 @@ from domain.messages import Action, Outgoing
 from handlers.limits import utf16_len
 from storage.db import session_factory
 from storage.models import OutboxRow
-from storage.outbox_store import OutboxStore
+from storage.outbox_store import Mark, OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
 from tests.bot.test_sender import TOKEN, people
 from tests.emulator import BotAPIEmulator
@@ -267,3 +267,53 @@ async def test_a_keyed_message_behind_a_press_writes_the_held_rows_first_in_orde
         ("k:1", None),
     ]
     assert rows[2].payload["params"]["value"] == "先"
+
+
+async def test_an_edit_telegram_answered_for_is_not_on_its_way_while_its_mark_waits(
+    engine: AsyncEngine, emu: BotAPIEmulator, clock: FakeClock
+) -> None:
+    from bot.sender import Recorder
+
+    (a,) = await people(SqlUnitOfWorkFactory(session_factory(engine)), emu, 1, clock)
+    answered: dict[int, Any] = {}
+    handler = SqlUnitOfWorkFactory(
+        session_factory(engine), worker="w-edit", on_commit=lambda _: None, answered=answered.get
+    )
+    async with handler() as work:
+        await work.outbox.redraw(a, 42, NEXT, at=clock.now(), key="redraw:1")
+        await work.commit()
+    (row,) = [r for r in await _rows(engine) if r.key == "redraw:1"]
+    assert row.status == "sending"  # claimed by w-edit: on its way as far as the database knows
+    async with handler() as work:
+        assert await work.outbox.editing(a, 42)
+        assert not await work.outbox.editing(a, 43)
+    answered[row.id] = Mark("sent", row.id, 0, at=clock.now(), external_id="42")  # mark not committed
+    async with handler() as work:
+        assert not await work.outbox.editing(a, 42)
+        # And a press on what it drew folds the next question into it, as after a committed mark.
+        held = await work.outbox.hold_press(a, 42, at=clock.now(), key="edit:42")
+        assert held is not None
+        await work.outbox.add(a, NEXT, at=clock.now())
+        await work.outbox.settle_press(a, held, keep=True, ack="✓ 是", text=True)
+        await work.commit()
+    folded = (await _rows(engine))[-1]
+    assert folded.payload["edit"] == {"message_id": 42, "fallback": True}
+    del answered[row.id]
+    async with handler() as work:  # not answered: on its way, so the next question is a new message
+        held = await work.outbox.hold_press(a, 42, at=clock.now(), key="edit:42b")
+        assert held is not None
+        await work.outbox.add(a, NEXT, at=clock.now())
+        await work.outbox.settle_press(a, held, keep=True, ack="✓ 是", text=True)
+        await work.commit()
+    disarm, question = (await _rows(engine))[-2:]
+    assert (
+        disarm.payload["edit"] == {"message_id": 42, "markup_only": True} and "edit" not in question.payload
+    )
+
+    recorder = Recorder(OutboxStore(session_factory(engine)), "w-edit", spacing=60)
+    recorder.add(Mark("sent", row.id, 0, at=clock.now(), external_id="42"))
+    recorder.add(Mark("retry", row.id + 1, 1, at=clock.now()))
+    assert recorder.answered(row.id) == Mark("sent", row.id, 0, at=clock.now(), external_id="42")
+    assert recorder.answered(row.id + 1) is None  # a retry: still on its way
+    assert await recorder.flush(timeout=5)
+    assert recorder.answered(row.id) is None  # written: the row itself says sent now
