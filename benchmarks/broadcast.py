@@ -29,8 +29,7 @@ from bot.sender import OutboxSender
 from bot.service import build_application
 from bot.settings import load
 from domain import notices
-from domain.model import Channel, Role
-from domain.notification_ports import Audience, NoticeStep
+from domain.model import Audience, Channel, NoticeStep, Role
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import CadreVillageRow, ChannelAccountRow, PersonRow

@@ -40,10 +40,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from benchmarks.seed import postgres_schema
 from domain import schedule
-from domain.messages import Outgoing
-from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork, Queued, ScheduledItem
-from domain.ports import Clock
+from domain.messages import Outgoing, Queued
+from domain.model import Channel, Role, ScheduledItem
+from domain.ports import Clock, UnitOfWork
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import ScheduledRow
@@ -66,7 +65,7 @@ def stamp(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 
-async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """A deadline reminder: one message to one person, keyed by the schedule item."""
     message = Outgoing("notice.reminder", {"township": "青山镇", "text": "集中排查入户走访"})
     return [Queued(int(item.payload["person"]), message, f"reminder:{item.key}")]

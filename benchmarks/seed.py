@@ -35,8 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from domain.cases import receipt_number
 from domain.intake import CONSENT_VERSION
-from domain.model import Channel, DeclarationStatus, Role, RoutedTo, TaskStatus
-from domain.notification_ports import LedgerStatus
+from domain.model import Channel, DeclarationStatus, LedgerStatus, Role, RoutedTo, TaskStatus
 from storage.db import create_engine
 
 CHUNK = 20_000

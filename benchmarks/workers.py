@@ -59,7 +59,7 @@ from benchmarks import seed
 from bot.clock import SystemClock
 from botapi.emulator import BotAPIEmulator
 from domain import notices
-from domain.notification_ports import Audience, NoticeStep
+from domain.model import Audience, NoticeStep
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWorkFactory

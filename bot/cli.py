@@ -23,7 +23,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import TypeVar, cast
+from typing import TypeVar
 
 from telegram import Bot
 from telegram.error import TelegramError
@@ -35,7 +35,6 @@ from bot.crypto import new_key, protector_for
 from bot.roster_file import UnreadableFile, read_rows
 from bot.settings import ConfigError, Settings
 from domain import people, roster
-from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import UnitOfWork
 from domain.validation import Invalid
 from locales import catalog_for, gettext
@@ -172,7 +171,7 @@ def cmd_campaign_import(settings: Settings, args: argparse.Namespace) -> int:
     try:
         spec = campaigns.parse(read_rows(path), clock.now().date())
         campaign_id = asyncio.run(
-            _with_uow(settings, lambda uow: campaigns.create(uow, clock, spec))  # type: ignore[arg-type]
+            _with_uow(settings, lambda uow: campaigns.create(uow, clock, spec))
         )
     except FileNotFoundError:
         print(f"{path}: file not found", file=sys.stderr)
@@ -195,7 +194,7 @@ def cmd_export_reports(settings: Settings, args: argparse.Namespace) -> int:
     from handlers.sheets import reports_xlsx
 
     async def find(uow: UnitOfWork) -> reports.Export | None:
-        work = cast(NotificationsUnitOfWork, uow)
+        work = uow
         if args.township:
             township = await uow.geography.township_by_name(args.township)
             township_id = township.id if township else None
@@ -221,7 +220,7 @@ def cmd_export_ledger(settings: Settings, args: argparse.Namespace) -> int:
         township = await uow.geography.township_by_name(args.township)
         if township is None:
             return None
-        return ledger.export_rows(await cast(NotificationsUnitOfWork, uow).ledger.of_township(township.id))
+        return ledger.export_rows(await uow.ledger.of_township(township.id))
 
     rows = asyncio.run(_with_uow(settings, find))
     if rows is None:
@@ -340,10 +339,10 @@ def cmd_qr_flyer(settings: Settings, args: argparse.Namespace) -> int:
 
 def cmd_qr_scans(settings: Settings, args: argparse.Namespace) -> int:
     """How often each village's printed code was scanned, per print batch: web and Telegram."""
-    from domain.web_intake import ScanTotal, WebUnitOfWork
+    from domain.model import ScanTotal
 
     async def read(uow: UnitOfWork) -> tuple[list[ScanTotal], dict[str, str]]:
-        totals = await cast(WebUnitOfWork, uow).scans.totals()
+        totals = await uow.scans.totals()
         names = {v.code: v.name for v in await uow.geography.all_villages()}
         return totals, names
 

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
-from typing import Any, Self, cast
+from typing import Any, Self
 from urllib.parse import urlsplit
 
 from aiohttp import web
@@ -31,9 +31,7 @@ from bot.updates import ALLOWED_UPDATES, Dispatcher, Poller, Webhook, add_webhoo
 from bot.web import make_app
 from bot.webform import WebDeps
 from domain import deadlines, delivery, household, schedule
-from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock, DeadlineRules
-from domain.web_intake import WebUnitOfWork
 from handlers import limits
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
@@ -174,7 +172,7 @@ class Service:
             await self._leadership.step()
             self._leadership.start()
         public = WebDeps(
-            uow=cast(Callable[[], WebUnitOfWork], self.uow),
+            uow=self.uow,
             clock=self.clock,
             rules=self.rules,
             protector=services.protector,
@@ -302,7 +300,7 @@ class Service:
         while True:
             async with self.uow() as uow:
                 result = await schedule.tick(
-                    cast(NotificationsUnitOfWork, uow),
+                    uow,
                     self.clock,
                     self.schedule_handlers,
                     self.quiet_hours,

@@ -20,9 +20,8 @@ from domain import campaigns
 from domain.ledger import parse_deadline
 from domain.messages import Action, Outcome, Outgoing, text
 from domain.model import Channel, Conversation, Flow, Person, Role
-from domain.notification_ports import NotificationsUnitOfWork
 from domain.people import person_for
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 from domain.roster import Problem
 from domain.validation import years_after
 
@@ -51,16 +50,14 @@ def _rhythm_label(kind: str) -> dict[str, str]:
     return text(RHYTHM_LABELS[kind])
 
 
-async def _township_name(uow: NotificationsUnitOfWork, township_id: int) -> str:
+async def _township_name(uow: UnitOfWork, township_id: int) -> str:
     for township in await uow.geography.townships():
         if township.id == township_id:
             return township.name
     return ""
 
 
-async def _mine(
-    uow: NotificationsUnitOfWork, channel: Channel, address: str
-) -> tuple[Person, Conversation] | None:
+async def _mine(uow: UnitOfWork, channel: Channel, address: str) -> tuple[Person, Conversation] | None:
     person = await uow.persons.by_address(channel, address)
     conv = await uow.conversations.get(person.id) if person else None
     if person is None or conv is None or conv.flow is not Flow.CAMPAIGN:
@@ -68,7 +65,7 @@ async def _mine(
     return person, conv
 
 
-async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/campaign: township staff begin defining a campaign; anyone else is told it is not for them."""
     person = await person_for(uow, channel, address, clock)
     now = clock.now()
@@ -82,7 +79,7 @@ async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, ad
     )
 
 
-async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     """/cancel while defining a campaign drops the draft. False when there was none."""
     mine = await _mine(uow, channel, address)
     if mine is None:
@@ -94,7 +91,7 @@ async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, a
 
 
 async def _ask_villages(
-    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
+    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
 ) -> None:
     assert person.township_id is not None
     chosen = set(data.get("villages", []))
@@ -119,16 +116,14 @@ async def _ask_villages(
     )
 
 
-async def _ask_rhythm(uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
+async def _ask_rhythm(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
     rows = tuple(
         (Action(b.CampaignRhythm(conv.id, kind), label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES
     )
     await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_rhythm", actions=rows), at=clock.now())
 
 
-async def _ask_reminders(
-    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation
-) -> None:
+async def _ask_reminders(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
     rows = ((Action(b.CampaignDefaultReminders(conv.id), label="campaign.chat_default_reminders"),),)
     await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_reminders", actions=rows), at=clock.now())
 
@@ -168,9 +163,7 @@ def _normalise_dates(line: str, today: date) -> str:
     return f"{match['name']} {found.isoformat()}" if found else line
 
 
-async def on_text(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
-) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
     """An answer while defining a campaign; False when no campaign is being defined."""
     mine = await _mine(uow, channel, address)
     if mine is None:
@@ -230,7 +223,7 @@ async def on_text(
     return True
 
 
-async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     """A photo, voice note or file while defining a campaign: only text or buttons will do."""
     mine = await _mine(uow, channel, address)
     if mine is None:
@@ -240,7 +233,7 @@ async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel,
 
 
 async def _pressed(
-    uow: NotificationsUnitOfWork, channel: Channel, address: str, conv_id: int, step: str
+    uow: UnitOfWork, channel: Channel, address: str, conv_id: int, step: str
 ) -> tuple[Person, Conversation] | None:
     mine = await _mine(uow, channel, address)
     if mine is None or mine[1].id != conv_id or mine[1].step != step:
@@ -249,7 +242,7 @@ async def _pressed(
 
 
 async def choose_village(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, code: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, code: str
 ) -> Outcome:
     """A village button: toggle it; "all" clears the choice (every village); "next" moves on."""
     mine = await _pressed(uow, channel, address, conv_id, VILLAGES)
@@ -278,7 +271,7 @@ async def choose_village(
 
 
 async def choose_rhythm(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, kind: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, kind: str
 ) -> Outcome:
     mine = await _pressed(uow, channel, address, conv_id, RHYTHM)
     if mine is None or kind not in RHYTHM_CHOICES:
@@ -296,7 +289,7 @@ async def choose_rhythm(
 
 
 async def default_reminders(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int
 ) -> Outcome:
     mine = await _pressed(uow, channel, address, conv_id, REMINDERS)
     if mine is None:
@@ -316,7 +309,7 @@ async def default_reminders(
 
 
 async def _summary(
-    uow: NotificationsUnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
+    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
 ) -> None:
     spec = campaigns.parse(_rows(data), clock.now().date())
     phases = [
@@ -352,7 +345,7 @@ async def _summary(
 
 
 async def confirm(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, answer: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, answer: str
 ) -> Outcome:
     """Create the campaign shown in the summary (once, however often pressed), or drop it."""
     mine = await _pressed(uow, channel, address, conv_id, CONFIRM)

@@ -23,11 +23,10 @@ from typing import Any
 
 from domain import buttons as b
 from domain import reports
-from domain.messages import Action, Outcome, Outgoing
-from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork, Queued, ScheduledItem
+from domain.messages import Action, Outcome, Outgoing, Queued
+from domain.model import Channel, Role, ScheduledItem
 from domain.people import person_for
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 from domain.roster import SEPARATORS, Problem
 from domain.validation import years_after
 
@@ -174,7 +173,7 @@ def remind_at(deadline: date, offset: int, now: datetime) -> datetime:
     return datetime.combine(deadline - timedelta(days=offset), MORNING, tzinfo=now.tzinfo)
 
 
-async def create(uow: NotificationsUnitOfWork, clock: Clock, spec: CampaignSpec) -> int:
+async def create(uow: UnitOfWork, clock: Clock, spec: CampaignSpec) -> int:
     """Store a checked campaign and schedule its reminders; raise CampaignRejected for names the
     database does not know (township, villages). Returns the campaign id."""
     now = clock.now()
@@ -210,7 +209,7 @@ async def create(uow: NotificationsUnitOfWork, clock: Clock, spec: CampaignSpec)
     return campaign_id
 
 
-async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """The schedule's handler: remind the cadres of each village that has not done the phase."""
     phase = await uow.campaigns.phase(int(item.payload["phase"]))
     if phase is None:
@@ -240,7 +239,7 @@ async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem
 
 
 async def mark_done(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, phase_id: int, village_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, phase_id: int, village_id: int
 ) -> Outcome:
     """A cadre reports that their village has finished a phase: its reminders stop."""
     person = await person_for(uow, channel, address, clock)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from domain.messages import Outgoing, text
 from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 
 ROLE_LABELS = {
     Role.FARMER: "sender.role_farmer",
@@ -15,7 +14,7 @@ ROLE_LABELS = {
 
 
 async def recipient_unreachable(
-    uow: NotificationsUnitOfWork, clock: Clock, person_id: int, channel: Channel = Channel.TELEGRAM
+    uow: UnitOfWork, clock: Clock, person_id: int, channel: Channel = Channel.TELEGRAM
 ) -> None:
     """Mark a person who blocked the bot as unreachable and tell their township's staff, once."""
     now = clock.now()
@@ -50,7 +49,7 @@ def _reason(error: str) -> object:
     return text("sender.reason_error")
 
 
-async def show_failed(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show_failed(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/failed: township staff see the messages that could not be delivered to their people."""
     from domain.people import person_for
 

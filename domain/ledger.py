@@ -7,11 +7,10 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from domain import buttons as b
-from domain.messages import Action, Outcome, Outgoing
-from domain.model import Channel, Person, Role
-from domain.notification_ports import LedgerItem, LedgerStatus, NotificationsUnitOfWork, Queued, ScheduledItem
+from domain.messages import Action, Outcome, Outgoing, Queued
+from domain.model import Channel, LedgerItem, LedgerStatus, Person, Role, ScheduledItem
 from domain.people import person_for
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 from domain.reports import morning
 from domain.validation import years_after
 
@@ -50,7 +49,7 @@ def parse_deadline(raw: str, today: date) -> date | None:
         return None
 
 
-async def _cadre(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
+async def _cadre(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
     person = await person_for(uow, channel, address, clock)
     if person.role is not Role.CADRE or not person.village_ids:
         await uow.outbox.add(person.id, Outgoing("ledger.cadres_only"), at=clock.now())
@@ -58,7 +57,7 @@ async def _cadre(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, a
     return person
 
 
-async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/problem: a cadre begins adding a problem to the ledger."""
     person = await _cadre(uow, clock, channel, address)
     if person is None:
@@ -75,7 +74,7 @@ async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, ad
 
 
 async def choose_village(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, village_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, village_id: int
 ) -> Outcome:
     person = await uow.persons.by_address(channel, address)
     draft = await uow.ledger.draft_of(person.id) if person else None
@@ -86,9 +85,7 @@ async def choose_village(
     return Outcome(locale=person.locale)
 
 
-async def on_text(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
-) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
     """An answer while adding a problem; False when no problem is being added."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.ledger.draft_of(person.id) if person else None
@@ -136,7 +133,7 @@ async def on_text(
     return True
 
 
-async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     person = await uow.persons.by_address(channel, address)
     draft = await uow.ledger.draft_of(person.id) if person else None
     if person is None or draft is None:
@@ -145,7 +142,7 @@ async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel,
     return True
 
 
-async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     person = await uow.persons.by_address(channel, address)
     if person is None or not await uow.ledger.drop_draft(person.id):
         return False
@@ -157,9 +154,7 @@ def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.LedgerClose(item_id), label="ledger.close_button"),),)
 
 
-async def close(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, item_id: int
-) -> Outcome:
+async def close(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, item_id: int) -> Outcome:
     """整改销号: a cadre of the item's village closes it; its reminders stop."""
     person = await person_for(uow, channel, address, clock)
     item = await uow.ledger.get(item_id)
@@ -175,7 +170,7 @@ def _line(item: LedgerItem, today: date) -> str:
     return f"{mark} #{item.id} {item.village_name}：{item.what}（{item.deadline:%m-%d}，{item.responsible}）"
 
 
-async def show(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/problems: a cadre's open items with a 销号 button each; township staff the whole ledger."""
     person = await person_for(uow, channel, address, clock)
     now = clock.now()
@@ -204,7 +199,7 @@ async def show(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, add
         )
 
 
-async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """The schedule's handler: remind the village's cadres of an item still open."""
     found = await uow.ledger.get(int(item.payload["item"]))
     if found is None or found.status is not LedgerStatus.OPEN:

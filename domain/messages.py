@@ -130,3 +130,12 @@ def money(yuan: int) -> dict[str, int]:
 def day(iso: str) -> dict[str, str]:
     """A date (ISO), formatted for the recipient's locale."""
     return {"$date": iso}
+
+
+@dataclass(frozen=True)
+class Queued:
+    """A message a scheduled item wants sent; the tick queues them all in one statement."""
+
+    person_id: int
+    message: Outgoing
+    key: str

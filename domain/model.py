@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 # 防止返贫监测和乡村振兴咨询服务电话, the national hotline shown wherever someone may be stuck.
@@ -256,3 +256,145 @@ class Invite:
     person_id: int
     expires_at: datetime
     used_at: datetime | None
+
+
+# --- notices, the schedule, delivery, campaigns, reports, the problem ledger, scans ------------
+
+
+class NoticeStatus(enum.StrEnum):
+    DRAFT = "draft"
+    SCHEDULED = "scheduled"
+    SENT = "sent"
+    CANCELLED = "cancelled"
+
+
+class NoticeStep(enum.StrEnum):
+    """The question a draft notice is waiting on."""
+
+    TEXT = "text"
+    AUDIENCE = "audience"
+    VILLAGES = "villages"
+    WHEN = "when"
+    TIME = "time"
+    CONFIRM = "confirm"
+    DONE = "done"
+
+
+@dataclass(frozen=True)
+class Notice:
+    id: int
+    township_id: int
+    author_id: int
+    status: NoticeStatus
+    step: NoticeStep
+    body: str | None
+    audience: dict[str, Any]
+    send_at: datetime | None
+    created_at: datetime
+    sent_at: datetime | None = None
+    remind_rounds: int = 0
+    media: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Recipient:
+    person: Person
+    acknowledged_at: datetime | None
+    reachable: bool
+
+
+@dataclass(frozen=True)
+class ScheduledItem:
+    id: int
+    key: str
+    kind: str
+    payload: dict[str, Any]
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class FailedDelivery:
+    person_name: str | None
+    role: str
+    template: str
+    error: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class Phase:
+    id: int
+    campaign_id: int
+    campaign_name: str
+    seq: int
+    name: str
+    deadline: date
+
+
+class ReportStep(enum.StrEnum):
+    VISITED = "visited"
+    NEW_RISKS = "new_risks"
+    FOUND = "problems_found"
+    CLOSED = "problems_closed"
+    NOTE = "note"
+
+
+@dataclass(frozen=True)
+class Report:
+    village_id: int
+    period: date
+    visited: int
+    new_risks: int
+    problems_found: int
+    problems_closed: int
+    note: str
+    person_id: int
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ReportDraft:
+    person_id: int
+    campaign_id: int
+    period: date
+    village_id: int
+    step: ReportStep
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Campaign:
+    id: int
+    township_id: int
+    name: str
+    reports: dict[str, Any]
+    created_at: datetime
+    end: date  # the last phase deadline
+
+
+class LedgerStatus(enum.StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"  # 整改销号
+
+
+@dataclass(frozen=True)
+class LedgerItem:
+    id: int
+    village_id: int
+    village_name: str
+    added_by: int
+    what: str
+    measure: str
+    deadline: date
+    responsible: str
+    status: LedgerStatus
+    created_at: datetime
+    closed_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScanTotal:
+    village_code: str
+    batch: str
+    web: int
+    telegram: int

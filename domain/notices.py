@@ -10,20 +10,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from domain import buttons as b
-from domain.messages import Action, Outcome, Outgoing, text
-from domain.model import Channel, Person, Role
-from domain.notification_ports import (
-    Audience,
-    Notice,
-    NoticeStatus,
-    NoticeStep,
-    NotificationsUnitOfWork,
-    Queued,
-    ScheduledItem,
-)
+from domain.messages import Action, Outcome, Outgoing, Queued, text
+from domain.model import Audience, Channel, Notice, NoticeStatus, NoticeStep, Person, Role, ScheduledItem
 from domain.people import person_for
 from domain.personal_data import looks_personal  # notices must carry no ID or phone number
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 
 SEND_KIND = "send-notice"
 MAX_BODY = 2000
@@ -45,7 +36,7 @@ def _ack_action(notice_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.NoticeAck(notice_id), label="notice.ack_button"),),)
 
 
-async def _staff(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
+async def _staff(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
     person = await person_for(uow, channel, address, clock)
     if person.role is not Role.TOWNSHIP or person.township_id is None:
         await uow.outbox.add(person.id, Outgoing("notice.not_allowed"), at=clock.now())
@@ -53,7 +44,7 @@ async def _staff(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, a
     return person
 
 
-async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/notice: township staff begin a notice; anyone else is told it is not for them."""
     person = await _staff(uow, clock, channel, address)
     if person is None:
@@ -68,7 +59,7 @@ async def start(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, ad
     await uow.outbox.add(person.id, Outgoing("notice.ask_text", {"max": MAX_BODY}), at=clock.now())
 
 
-async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     """/cancel while drafting a notice: drop the draft. False when there was none."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.notices.draft_of(person.id) if person else None
@@ -81,9 +72,7 @@ async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, a
     return True
 
 
-async def on_text(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
-) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
     """Typed text while drafting: the notice's text or its time. False when no draft is open."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.notices.draft_of(person.id) if person else None
@@ -121,7 +110,7 @@ async def on_text(
 
 
 async def on_other(
-    uow: NotificationsUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     channel: Channel,
     address: str,
@@ -171,7 +160,7 @@ def parse_time(raw: str, now: datetime) -> datetime | None:
     return None
 
 
-async def _ask_audience(uow: NotificationsUnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
+async def _ask_audience(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
     buttons = tuple(
         (Action(b.NoticeAudience(notice_id, kind), label=AUDIENCE_LABELS[kind.value]),) for kind in Audience
     )
@@ -179,7 +168,7 @@ async def _ask_audience(uow: NotificationsUnitOfWork, person: Person, notice_id:
 
 
 async def _own_draft(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
 ) -> tuple[Person, Notice] | None:
     person = await uow.persons.by_address(channel, address)
     draft = await uow.notices.draft_of(person.id) if person else None
@@ -189,7 +178,7 @@ async def _own_draft(
 
 
 async def choose_audience(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, kind: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, kind: str
 ) -> Outcome:
     """A press on an audience button of the draft."""
     found = await _own_draft(uow, clock, channel, address, notice_id)
@@ -209,7 +198,7 @@ async def choose_audience(
 
 
 async def _ask_villages(
-    uow: NotificationsUnitOfWork,
+    uow: UnitOfWork,
     person: Person,
     township_id: int,
     notice_id: int,
@@ -226,7 +215,7 @@ async def _ask_villages(
 
 
 async def toggle_village(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, arg: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, arg: str
 ) -> Outcome:
     """Add or remove a village from the draft's audience, or finish choosing ("done")."""
     found = await _own_draft(uow, clock, channel, address, notice_id)
@@ -250,7 +239,7 @@ async def toggle_village(
     return Outcome(locale=person.locale)
 
 
-async def _ask_when(uow: NotificationsUnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
+async def _ask_when(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
     buttons = (
         (
             Action(b.NoticeWhen(notice_id, "now"), label="notice.when_now"),
@@ -261,7 +250,7 @@ async def _ask_when(uow: NotificationsUnitOfWork, person: Person, notice_id: int
 
 
 async def choose_when(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, when: str
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, when: str
 ) -> Outcome:
     """Send now (to the summary) or later (ask the time)."""
     found = await _own_draft(uow, clock, channel, address, notice_id)
@@ -278,7 +267,7 @@ async def choose_when(
     return Outcome(locale=person.locale)
 
 
-async def audience_of(uow: NotificationsUnitOfWork, notice: Notice) -> list[Person]:
+async def audience_of(uow: UnitOfWork, notice: Notice) -> list[Person]:
     """Who a notice goes to (never its author)."""
     kind = notice.audience.get("kind")
     if kind == Audience.CADRES.value:
@@ -300,7 +289,7 @@ def _when_text(notice: Notice, now: datetime) -> object:
     return notice.send_at.astimezone(now.tzinfo).strftime("%Y-%m-%d %H:%M")
 
 
-async def _audience_label(uow: NotificationsUnitOfWork, notice: Notice) -> object:
+async def _audience_label(uow: UnitOfWork, notice: Notice) -> object:
     kind = notice.audience.get("kind", "")
     if kind == Audience.VILLAGES.value:
         chosen = tuple(int(v) for v in notice.audience.get("villages", []))
@@ -308,7 +297,7 @@ async def _audience_label(uow: NotificationsUnitOfWork, notice: Notice) -> objec
     return text(AUDIENCE_LABELS.get(kind, "notice.audience_cadres"))
 
 
-async def _summary(uow: NotificationsUnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
+async def _summary(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
     notice = await uow.notices.get(notice_id)
     assert notice is not None
     count = len(await audience_of(uow, notice))
@@ -327,9 +316,7 @@ async def _summary(uow: NotificationsUnitOfWork, person: Person, notice_id: int,
     await uow.outbox.add(person.id, Outgoing("notice.summary", params, actions=buttons), at=now)
 
 
-async def confirm(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
-) -> Outcome:
+async def confirm(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int) -> Outcome:
     """Send the draft now, or schedule it for its time."""
     found = await _own_draft(uow, clock, channel, address, notice_id)
     if found is None or found[1].step is not NoticeStep.CONFIRM:
@@ -353,7 +340,7 @@ async def confirm(
 
 
 async def cancel_button(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
 ) -> Outcome:
     found = await _own_draft(uow, clock, channel, address, notice_id)
     if found is None:
@@ -362,13 +349,13 @@ async def cancel_button(
     return Outcome(locale=found[0].locale)
 
 
-async def send_scheduled(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def send_scheduled(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """The schedule's handler for a notice whose time has come (it queues its own messages)."""
     await dispatch(uow, clock, int(item.payload["notice"]))
     return []
 
 
-async def dispatch(uow: NotificationsUnitOfWork, clock: Clock, notice_id: int) -> int:
+async def dispatch(uow: UnitOfWork, clock: Clock, notice_id: int) -> int:
     """Send a notice to its audience; returns how many it went to (0 when already sent)."""
     now = clock.now()
     if not await uow.notices.transition(
@@ -392,7 +379,7 @@ async def dispatch(uow: NotificationsUnitOfWork, clock: Clock, notice_id: int) -
     return len(people)
 
 
-async def _township_name(uow: NotificationsUnitOfWork, notice: Notice) -> str:
+async def _township_name(uow: UnitOfWork, notice: Notice) -> str:
     author = await uow.persons.get(notice.author_id)
     villages = await uow.notices.township_villages(notice.township_id)
     if villages:
@@ -401,7 +388,7 @@ async def _township_name(uow: NotificationsUnitOfWork, notice: Notice) -> str:
 
 
 async def _status_to(
-    uow: NotificationsUnitOfWork, notice: Notice, person_id: int, now: datetime, key: str | None = None
+    uow: UnitOfWork, notice: Notice, person_id: int, now: datetime, key: str | None = None
 ) -> None:
     recipients = await uow.notices.recipients(notice.id, Channel.TELEGRAM)
     acked = [r for r in recipients if r.acknowledged_at is not None]
@@ -429,7 +416,7 @@ async def _status_to(
 
 
 async def _staff_notice(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
 ) -> tuple[Person, Notice] | None:
     person = await uow.persons.by_address(channel, address)
     notice = await uow.notices.get(notice_id)
@@ -445,7 +432,7 @@ async def _staff_notice(
 
 
 async def show_status(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
 ) -> Outcome:
     """Who has acknowledged a notice, x of y, and who has not."""
     found = await _staff_notice(uow, clock, channel, address, notice_id)
@@ -456,9 +443,7 @@ async def show_status(
     return Outcome(locale=person.locale)
 
 
-async def remind(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
-) -> Outcome:
+async def remind(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int) -> Outcome:
     """Remind, once more, everyone who has not acknowledged the notice."""
     found = await _staff_notice(uow, clock, channel, address, notice_id)
     if found is None:
@@ -496,7 +481,7 @@ async def remind(
 
 
 async def acknowledge(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
 ) -> Outcome:
     """收到: the recipient confirms they have read the notice."""
     person = await person_for(uow, channel, address, clock)

@@ -14,11 +14,10 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
-from domain.messages import Action, Outcome, Outgoing
-from domain.model import Channel, Person, Role
-from domain.notification_ports import NotificationsUnitOfWork, Queued, Report, ReportStep, ScheduledItem
+from domain.messages import Action, Outcome, Outgoing, Queued
+from domain.model import Channel, Person, Report, ReportStep, Role, ScheduledItem
 from domain.people import person_for
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 
 REQUEST_KIND = "report-request"
 REMIND_KIND = "report-remind"
@@ -63,7 +62,7 @@ def morning(day: date, now: datetime) -> datetime:
 
 
 async def schedule_requests(
-    uow: NotificationsUnitOfWork, clock: Clock, campaign_id: int, reports: dict[str, Any], end: date
+    uow: UnitOfWork, clock: Clock, campaign_id: int, reports: dict[str, Any], end: date
 ) -> int:
     """Schedule the request and the reminder of every period of a campaign; returns the periods."""
     now = clock.now()
@@ -78,9 +77,7 @@ async def schedule_requests(
     return len(due_dates)
 
 
-async def _ask_missing(
-    uow: NotificationsUnitOfWork, item: ScheduledItem, template: str, prefix: str
-) -> list[Queued]:
+async def _ask_missing(uow: UnitOfWork, item: ScheduledItem, template: str, prefix: str) -> list[Queued]:
     campaign_id = int(item.payload["campaign"])
     period = date.fromisoformat(item.payload["period"])
     campaign = await uow.campaigns.get(campaign_id)
@@ -101,18 +98,18 @@ async def _ask_missing(
     return queued
 
 
-async def request(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def request(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """The schedule's handler: ask each village that has not reported for the period."""
     return await _ask_missing(uow, item, "report.request", "report-request")
 
 
-async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     """The schedule's handler on the due date: remind the villages still missing."""
     return await _ask_missing(uow, item, "report.reminder", "report-remind")
 
 
 async def start(
-    uow: NotificationsUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     channel: Channel,
     address: str,
@@ -146,7 +143,7 @@ async def start(
     return Outcome(done=False, locale=person.locale)  # the button stays, to start again
 
 
-async def _ask(uow: NotificationsUnitOfWork, person: Person, step: ReportStep, now: datetime) -> None:
+async def _ask(uow: UnitOfWork, person: Person, step: ReportStep, now: datetime) -> None:
     await uow.outbox.add(person.id, Outgoing(QUESTIONS[step], {"max": MAX_NOTE}), at=now)
 
 
@@ -159,9 +156,7 @@ def number(raw: str) -> int | None:
     return value if value <= MAX_NUMBER else None
 
 
-async def on_text(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str, raw: str
-) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
     """An answer to the open report draft; False when there is none."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.campaigns.draft_of(person.id) if person else None
@@ -208,7 +203,7 @@ async def on_text(
     return True
 
 
-async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     """A photo, voice note or sticker in answer to a report question: numbers are wanted."""
     person = await uow.persons.by_address(channel, address)
     draft = await uow.campaigns.draft_of(person.id) if person else None
@@ -219,7 +214,7 @@ async def on_other(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel,
     return True
 
 
-async def cancel(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
     person = await uow.persons.by_address(channel, address)
     if person is None or not await uow.campaigns.drop_draft(person.id):
         return False
@@ -234,7 +229,7 @@ class Compiled:
     rows: list[tuple[str, Report | None]]  # (village name, its report or None)
 
 
-async def compile_latest(uow: NotificationsUnitOfWork, township_id: int, today: date) -> Compiled | None:
+async def compile_latest(uow: UnitOfWork, township_id: int, today: date) -> Compiled | None:
     """The newest campaign of a township, its latest requested period, village by village."""
     campaign = await uow.campaigns.latest(township_id)
     if campaign is None:
@@ -247,7 +242,7 @@ async def compile_latest(uow: NotificationsUnitOfWork, township_id: int, today: 
     return Compiled(campaign.name, period, [(v.name, reports.get(v.id)) for v in villages])
 
 
-async def show(uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
     """/report: the compiled table of the latest period, village by village (staff only)."""
     person = await person_for(uow, channel, address, clock)
     now = clock.now()
@@ -283,7 +278,7 @@ class Export:
     reports: list[Report]
 
 
-async def export(uow: NotificationsUnitOfWork, township_id: int) -> Export | None:
+async def export(uow: UnitOfWork, township_id: int) -> Export | None:
     """Every report of the township's newest campaign, for a sheet."""
     campaign = await uow.campaigns.latest(township_id)
     if campaign is None:
@@ -292,9 +287,7 @@ async def export(uow: NotificationsUnitOfWork, township_id: int) -> Export | Non
     return Export(campaign.name, villages, await uow.campaigns.reports(campaign.id))
 
 
-async def export_for(
-    uow: NotificationsUnitOfWork, clock: Clock, channel: Channel, address: str
-) -> Export | None:
+async def export_for(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Export | None:
     """The export a staff member may see (their township's), or None."""
     person = await uow.persons.by_address(channel, address)
     if person is None or person.role is not Role.TOWNSHIP or person.township_id is None:

@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
-from domain.model import Channel
-from domain.notification_ports import NotificationsUnitOfWork, Queued, ScheduledItem
-from domain.ports import Clock
+from domain.messages import Queued
+from domain.model import Channel, ScheduledItem
+from domain.ports import Clock, UnitOfWork
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class QuietHours:
         return candidate
 
 
-Run = Callable[[NotificationsUnitOfWork, Clock, ScheduledItem], Awaitable[list[Queued]]]
+Run = Callable[[UnitOfWork, Clock, ScheduledItem], Awaitable[list[Queued]]]
 
 
 @dataclass(frozen=True)
@@ -73,7 +73,7 @@ class TickResult:
 
 
 async def tick(
-    uow: NotificationsUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     handlers: dict[str, Handler],
     quiet: QuietHours,

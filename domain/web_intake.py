@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
-from typing import Any, Protocol, cast
+from typing import Any
 
 from domain import intake, risk_types, validation
 from domain.messages import Outcome, Outgoing
@@ -21,30 +20,6 @@ from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.validation import Invalid
 
 MAX_FIELD = 1000  # characters; no single field of the form may be longer (the description's limit)
-
-
-class ScanRepository(Protocol):
-    async def count(self, village_code: str, batch: str, channel: str, day: date) -> None: ...
-    async def totals(self) -> list[ScanTotal]: ...
-
-
-class UploadRepository(Protocol):
-    async def add(self, content_type: str, data: bytes, at: datetime) -> int: ...
-
-
-class WebUnitOfWork(UnitOfWork, Protocol):
-    @property
-    def scans(self) -> ScanRepository: ...
-    @property
-    def uploads(self) -> UploadRepository: ...
-
-
-@dataclass(frozen=True)
-class ScanTotal:
-    village_code: str
-    batch: str
-    web: int
-    telegram: int
 
 
 @dataclass(frozen=True)
@@ -79,8 +54,7 @@ async def record_scan(
     """
     village = await uow.geography.village_by_code(village_code)
     if village is not None:
-        scans = cast(WebUnitOfWork, uow).scans
-        await scans.count(village_code, batch or "", channel, clock.now().date())
+        await uow.scans.count(village_code, batch or "", channel, clock.now().date())
     return village
 
 
@@ -175,7 +149,7 @@ def check(form: dict[str, Any], *, clock: Clock, protector: Protector, filed_by_
 
 
 async def declare(
-    uow: WebUnitOfWork,
+    uow: UnitOfWork,
     clock: Clock,
     rules: DeadlineRules,
     village: Village,

@@ -7,13 +7,12 @@ may act on it. Data that does not parse as one of our buttons never reaches a us
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any
 
 from domain import buttons as b
 from domain import campaign_chat, campaigns, cases, household, intake, ledger, notices, people, reports, work
 from domain.messages import Outcome
 from domain.model import Channel
-from domain.notification_ports import NotificationsUnitOfWork
 from domain.ports import Clock, UnitOfWork
 from handlers.context import Services
 
@@ -23,9 +22,9 @@ UseCase = Callable[[UnitOfWork, Clock], Awaitable[Outcome]]
 Route = Callable[[Any, str, Services], UseCase]
 
 
-def _n(run: Callable[[NotificationsUnitOfWork, Clock], Awaitable[Outcome]]) -> UseCase:
+def _n(run: Callable[[UnitOfWork, Clock], Awaitable[Outcome]]) -> UseCase:
     """A use case of the notification engine, whose unit of work has its repositories too."""
-    return lambda uow, clock: run(cast(NotificationsUnitOfWork, uow), clock)
+    return lambda uow, clock: run(uow, clock)
 
 
 def _intake(button: Any, a: str, s: Services) -> UseCase:

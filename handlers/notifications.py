@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from telegram import InputFile, Update
 from telegram.ext import (
@@ -22,8 +22,7 @@ from telegram.ext import (
 
 from domain import campaign_chat, delivery, ledger, notices, reports
 from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork
-from domain.ports import Clock
+from domain.ports import Clock, UnitOfWork
 from handlers.context import AppContext
 from handlers.sheets import reports_xlsx
 from locales import catalog_for
@@ -40,11 +39,11 @@ def _address(update: Update) -> str:
     return str(update.effective_chat.id)
 
 
-async def _run(context: AppContext, use_case: Callable[[NotificationsUnitOfWork, Clock], Awaitable[T]]) -> T:
+async def _run(context: AppContext, use_case: Callable[[UnitOfWork, Clock], Awaitable[T]]) -> T:
     """Run a use case in its own transaction (its commit wakes the sender for what it left pending)."""
     services = context.services
     async with services.uow() as uow:
-        result = await use_case(cast(NotificationsUnitOfWork, uow), services.clock)
+        result = await use_case(uow, services.clock)
         await uow.commit()
     return result
 
@@ -60,7 +59,7 @@ async def cancel(update: Update, context: AppContext) -> None:
     """/cancel while drafting a notice drops the draft; otherwise the skeleton's /cancel runs."""
     address = _address(update)
 
-    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
+    async def either(uow: UnitOfWork, clock: Clock) -> bool:
         return (
             await notices.cancel(uow, clock, TG, address)
             or await campaign_chat.cancel(uow, clock, TG, address)
@@ -72,7 +71,7 @@ async def cancel(update: Update, context: AppContext) -> None:
         raise ApplicationHandlerStop
 
 
-async def answer_draft(uow: NotificationsUnitOfWork, clock: Clock, address: str, raw: str) -> bool:
+async def answer_draft(uow: UnitOfWork, clock: Clock, address: str, raw: str) -> bool:
     """Typed text that answers an open notice, campaign, report or ledger draft: True when one
     took it. Called by the chat's text handler in its own transaction, before the conversation
     flows, so a typed answer is one transaction. Farmers (members of the public) draft none of
@@ -99,7 +98,7 @@ async def other(update: Update, context: AppContext) -> None:
         media = {"kind": "document", "file_id": message.document.file_id}
     caption = message.caption if message is not None else None
 
-    async def either(uow: NotificationsUnitOfWork, clock: Clock) -> bool:
+    async def either(uow: UnitOfWork, clock: Clock) -> bool:
         return (
             await notices.on_other(uow, clock, TG, address, media, caption)
             or await campaign_chat.on_other(uow, clock, TG, address)

@@ -7,7 +7,7 @@ import logging
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from telegram import (
     Bot,
@@ -33,7 +33,6 @@ from domain import dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
@@ -214,7 +213,7 @@ async def text(update: Update, context: AppContext) -> None:
     async def answer(uow: UnitOfWork, clock: Clock) -> None:
         # A draft of township work first (notice, campaign, report, ledger), then the person's
         # conversation: one transaction, so one that wrote marks the update done.
-        if await notifications.answer_draft(cast(NotificationsUnitOfWork, uow), clock, address, raw):
+        if await notifications.answer_draft(uow, clock, address, raw):
             return
         await dialog.on_text(uow, clock, protector, rules, TG, address, raw, language=language)
 

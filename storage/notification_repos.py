@@ -11,22 +11,26 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.model import Channel, OutboxStatus, Person, Role, Village
-from domain.notification_ports import (
+from domain.messages import Queued
+from domain.model import (
     Campaign,
+    Channel,
     FailedDelivery,
     LedgerItem,
     LedgerStatus,
     Notice,
     NoticeStatus,
     NoticeStep,
+    OutboxStatus,
+    Person,
     Phase,
-    Queued,
     Recipient,
     Report,
     ReportDraft,
     ReportStep,
+    Role,
     ScheduledItem,
+    Village,
 )
 from storage.models import (
     CadreVillageRow,

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.web_intake import ScanTotal
+from domain.model import ScanTotal
 from storage.models import QrScanRow, UploadRow
 
 

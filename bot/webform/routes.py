@@ -40,8 +40,8 @@ from bot.webform.safety import (
 from domain import validation, web_intake
 from domain.household import NEXT_STEP
 from domain.model import Person, TaskStatus, Village
-from domain.ports import Clock, DeadlineRules, Protector, Unreadable
-from domain.web_intake import Photo, WebUnitOfWork
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork, Unreadable
+from domain.web_intake import Photo
 from qr.cadre_links import verify_cadre_link
 from qr.links import deep_link
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -54,7 +54,7 @@ PUBLIC_PREFIXES = ("/q/", "/d/", "/r/", "/status")
 class WebDeps:
     """What the public pages need from the service."""
 
-    uow: Callable[[], WebUnitOfWork]
+    uow: Callable[[], UnitOfWork]
     clock: Clock
     rules: DeadlineRules
     protector: Protector

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
 from bot.service import Service
 from domain import campaigns
-from domain.notification_ports import NotificationsUnitOfWork
 from tests.domain.test_campaigns import rows
 from tests.e2e.conftest import Chat, bind
 from tests.e2e.test_notices import clocked  # noqa: F401 (the fixture)
@@ -27,7 +25,7 @@ async def test_a_deadline_reminder_and_the_done_button(
         clock.now().date(),
     )
     async with service.uow() as work:
-        await campaigns.create(cast(NotificationsUnitOfWork, work), service.clock, spec)
+        await campaigns.create(work, service.clock, spec)
         await work.commit()
     # The service was down all day: the 3-day reminder (11-27 08:00) is found late, at night.
     clock.current = datetime(2026, 11, 27, 23, 0, tzinfo=SHANGHAI)

@@ -6,14 +6,12 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import date
-from typing import cast
 
 from openpyxl import load_workbook
 
 from bot.service import Service
 from domain import campaigns
 from domain.model import Channel
-from domain.notification_ports import NotificationsUnitOfWork
 from tests.domain.test_campaigns import rows
 from tests.e2e.conftest import Chat, bind
 from tests.e2e.test_notices import clocked, write_notice  # noqa: F401 (the fixture)
@@ -134,7 +132,7 @@ async def test_report_of_a_campaign_named_with_characters_excel_refuses_in_a_tit
     name = "'2026/12:排查?*[一]\\第二轮'"
     text = f"活动,{name}\n乡镇,青山镇\n村,QS01\n报告,日期,2026-12-10\n阶段,入户排查,2026-12-20\n"
     async with service.uow() as uow:
-        work = cast(NotificationsUnitOfWork, uow)
+        work = uow
         spec = campaigns.parse(rows(text), clock.now().date())
         campaign_id = await campaigns.create(work, service.clock, spec)
         person = await work.persons.by_address(Channel.TELEGRAM, str(zhang.user.id))

@@ -6,13 +6,11 @@ from __future__ import annotations
 import io
 from collections.abc import Callable
 from datetime import datetime
-from typing import cast
 
 from openpyxl import load_workbook
 
 from bot.service import Service
 from domain import campaigns
-from domain.notification_ports import NotificationsUnitOfWork
 from tests.domain.test_campaigns import rows
 from tests.e2e.conftest import Chat, bind
 from tests.e2e.test_notices import clocked  # noqa: F401 (the fixture)
@@ -34,7 +32,7 @@ async def test_a_village_reports_in_chat_and_the_township_gets_the_table(
     await bind(service, staff, "13800000003")
     async with service.uow() as work:
         await campaigns.create(
-            cast(NotificationsUnitOfWork, work),
+            work,
             service.clock,
             campaigns.parse(rows(CAMPAIGN), clock.now().date()),
         )

@@ -49,9 +49,9 @@ from domain import (
 from domain import export as export_cases
 from domain.campaigns import CampaignSpec, PhaseSpec
 from domain.messages import Outcome, Outgoing
-from domain.model import Channel, Flow, IntakeStep
-from domain.notification_ports import NoticeStep, NotificationsUnitOfWork, ReportStep
+from domain.model import Channel, Flow, IntakeStep, NoticeStep, ReportStep
 from domain.policy import load_policy
+from domain.ports import UnitOfWork
 from handlers import limits
 from handlers.buttons import use_case_for
 from handlers.context import Services
@@ -417,7 +417,7 @@ async def build_world(engine: AsyncEngine) -> World:
     async def notice(u: SqlUnitOfWork) -> int:
         staff = await u.persons.get(ids["staff"])
         assert staff is not None and staff.township_id is not None
-        n = cast(NotificationsUnitOfWork, u)
+        n = u
         draft = await n.notices.add_draft(staff.township_id, staff.id, clock.now())
         await n.notices.update_draft(draft.id, body="冬季防火", audience={"kind": "cadres"}, step="confirm")
         assert (await notices.confirm(n, clock, TG, PEOPLE["staff"], draft.id)).done
@@ -426,7 +426,7 @@ async def build_world(engine: AsyncEngine) -> World:
     ids["notice"] = await step(notice)
 
     async def campaign(u: SqlUnitOfWork) -> tuple[int, int, date]:
-        n = cast(NotificationsUnitOfWork, u)
+        n = u
         spec = CampaignSpec(
             name="集中排查",
             township="青山镇",
@@ -450,7 +450,7 @@ async def build_world(engine: AsyncEngine) -> World:
     ids["campaign"], ids["phase"], period = await step(campaign)
 
     async def problem(u: SqlUnitOfWork) -> int:
-        n = cast(NotificationsUnitOfWork, u)
+        n = u
         return await n.ledger.add(
             ids["QS01"], ids["cadre"], "危房", "加固", date(2026, 12, 30), "张伟", clock.now()
         )
@@ -604,8 +604,8 @@ class Turn:
         self.touched: set[str] = set()  # who wrote in this example
 
     @property
-    def n(self) -> NotificationsUnitOfWork:
-        return cast(NotificationsUnitOfWork, self.uow)
+    def n(self) -> UnitOfWork:
+        return cast(UnitOfWork, self.uow)
 
     async def begin(self) -> None:
         self.first_outbox = self._seen = int(

@@ -12,7 +12,7 @@ from openpyxl import Workbook, load_workbook
 
 from domain import export as export_cases
 from domain.ledger import export_rows
-from domain.notification_ports import LedgerItem, LedgerStatus, Report
+from domain.model import LedgerItem, LedgerStatus, Report
 from domain.reports import Export
 from handlers.sheets import ledger_xlsx, reports_xlsx
 from handlers.xlsx import cases_workbook, sheet_title, text_row

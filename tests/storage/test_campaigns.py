@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import cast
 
 import pytest
 from sqlalchemy import select
@@ -11,7 +10,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import campaigns, schedule
 from domain.model import Channel
-from domain.notification_ports import NotificationsUnitOfWork
 from storage.db import session_factory
 from storage.models import OutboxRow, ScheduledRow
 from storage.uow import SqlUnitOfWorkFactory
@@ -26,9 +24,7 @@ FILE = (
 
 async def _tick(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> schedule.TickResult:
     async with uow() as work:
-        result = await schedule.tick(
-            cast(NotificationsUnitOfWork, work), clock, schedule.default_handlers(), schedule.QuietHours()
-        )
+        result = await schedule.tick(work, clock, schedule.default_handlers(), schedule.QuietHours())
         await work.commit()
     return result
 
@@ -48,7 +44,7 @@ async def test_reminders_go_to_villages_not_done_and_stop_once_done(
     await seed_roster(uow)
     spec = campaigns.parse(rows(FILE), clock.now().date())
     async with uow() as work:
-        await campaigns.create(cast(NotificationsUnitOfWork, work), clock, spec)
+        await campaigns.create(work, clock, spec)
         zhang = await work.persons.by_phone("+8613800000001")
         zhao = await work.persons.by_phone("+8613800000005")
         li = await work.persons.by_phone("+8613800000002")
@@ -73,17 +69,11 @@ async def test_reminders_go_to_villages_not_done_and_stop_once_done(
         phase_id = int((await work.schedule.due(clock.now() + timedelta(days=2), 1))[0].payload["phase"])  # type: ignore[attr-defined]
         village = await work.geography.village_by_code("QS01")
         assert village is not None
-        outcome = await campaigns.mark_done(
-            cast(NotificationsUnitOfWork, work), clock, Channel.TELEGRAM, "2001", phase_id, village.id
-        )
+        outcome = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2001", phase_id, village.id)
         assert outcome.toast == "campaign.marked_done"
-        again = await campaigns.mark_done(
-            cast(NotificationsUnitOfWork, work), clock, Channel.TELEGRAM, "2003", phase_id, village.id
-        )
+        again = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2003", phase_id, village.id)
         assert again.toast == "campaign.already_done"
-        stranger = await campaigns.mark_done(
-            cast(NotificationsUnitOfWork, work), clock, Channel.TELEGRAM, "2002", phase_id, 999
-        )
+        stranger = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2002", phase_id, 999)
         assert not stranger.done
         await work.commit()
     clock.current = datetime(2026, 11, 27, 8, 0, tzinfo=SHANGHAI)
@@ -100,5 +90,5 @@ async def test_unknown_villages_are_refused_with_their_line(
     )
     async with uow() as work:
         with pytest.raises(campaigns.CampaignRejected) as refused:
-            await campaigns.create(cast(NotificationsUnitOfWork, work), clock, spec)
+            await campaigns.create(work, clock, spec)
     assert [(p.line, p.params["code"]) for p in refused.value.problems] == [(3, "BS01"), (3, "XX9")]

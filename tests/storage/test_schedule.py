@@ -5,16 +5,14 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 from pathlib import Path
-from typing import cast
 
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import schedule
-from domain.messages import Outgoing
-from domain.model import Channel, Role
-from domain.notification_ports import NotificationsUnitOfWork, Queued, ScheduledItem
-from domain.ports import Clock
+from domain.messages import Outgoing, Queued
+from domain.model import Channel, Role, ScheduledItem
+from domain.ports import Clock, UnitOfWork
 from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.models import OutboxRow, ScheduledRow
@@ -24,14 +22,14 @@ from tests.support import FakeClock, database
 ran: list[str] = []
 
 
-async def remind(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     ran.append(item.key)
     return [
         Queued(int(item.payload["person"]), Outgoing("help.cadre", {"hotline": "12317"}), f"r:{item.key}")
     ]
 
 
-async def broken(uow: NotificationsUnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
+async def broken(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
     raise RuntimeError("no such campaign")
 
 
@@ -54,7 +52,7 @@ async def _add(
     uow: SqlUnitOfWorkFactory, clock: FakeClock, key: str, kind: str, minutes: float, person: int
 ) -> bool:
     async with uow() as work:
-        added = await cast(NotificationsUnitOfWork, work).schedule.add(
+        added = await work.schedule.add(
             key, kind, clock.now() + timedelta(minutes=minutes), {"person": person}, clock.now()
         )
         await work.commit()
@@ -63,9 +61,7 @@ async def _add(
 
 async def _tick(uow: SqlUnitOfWorkFactory, clock: FakeClock) -> schedule.TickResult:
     async with uow() as work:
-        result = await schedule.tick(
-            cast(NotificationsUnitOfWork, work), clock, HANDLERS, schedule.QuietHours()
-        )
+        result = await schedule.tick(work, clock, HANDLERS, schedule.QuietHours())
         await work.commit()
     return result
 

@@ -10,9 +10,8 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from domain.messages import Outgoing
+from domain.messages import Outgoing, Queued
 from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo, TaskStatus
-from domain.notification_ports import Queued
 from handlers.limits import TEXT_LIMIT, splitter, utf16_len
 from handlers.render import text_of
 from storage.db import session_factory

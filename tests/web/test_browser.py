@@ -7,7 +7,6 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import aiohttp
 import pytest
@@ -15,7 +14,6 @@ from playwright.async_api import Browser, expect
 
 from bot.service import Service
 from bot.settings import Settings, load
-from domain.web_intake import WebUnitOfWork
 from tests.e2e.conftest import (  # noqa: F401 (fixtures)
     SECRET,
     TOKEN,
@@ -131,5 +129,5 @@ async def test_a_telegram_scan_is_counted(service: Service, chat: Callable[..., 
     await farmer.emu.send_command(farmer.user, "start", village_payload("QS02"))
     await farmer.expect("王家村")
     async with service.uow() as uow:
-        totals = await cast(WebUnitOfWork, uow).scans.totals()
+        totals = await uow.scans.totals()
     assert [(t.village_code, t.batch, t.web, t.telegram) for t in totals] == [("QS02", "", 0, 1)]
