@@ -17,10 +17,10 @@ from typing import Any
 
 from domain import buttons as b
 from domain import campaigns
+from domain.actor import Actor
 from domain.ledger import parse_deadline
 from domain.messages import Action, Outcome, Outgoing, text
-from domain.model import Channel, Conversation, Flow, Person, Role
-from domain.people import person_for
+from domain.model import Conversation, Flow, Person, Role
 from domain.ports import Clock, UnitOfWork
 from domain.roster import Problem
 from domain.validation import years_after
@@ -57,31 +57,29 @@ async def _township_name(uow: UnitOfWork, township_id: int) -> str:
     return ""
 
 
-async def _mine(uow: UnitOfWork, channel: Channel, address: str) -> tuple[Person, Conversation] | None:
-    person = await uow.persons.by_address(channel, address)
-    conv = await uow.conversations.get(person.id) if person else None
-    if person is None or conv is None or conv.flow is not Flow.CAMPAIGN:
+async def _mine(uow: UnitOfWork, actor: Actor) -> tuple[Person, Conversation] | None:
+    conv = await uow.conversations.get(actor.id) if actor else None
+    if actor is None or conv is None or conv.flow is not Flow.CAMPAIGN:
         return None
-    return person, conv
+    return actor, conv
 
 
-async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/campaign: township staff begin defining a campaign; anyone else is told it is not for them."""
-    person = await person_for(uow, channel, address, clock)
     now = clock.now()
-    if person.role is not Role.TOWNSHIP or person.township_id is None:
-        await uow.outbox.add(person.id, Outgoing("campaign.chat_not_allowed"), at=now)
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        await uow.outbox.add(actor.id, Outgoing("campaign.chat_not_allowed"), at=now)
         return
-    township = await _township_name(uow, person.township_id)
-    await uow.conversations.start(person.id, Flow.CAMPAIGN, NAME, {"township": township}, now)
+    township = await _township_name(uow, actor.township_id)
+    await uow.conversations.start(actor.id, Flow.CAMPAIGN, NAME, {"township": township}, now)
     await uow.outbox.add(
-        person.id, Outgoing("campaign.chat_ask_name", {"township": township, "max": MAX_NAME}), at=now
+        actor.id, Outgoing("campaign.chat_ask_name", {"township": township, "max": MAX_NAME}), at=now
     )
 
 
-async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
     """/cancel while defining a campaign drops the draft. False when there was none."""
-    mine = await _mine(uow, channel, address)
+    mine = await _mine(uow, actor)
     if mine is None:
         return False
     person, conv = mine
@@ -163,9 +161,9 @@ def _normalise_dates(line: str, today: date) -> str:
     return f"{match['name']} {found.isoformat()}" if found else line
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
     """An answer while defining a campaign; False when no campaign is being defined."""
-    mine = await _mine(uow, channel, address)
+    mine = await _mine(uow, actor)
     if mine is None:
         return False
     person, conv = mine
@@ -173,7 +171,7 @@ async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
     data = dict(conv.data)
     value = raw.strip()
     if value.casefold() in CANCEL_WORDS:
-        return await cancel(uow, clock, channel, address)
+        return await cancel(uow, clock, actor)
     if conv.step == NAME:
         if not value or len(value) > MAX_NAME:
             await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_name", {"max": MAX_NAME}), at=now)
@@ -223,9 +221,9 @@ async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
     return True
 
 
-async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
     """A photo, voice note or file while defining a campaign: only text or buttons will do."""
-    mine = await _mine(uow, channel, address)
+    mine = await _mine(uow, actor)
     if mine is None:
         return False
     await uow.outbox.add(mine[0].id, Outgoing("campaign.chat_text_only"), at=clock.now())
@@ -233,19 +231,19 @@ async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str
 
 
 async def _pressed(
-    uow: UnitOfWork, channel: Channel, address: str, conv_id: int, step: str
+    uow: UnitOfWork, actor: Actor, conv_id: int, step: str
 ) -> tuple[Person, Conversation] | None:
-    mine = await _mine(uow, channel, address)
+    mine = await _mine(uow, actor)
     if mine is None or mine[1].id != conv_id or mine[1].step != step:
         return None
     return mine
 
 
 async def choose_village(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, code: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, code: str
 ) -> Outcome:
     """A village button: toggle it; "all" clears the choice (every village); "next" moves on."""
-    mine = await _pressed(uow, channel, address, conv_id, VILLAGES)
+    mine = await _pressed(uow, actor, conv_id, VILLAGES)
     if mine is None:
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine
@@ -271,9 +269,9 @@ async def choose_village(
 
 
 async def choose_rhythm(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, kind: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, kind: str
 ) -> Outcome:
-    mine = await _pressed(uow, channel, address, conv_id, RHYTHM)
+    mine = await _pressed(uow, actor, conv_id, RHYTHM)
     if mine is None or kind not in RHYTHM_CHOICES:
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine
@@ -289,9 +287,9 @@ async def choose_rhythm(
 
 
 async def default_reminders(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int
 ) -> Outcome:
-    mine = await _pressed(uow, channel, address, conv_id, REMINDERS)
+    mine = await _pressed(uow, actor, conv_id, REMINDERS)
     if mine is None:
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine
@@ -345,10 +343,10 @@ async def _summary(
 
 
 async def confirm(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conv_id: int, answer: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, answer: str
 ) -> Outcome:
     """Create the campaign shown in the summary (once, however often pressed), or drop it."""
-    mine = await _pressed(uow, channel, address, conv_id, CONFIRM)
+    mine = await _pressed(uow, actor, conv_id, CONFIRM)
     if mine is None or answer not in ("yes", "no"):
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine

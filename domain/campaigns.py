@@ -23,9 +23,9 @@ from typing import Any
 
 from domain import buttons as b
 from domain import reports
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Channel, Role, ScheduledItem
-from domain.people import person_for
+from domain.model import Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 from domain.roster import SEPARATORS, Problem
 from domain.validation import years_after
@@ -239,15 +239,14 @@ async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Que
 
 
 async def mark_done(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, phase_id: int, village_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, phase_id: int, village_id: int
 ) -> Outcome:
     """A cadre reports that their village has finished a phase: its reminders stop."""
-    person = await person_for(uow, channel, address, clock)
-    if person.role is not Role.CADRE or village_id not in person.village_ids:
-        return Outcome(toast="campaign.not_yours", done=False, locale=person.locale)
+    if actor.role is not Role.CADRE or village_id not in actor.village_ids:
+        return Outcome(toast="campaign.not_yours", done=False, locale=actor.locale)
     phase = await uow.campaigns.phase(phase_id)
     if phase is None or village_id not in {v.id for v in await uow.campaigns.villages_of(phase.campaign_id)}:
-        return Outcome(toast="campaign.not_yours", done=False, locale=person.locale)
-    if not await uow.campaigns.mark_done(phase_id, village_id, person.id, clock.now()):
-        return Outcome(toast="campaign.already_done", locale=person.locale)
-    return Outcome(toast="campaign.marked_done", locale=person.locale)
+        return Outcome(toast="campaign.not_yours", done=False, locale=actor.locale)
+    if not await uow.campaigns.mark_done(phase_id, village_id, actor.id, clock.now()):
+        return Outcome(toast="campaign.already_done", locale=actor.locale)
+    return Outcome(toast="campaign.marked_done", locale=actor.locale)

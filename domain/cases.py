@@ -14,13 +14,13 @@ from typing import Any
 
 from domain import buttons as b
 from domain import validation
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
     HOTLINE,
     Attachment,
     AttachmentKind,
     CaseEvent,
-    Channel,
     Declaration,
     DeclarationStatus,
     Flow,
@@ -32,9 +32,8 @@ from domain.model import (
     TaskStatus,
     Verdict,
 )
-from domain.people import person_for
 from domain.ports import Clock, DeadlineRules, UnitOfWork
-from domain.procedure import DUE_STEP, Actor, Move, MoveRefused, move
+from domain.procedure import DUE_STEP, Move, MoveRefused, Party, move
 from domain.validation import Invalid
 
 log = logging.getLogger(__name__)
@@ -106,7 +105,7 @@ async def submit_declaration(
     village = await uow.geography.village(declaration.village_id)
     assert village is not None
     cadres = await uow.persons.cadres_of_village(village.id)
-    reachable = await uow.persons.reachable([p.id for p in cadres], Channel.TELEGRAM)
+    reachable = await uow.persons.reachable([p.id for p in cadres])
     routed_to = RoutedTo.VILLAGE
     recipients = [p for p in cadres if p.id in reachable]
     if not recipients:
@@ -160,7 +159,7 @@ async def submit_declaration(
                 key=f"case-new:{task.id}:{recipient.id}:{n}",
                 at=now,
             )
-    if not await uow.persons.reachable([declarant.id], Channel.TELEGRAM):
+    if not await uow.persons.reachable([declarant.id]):
         return declaration  # declared on the web page, which shows the receipt itself
     await uow.outbox.add(
         declarant.id,
@@ -228,16 +227,16 @@ async def _may_hand_over(uow: UnitOfWork, person: Person, task: Task) -> str | N
 
 
 async def _refusal(
-    uow: UnitOfWork, person: Person, task: Task, declaration: Declaration, actor: Actor
+    uow: UnitOfWork, person: Person, task: Task, declaration: Declaration, party: Party
 ) -> str | None:
-    """Why `person` may not make a move that needs `actor` (a catalog key), or None."""
-    if actor is Actor.HOUSEHOLD:
+    """Why `person` may not make a move that needs `party` (a catalog key), or None."""
+    if party is Party.HOUSEHOLD:
         return None if declaration.declared_by == person.id else "case.not_allowed"
-    if actor is Actor.TOWNSHIP:
+    if party is Party.TOWNSHIP:
         return None if await is_township_of(uow, person, task.village_id) else "case.township_only"
     if not await _is_handler(uow, person, task):
         return "case.not_allowed"
-    if actor is Actor.OWNER and task.acknowledged_by != person.id:
+    if party is Party.OWNER and task.acknowledged_by != person.id:
         return "case.not_yours"
     return None
 
@@ -246,9 +245,8 @@ async def _refusal(
 
 
 async def _load(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int
-) -> tuple[Person, Task | None, Declaration | None]:
-    actor = await person_for(uow, channel, address, clock)
+    uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int
+) -> tuple[Actor, Task | None, Declaration | None]:
     task = await uow.tasks.get(task_id)
     declaration = await uow.declarations.get(task.declaration_id) if task else None
     return actor, task, declaration
@@ -262,7 +260,7 @@ async def _allowed(
         step = move(declaration.status, action)
     except MoveRefused:
         return None, "case.step_done"
-    refusal = await _refusal(uow, person, task, declaration, step.actor)
+    refusal = await _refusal(uow, person, task, declaration, step.party)
     return (None, refusal) if refusal else (step, None)
 
 
@@ -322,7 +320,7 @@ async def _tell_household(
     uow: UnitOfWork, clock: Clock, declaration: Declaration, key: str | None, message: Outgoing
 ) -> None:
     """A message to the household: with a `key` it can go only once; None for one that may recur."""
-    if not await uow.persons.reachable([declaration.declared_by], Channel.TELEGRAM):
+    if not await uow.persons.reachable([declaration.declared_by]):
         return  # declared without a chat (a web form): the status page shows where it stands
     full_key = f"farmer:{declaration.id}:{key}" if key else None
     await uow.outbox.add(declaration.declared_by, message, key=full_key, at=clock.now())
@@ -341,7 +339,7 @@ async def township_staff(uow: UnitOfWork, task: Task) -> list[int]:
     village = await uow.geography.village(task.village_id)
     assert village is not None
     staff = [p.id for p in await uow.persons.staff_of_township(village.township_id)]
-    reachable = await uow.persons.reachable(staff, Channel.TELEGRAM)
+    reachable = await uow.persons.reachable(staff)
     return [p for p in staff if p in reachable]
 
 
@@ -388,10 +386,10 @@ def step_actions(
 
 
 async def acknowledge(
-    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, task_id: int
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int
 ) -> Outcome:
     """签收: the first person the case went to who presses it owns it; the household hears of it."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     if declaration.status is not S.SUBMITTED and await _is_handler(uow, actor, task):
@@ -429,10 +427,10 @@ VISIT_STEPS = ("date", "notes", "photos")
 
 
 async def start_visit(
-    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, task_id: int
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int
 ) -> Outcome:
     """记录入户核实: ask the day, the notes and photos of the home visit."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     step, refusal = await _allowed(uow, actor, task, declaration, "visit")
@@ -518,14 +516,12 @@ async def visit_day_button(
     uow: UnitOfWork,
     clock: Clock,
     rules: DeadlineRules,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     conversation_id: int,
     days_ago: int,
 ) -> Outcome:
     """今天 / 昨天 as the day of the visit."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    conv = await uow.conversations.get(actor.id)
     if (
         conv is None
         or conv.id != conversation_id
@@ -533,39 +529,38 @@ async def visit_day_button(
         or conv.step != "date"
         or days_ago not in (0, 1)
     ):
-        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+        return Outcome(toast="intake.stale_button", locale=actor.locale, done=False)
     label = "今天" if days_ago == 0 else "昨天"
-    await visit_answer(uow, clock, rules, person, conv.id, conv.data, "date", text_answer=label)
-    return Outcome(locale=person.locale)
+    await visit_answer(uow, clock, rules, actor, conv.id, conv.data, "date", text_answer=label)
+    return Outcome(locale=actor.locale)
 
 
 async def finish_visit(
-    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, channel: Channel, address: str, conversation_id: int
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, conversation_id: int
 ) -> Outcome:
     """The visit is recorded: the case moves on and the household hears of it."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    conv = await uow.conversations.get(actor.id)
     if conv is None or conv.id != conversation_id or conv.flow is not Flow.VISIT or conv.step != "photos":
-        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+        return Outcome(toast="intake.stale_button", locale=actor.locale, done=False)
     await uow.conversations.finish(conv.id)
     task = await uow.tasks.get(int(conv.data["task_id"]))
     declaration = await uow.declarations.get(task.declaration_id) if task else None
     if task is None or declaration is None:
-        return _refused(person, "case.not_found")
+        return _refused(actor, "case.not_found")
     visit = {
         "date": conv.data["date"],
         "notes": conv.data["notes"],
         "photos": len(conv.data.get("photos", [])),
     }
-    after, refusal = await _apply(uow, clock, rules, person, task, declaration, "visit", data=visit)
+    after, refusal = await _apply(uow, clock, rules, actor, task, declaration, "visit", data=visit)
     if after is None:
-        return _refused(person, refusal)
+        return _refused(actor, refusal)
     for ref in conv.data.get("photos", []):
         await uow.attachments.add(
-            Attachment(declaration.id, AttachmentKind.PHOTO, ref, person.id, clock.now())
+            Attachment(declaration.id, AttachmentKind.PHOTO, ref, actor.id, clock.now())
         )
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing("case.visited", {"receipt": declaration.receipt}, actions=step_actions(task, after)),
         key=None,
         at=clock.now(),
@@ -574,20 +569,19 @@ async def finish_visit(
         uow, clock, declaration, None,
         Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visit["date"])}),
     )  # fmt: skip
-    return Outcome(toast="case.visit_recorded", locale=person.locale)
+    return Outcome(toast="case.visit_recorded", locale=actor.locale)
 
 
 async def choose_verdict(
     uow: UnitOfWork,
     clock: Clock,
     rules: DeadlineRules,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     task_id: int,
     verdict: Verdict,
 ) -> Outcome:
     """A verdict button: an eligible category is proposed; 不纳入 first asks for the reason."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     if verdict is Verdict.NOT_ELIGIBLE:
@@ -681,17 +675,16 @@ async def simple_step(
     uow: UnitOfWork,
     clock: Clock,
     rules: DeadlineRules,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     task_id: int,
     action: str,
 ) -> Outcome:
     """A step taken with one button: publicize, close_notice, approve, enter, uphold, reopen, green."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     if action == "visit":
-        return await start_visit(uow, clock, rules, channel, address, task_id)
+        return await start_visit(uow, clock, rules, actor, task_id)
     if action == "green":
         return await _green_channel(uow, clock, actor, task, declaration)
     if action == "close_notice" and declaration.status is S.PUBLICIZING:
@@ -793,7 +786,7 @@ async def _green_channel(
     uow: UnitOfWork, clock: Clock, actor: Person, task: Task, declaration: Declaration
 ) -> Outcome:
     """绿色通道: for a disaster or accident with clear facts, help starts before the paperwork."""
-    refusal = await _refusal(uow, actor, task, declaration, Actor.OWNER)
+    refusal = await _refusal(uow, actor, task, declaration, Party.OWNER)
     if refusal:
         return _refused(actor, refusal)
     if not set(declaration.risk_types) & GREEN_CHANNEL_RISKS:
@@ -816,20 +809,19 @@ async def _green_channel(
 
 
 async def start_objection(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
 ) -> Outcome:
     """我有异议: ask the household what they disagree with."""
-    person = await person_for(uow, channel, address, clock)
     declaration = await uow.declarations.get(declaration_id)
-    if declaration is None or declaration.declared_by != person.id:
-        return _refused(person, "case.not_allowed")
+    if declaration is None or declaration.declared_by != actor.id:
+        return _refused(actor, "case.not_allowed")
     if declaration.status is not S.NOT_ELIGIBLE:
-        return _refused(person, "case.step_done")
+        return _refused(actor, "case.step_done")
     conv = await uow.conversations.start(
-        person.id, Flow.OBJECTION, "text", {"declaration_id": declaration.id}, clock.now()
+        actor.id, Flow.OBJECTION, "text", {"declaration_id": declaration.id}, clock.now()
     )
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing(
             "farmer.ask_objection",
             {"receipt": declaration.receipt},
@@ -837,7 +829,7 @@ async def start_objection(
         ),
         at=clock.now(),
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)
 
 
 async def give_objection(
@@ -889,10 +881,10 @@ async def give_objection(
 
 
 async def offer_handover(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int
 ) -> Outcome:
     """转交: the colleagues of the same village the owner may hand the case to."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     refusal = await _may_hand_over(uow, actor, task)
@@ -901,7 +893,7 @@ async def offer_handover(
     colleagues = [
         p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
     ]
-    reachable = await uow.persons.reachable([p.id for p in colleagues], Channel.TELEGRAM)
+    reachable = await uow.persons.reachable([p.id for p in colleagues])
     buttons = [
         Action(b.HandTo(task.id, p.id), label={"$plain": p.name or str(p.id)})
         for p in colleagues
@@ -920,10 +912,10 @@ async def offer_handover(
 
 
 async def hand_over(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int, colleague_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int, colleague_id: int
 ) -> Outcome:
     """Give the case to a colleague of the same village (the owner, or township staff, may)."""
-    actor, task, declaration = await _load(uow, clock, channel, address, task_id)
+    actor, task, declaration = await _load(uow, clock, actor, task_id)
     if task is None or declaration is None:
         return _refused(actor, "case.not_found")
     refusal = await _may_hand_over(uow, actor, task)
@@ -937,7 +929,7 @@ async def hand_over(
         or colleague.id == task.acknowledged_by
     ):
         return _refused(actor, "case.not_a_colleague")
-    if not await uow.persons.reachable([colleague.id], Channel.TELEGRAM):
+    if not await uow.persons.reachable([colleague.id]):
         return _refused(actor, "case.colleague_unreachable")  # the case would sit where no one sees it
     if declaration.status in FINAL or declaration.status is S.SUBMITTED:
         return _refused(actor, "case.step_done")

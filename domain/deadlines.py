@@ -12,7 +12,7 @@ from datetime import datetime
 
 from domain.cases import FINAL, owner_in_place, recipients_of, township_staff
 from domain.messages import Outgoing, day, text
-from domain.model import Channel, Role, Task, TaskStatus
+from domain.model import Role, Task, TaskStatus
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.workdays import shift
 
@@ -23,7 +23,7 @@ async def _owners(uow: UnitOfWork, task: Task) -> list[int]:
     if owner is not None:  # not one the roster has since moved to another village
         return [owner]
     people = [p.id for p in await recipients_of(uow, task)]
-    reachable = await uow.persons.reachable(people, Channel.TELEGRAM)
+    reachable = await uow.persons.reachable(people)
     return [p for p in people if p in reachable]
 
 

@@ -1,10 +1,29 @@
-"""What happens when a message cannot be delivered to a person."""
+"""Which channel a message goes by, and what happens when a message cannot be delivered.
+
+A message addresses a person, never a channel: the outbox sends it by the first channel of
+`CHANNELS` the person has an address on. Use cases never name a channel; this module and the
+front ends (which learn who an address is) are the only places that do.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
+from domain.actor import Actor
 from domain.messages import Outgoing, text
 from domain.model import Channel, Role
 from domain.ports import Clock, UnitOfWork
+
+# The channels a message can go by, in order of preference. Telegram today; a second channel
+# (SMS, issue 14) is added here and in the sender, with no change to any use case.
+CHANNELS: tuple[Channel, ...] = (Channel.TELEGRAM,)
+
+
+def choose(bound: Iterable[str]) -> Channel | None:
+    """The channel a person with addresses on `bound` (channel values) is sent messages by."""
+    have = set(bound)
+    return next((channel for channel in CHANNELS if channel.value in have), None)
+
 
 ROLE_LABELS = {
     Role.FARMER: "sender.role_farmer",
@@ -49,18 +68,15 @@ def _reason(error: str) -> object:
     return text("sender.reason_error")
 
 
-async def show_failed(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show_failed(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/failed: township staff see the messages that could not be delivered to their people."""
-    from domain.people import person_for
-
-    person = await person_for(uow, channel, address, clock)
     now = clock.now()
-    if person.role is not Role.TOWNSHIP or person.township_id is None:
-        await uow.outbox.add(person.id, Outgoing("sender.staff_only"), at=now)
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        await uow.outbox.add(actor.id, Outgoing("sender.staff_only"), at=now)
         return
-    failed = await uow.delivery.failed_in_township(person.township_id, MAX_FAILED_LISTED)
+    failed = await uow.delivery.failed_in_township(actor.township_id, MAX_FAILED_LISTED)
     if not failed:
-        await uow.outbox.add(person.id, Outgoing("sender.none_failed"), at=now)
+        await uow.outbox.add(actor.id, Outgoing("sender.none_failed"), at=now)
         return
     for item in failed:
         params = {
@@ -69,4 +85,4 @@ async def show_failed(uow: UnitOfWork, clock: Clock, channel: Channel, address: 
             "at": item.at.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
             "reason": _reason(item.error),
         }
-        await uow.outbox.add(person.id, Outgoing("sender.failed_item", params), at=now)
+        await uow.outbox.add(actor.id, Outgoing("sender.failed_item", params), at=now)

@@ -6,6 +6,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
+from domain.actor import Actor
 from domain.cases import owner_in_place, recipients_of
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
@@ -13,7 +14,6 @@ from domain.model import (
     Attachment,
     AttachmentKind,
     CaseEvent,
-    Channel,
     Declaration,
     DeclarationStatus,
     Flow,
@@ -21,7 +21,6 @@ from domain.model import (
     Task,
     TaskStatus,
 )
-from domain.people import person_for
 from domain.ports import Clock, UnitOfWork
 from domain.procedure import move
 
@@ -59,13 +58,12 @@ def _line(declaration: Declaration, task: Task | None, now: datetime) -> dict[st
     }
 
 
-async def my_declarations(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+async def my_declarations(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """我的申报: each declaration with its state, next step and when that is due."""
-    person = await person_for(uow, channel, address, clock)
-    declarations = await uow.declarations.by_declarant(person.id)
+    declarations = await uow.declarations.by_declarant(actor.id)
     if not declarations:
-        await uow.outbox.add(person.id, Outgoing("status.none", {"hotline": HOTLINE}), at=clock.now())
-        return Outcome(locale=person.locale)
+        await uow.outbox.add(actor.id, Outgoing("status.none", {"hotline": HOTLINE}), at=clock.now())
+        return Outcome(locale=actor.locale)
     lines = []
     actions: list[tuple[Action, ...]] = []
     for declaration in declarations:
@@ -84,8 +82,8 @@ async def my_declarations(uow: UnitOfWork, clock: Clock, channel: Channel, addre
     message = Outgoing(
         "status.list", {"lines": {"$lines": lines}, "hotline": HOTLINE}, actions=tuple(actions)
     )
-    await uow.outbox.add(person.id, message, at=clock.now())
-    return Outcome(locale=person.locale)
+    await uow.outbox.add(actor.id, message, at=clock.now())
+    return Outcome(locale=actor.locale)
 
 
 async def _own_open(uow: UnitOfWork, person: Person, declaration_id: int) -> Declaration | None:
@@ -122,15 +120,14 @@ async def begin_adding(
 
 
 async def press_add(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
 ) -> Outcome:
     """The 补充材料 button of the status list."""
-    person = await person_for(uow, channel, address, clock)
-    declaration = await _own_open(uow, person, declaration_id)
+    declaration = await _own_open(uow, actor, declaration_id)
     if declaration is None:
-        return Outcome(toast="status.not_open", locale=person.locale, done=False)
-    await begin_adding(uow, clock, person, declaration)
-    return Outcome(locale=person.locale, done=False)
+        return Outcome(toast="status.not_open", locale=actor.locale, done=False)
+    await begin_adding(uow, clock, actor, declaration)
+    return Outcome(locale=actor.locale, done=False)
 
 
 async def add_item(
@@ -187,30 +184,28 @@ async def _handlers_of(uow: UnitOfWork, task: Task | None) -> list[int]:
 
 
 async def finish_adding(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conversation_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int
 ) -> Outcome:
     """The 完成 button after adding information."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    conv = await uow.conversations.get(actor.id)
     if conv is None or conv.id != conversation_id or conv.flow is not Flow.ADD_INFO:
-        return Outcome(toast="intake.stale_button", locale=person.locale, done=False)
+        return Outcome(toast="intake.stale_button", locale=actor.locale, done=False)
     await uow.conversations.finish(conv.id)
     await uow.outbox.add(
-        person.id, Outgoing("status.add_done", {"count": conv.data.get("count", 0)}), at=clock.now()
+        actor.id, Outgoing("status.add_done", {"count": conv.data.get("count", 0)}), at=clock.now()
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)
 
 
 async def ask_withdraw(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
 ) -> Outcome:
     """Ask once more before withdrawing: elderly hands press the wrong button."""
-    person = await person_for(uow, channel, address, clock)
-    declaration = await _own_open(uow, person, declaration_id)
+    declaration = await _own_open(uow, actor, declaration_id)
     if declaration is None:
-        return Outcome(toast="status.not_open", locale=person.locale, done=False)
+        return Outcome(toast="status.not_open", locale=actor.locale, done=False)
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing(
             "status.withdraw_sure",
             {"receipt": declaration.receipt},
@@ -218,24 +213,23 @@ async def ask_withdraw(
         ),
         at=clock.now(),
     )
-    return Outcome(locale=person.locale, done=False)
+    return Outcome(locale=actor.locale, done=False)
 
 
 async def withdraw(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, declaration_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
 ) -> Outcome:
     """Withdraw a declaration no cadre has acknowledged yet."""
-    person = await person_for(uow, channel, address, clock)
-    declaration = await _own_open(uow, person, declaration_id)
+    declaration = await _own_open(uow, actor, declaration_id)
     task = await uow.tasks.for_declaration(declaration_id) if declaration else None
     if declaration is None or task is None:
-        return Outcome(toast="status.not_open", locale=person.locale, done=False)
+        return Outcome(toast="status.not_open", locale=actor.locale, done=False)
     now = clock.now()
     if not await uow.tasks.close(task.id):
-        return Outcome(toast="status.cannot_withdraw", alert=True, locale=person.locale, done=False)
+        return Outcome(toast="status.cannot_withdraw", alert=True, locale=actor.locale, done=False)
     to = move(declaration.status, "withdraw").target
     await uow.declarations.transition(declaration.id, expected=declaration.status, to=to, at=now)
-    await uow.events.add(CaseEvent(declaration.id, "withdrawn", person.id, now))
+    await uow.events.add(CaseEvent(declaration.id, "withdrawn", actor.id, now))
     for recipient in await recipients_of(uow, task):
         await uow.outbox.add(
             recipient.id,
@@ -244,12 +238,12 @@ async def withdraw(
             at=now,
         )
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing("status.withdrawn", {"receipt": declaration.receipt}),
         key=f"withdrawn:{declaration.id}",
         at=now,
     )
-    return Outcome(toast="status.withdrawn_toast", locale=person.locale)
+    return Outcome(toast="status.withdrawn_toast", locale=actor.locale)
 
 
 async def sweep_drafts(uow: UnitOfWork, clock: Clock) -> tuple[int, int]:

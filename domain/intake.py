@@ -17,12 +17,12 @@ from typing import Any
 
 from domain import buttons as b
 from domain import risk_types, validation
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, day, money, risk_label, risk_labels, text
 from domain.model import (
     HOTLINE,
     Attachment,
     AttachmentKind,
-    Channel,
     Conversation,
     Declaration,
     Flow,
@@ -32,7 +32,6 @@ from domain.model import (
     Role,
     Village,
 )
-from domain.people import person_for
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.validation import Invalid
 
@@ -344,8 +343,7 @@ async def _ask_again(
 async def start(
     uow: UnitOfWork,
     clock: Clock,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     *,
     village_code: str | None,
     problem: str | None = None,
@@ -356,59 +354,57 @@ async def start(
     `problem` is the catalog key explaining why a payload was refused. Without a village (the
     payload was dropped, or /start was typed) the household picks township and village.
     """
-    person = await person_for(uow, channel, address, clock, language=language)
-    current = await uow.conversations.get(person.id)
+    current = await uow.conversations.get(actor.id)
     resumable = current is not None and current.flow is Flow.INTAKE
     if problem is not None:
-        await _say(uow, clock, person, Outgoing(problem, {"hotline": HOTLINE}))
-        return Outcome(done=False, locale=person.locale)
+        await _say(uow, clock, actor, Outgoing(problem, {"hotline": HOTLINE}))
+        return Outcome(done=False, locale=actor.locale)
     village = await uow.geography.village_by_code(village_code) if village_code else None
     if village_code and village is None:
-        await _say(uow, clock, person, Outgoing("start.unknown_village", {"hotline": HOTLINE}))
-        return Outcome(done=False, locale=person.locale)
+        await _say(uow, clock, actor, Outgoing("start.unknown_village", {"hotline": HOTLINE}))
+        return Outcome(done=False, locale=actor.locale)
     if (
         resumable
         and current is not None
         and (village is None or current.data.get("village_id") == village.id)
     ):
-        await _say(uow, clock, person, (await prompt(uow, current)).led_by("intake.resumed"))
-        return Outcome(locale=person.locale)
-    if village is None and person.role is not Role.FARMER:
+        await _say(uow, clock, actor, (await prompt(uow, current)).led_by("intake.resumed"))
+        return Outcome(locale=actor.locale)
+    if village is None and actor.role is not Role.FARMER:
         from domain.people import show_help
 
-        await show_help(uow, clock, channel, address)
-        return Outcome(locale=person.locale)
+        await show_help(uow, clock, actor)
+        return Outcome(locale=actor.locale)
     data: dict[str, Any] = {}
     if village is not None:
         data.update(village_id=village.id, village_name=village.name)
     elif len(await uow.geography.townships()) == 1:
         data["one_township"] = True
-    conv = await uow.conversations.start(person.id, Flow.INTAKE, S.CONSENT, data, clock.now())
+    conv = await uow.conversations.start(actor.id, Flow.INTAKE, S.CONSENT, data, clock.now())
     welcome = "intake.welcome" if village is not None else "intake.welcome_no_village"
     # One message: the welcome leads the consent question (one Bot API call, not two).
     ask = (await prompt(uow, conv)).led_by(welcome, village=village.name if village else "", hotline=HOTLINE)
-    await _say(uow, clock, person, ask)
-    return Outcome(locale=person.locale)
+    await _say(uow, clock, actor, ask)
+    return Outcome(locale=actor.locale)
 
 
-async def start_for_household(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+async def start_for_household(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """代报: a bound cadre files a declaration for a household of one of their villages."""
-    person = await person_for(uow, channel, address, clock)
-    if person.role is not Role.CADRE or not person.village_ids:
-        await _say(uow, clock, person, Outgoing("daibao.not_cadre", {"hotline": HOTLINE}))
-        return Outcome(done=False, locale=person.locale)
+    if actor.role is not Role.CADRE or not actor.village_ids:
+        await _say(uow, clock, actor, Outgoing("daibao.not_cadre", {"hotline": HOTLINE}))
+        return Outcome(done=False, locale=actor.locale)
     data: dict[str, Any] = {
-        "filed_by_cadre": person.id,
-        "cadre_villages": list(person.village_ids),
+        "filed_by_cadre": actor.id,
+        "cadre_villages": list(actor.village_ids),
         "one_township": True,
     }
-    if len(person.village_ids) == 1:
-        village = await uow.geography.village(person.village_ids[0])
+    if len(actor.village_ids) == 1:
+        village = await uow.geography.village(actor.village_ids[0])
         assert village is not None
         data.update(village_id=village.id, village_name=village.name)
-    conv = await uow.conversations.start(person.id, Flow.INTAKE, S.CONSENT, data, clock.now())
-    await _say(uow, clock, person, await prompt(uow, conv))
-    return Outcome(locale=person.locale)
+    conv = await uow.conversations.start(actor.id, Flow.INTAKE, S.CONSENT, data, clock.now())
+    await _say(uow, clock, actor, await prompt(uow, conv))
+    return Outcome(locale=actor.locale)
 
 
 # --- typed answers -------------------------------------------------------------------------------
@@ -673,15 +669,14 @@ async def answer_other(
 
 
 async def _conversation_for_button(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conversation_id: int, step: S | None
+    uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int, step: S | None
 ) -> tuple[Person, Conversation | None]:
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    conv = await uow.conversations.get(actor.id)
     if conv is None or conv.id != conversation_id or conv.flow is not Flow.INTAKE:
-        return person, None
+        return actor, None
     if step is not None and S(conv.step) is not step:
-        return person, None
-    return person, conv
+        return actor, None
+    return actor, conv
 
 
 INTAKE_BUTTONS: dict[type[b.Button], S | None] = {
@@ -702,14 +697,13 @@ async def press(
     clock: Clock,
     protector: Protector,
     rules: DeadlineRules,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     button: IntakeButton,
 ) -> Outcome:
     """An intake button; a button from an older message, another step or someone else's
     conversation is refused politely."""
     step = INTAKE_BUTTONS[type(button)]
-    person, conv = await _conversation_for_button(uow, clock, channel, address, button.conv, step)
+    person, conv = await _conversation_for_button(uow, clock, actor, button.conv, step)
     if conv is None:
         key = "intake.already_submitted" if isinstance(button, b.Confirm) else STALE
         return Outcome(toast=key, locale=person.locale, done=False)
@@ -871,19 +865,18 @@ async def _add_to_existing(
 
 
 async def cancel(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, conversation_id: int | None
+    uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int | None
 ) -> Outcome:
-    """Drop whatever the person was in the middle of (a declaration, a reason, adding information)."""
-    person = await person_for(uow, channel, address, clock)
-    conv = await uow.conversations.get(person.id)
+    """Drop whatever the actor was in the middle of (a declaration, a reason, adding information)."""
+    conv = await uow.conversations.get(actor.id)
     if conv is None or (conversation_id is not None and conv.id != conversation_id):
         if conversation_id is None:
-            await _say(uow, clock, person, Outgoing("cancel.nothing"))
-            return Outcome(locale=person.locale)
-        return Outcome(toast=STALE, locale=person.locale, done=False)
+            await _say(uow, clock, actor, Outgoing("cancel.nothing"))
+            return Outcome(locale=actor.locale)
+        return Outcome(toast=STALE, locale=actor.locale, done=False)
     await uow.conversations.finish(conv.id)
-    await _say(uow, clock, person, Outgoing("cancel.done", {"hotline": HOTLINE}, keyboard="remove"))
-    return Outcome(locale=person.locale)
+    await _say(uow, clock, actor, Outgoing("cancel.done", {"hotline": HOTLINE}, keyboard="remove"))
+    return Outcome(locale=actor.locale)
 
 
 async def confirm(

@@ -7,9 +7,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 from domain import buttons as b
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Channel, LedgerItem, LedgerStatus, Person, Role, ScheduledItem
-from domain.people import person_for
+from domain.model import LedgerItem, LedgerStatus, Person, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 from domain.reports import morning
 from domain.validation import years_after
@@ -49,17 +49,16 @@ def parse_deadline(raw: str, today: date) -> date | None:
         return None
 
 
-async def _cadre(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
-    person = await person_for(uow, channel, address, clock)
-    if person.role is not Role.CADRE or not person.village_ids:
-        await uow.outbox.add(person.id, Outgoing("ledger.cadres_only"), at=clock.now())
+async def _cadre(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person | None:
+    if actor.role is not Role.CADRE or not actor.village_ids:
+        await uow.outbox.add(actor.id, Outgoing("ledger.cadres_only"), at=clock.now())
         return None
-    return person
+    return actor
 
 
-async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/problem: a cadre begins adding a problem to the ledger."""
-    person = await _cadre(uow, clock, channel, address)
+    person = await _cadre(uow, clock, actor)
     if person is None:
         return
     now = clock.now()
@@ -74,54 +73,52 @@ async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -
 
 
 async def choose_village(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, village_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, village_id: int
 ) -> Outcome:
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.ledger.draft_of(person.id) if person else None
-    if person is None or draft is None or draft[0] != "village" or village_id not in person.village_ids:
+    draft = await uow.ledger.draft_of(actor.id) if actor else None
+    if actor is None or draft is None or draft[0] != "village" or village_id not in actor.village_ids:
         return Outcome(toast="ledger.gone", done=False)
-    await uow.ledger.save_draft(person.id, "what", {"village": village_id}, clock.now())
-    await uow.outbox.add(person.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=clock.now())
-    return Outcome(locale=person.locale)
+    await uow.ledger.save_draft(actor.id, "what", {"village": village_id}, clock.now())
+    await uow.outbox.add(actor.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=clock.now())
+    return Outcome(locale=actor.locale)
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
     """An answer while adding a problem; False when no problem is being added."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.ledger.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.ledger.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
     step, data = draft
     now = clock.now()
     value = raw.strip()
     if step == "village":
-        await uow.outbox.add(person.id, Outgoing("ledger.use_buttons"), at=now)
+        await uow.outbox.add(actor.id, Outgoing("ledger.use_buttons"), at=now)
         return True
     if step == "deadline":
         deadline = parse_deadline(value, now.date())
         if deadline is None or deadline < now.date():
-            await uow.outbox.add(person.id, Outgoing("ledger.bad_deadline"), at=now)
+            await uow.outbox.add(actor.id, Outgoing("ledger.bad_deadline"), at=now)
             return True
         latest = years_after(now.date(), MAX_YEARS_AHEAD)
         if deadline > latest:
             message = Outgoing("ledger.deadline_too_far", {"latest": latest.isoformat()})
-            await uow.outbox.add(person.id, message, at=now)
+            await uow.outbox.add(actor.id, message, at=now)
             return True
         data[step] = deadline.isoformat()
     elif not value or len(value) > (60 if step == "responsible" else MAX_TEXT):
-        await uow.outbox.add(person.id, Outgoing("ledger.bad_text", {"max": MAX_TEXT}), at=now)
+        await uow.outbox.add(actor.id, Outgoing("ledger.bad_text", {"max": MAX_TEXT}), at=now)
         return True
     else:
         data[step] = value
     if step != "responsible":
         following = STEPS[STEPS.index(step) + 1]
-        await uow.ledger.save_draft(person.id, following, data, now)
-        await uow.outbox.add(person.id, Outgoing(QUESTIONS[following], {"max": MAX_TEXT}), at=now)
+        await uow.ledger.save_draft(actor.id, following, data, now)
+        await uow.outbox.add(actor.id, Outgoing(QUESTIONS[following], {"max": MAX_TEXT}), at=now)
         return True
-    await uow.ledger.drop_draft(person.id)
+    await uow.ledger.drop_draft(actor.id)
     deadline = date.fromisoformat(data["deadline"])
     item_id = await uow.ledger.add(
-        int(data["village"]), person.id, data["what"], data["measure"], deadline, data["responsible"], now
+        int(data["village"]), actor.id, data["what"], data["measure"], deadline, data["responsible"], now
     )
     for days in REMIND_DAYS:
         due = max(morning(deadline + timedelta(days=days), now), now)
@@ -129,24 +126,22 @@ async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
             f"ledger-remind:{item_id}:{days}", REMIND_KIND, due, {"item": item_id, "days": days}, now
         )
     params = {"id": item_id, "what": data["what"], "deadline": deadline.strftime("%Y-%m-%d")}
-    await uow.outbox.add(person.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
+    await uow.outbox.add(actor.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
     return True
 
 
-async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.ledger.draft_of(person.id) if person else None
-    if person is None or draft is None:
+async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
+    draft = await uow.ledger.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
-    await uow.outbox.add(person.id, Outgoing("ledger.text_only"), at=clock.now())
+    await uow.outbox.add(actor.id, Outgoing("ledger.text_only"), at=clock.now())
     return True
 
 
-async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
-    person = await uow.persons.by_address(channel, address)
-    if person is None or not await uow.ledger.drop_draft(person.id):
+async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
+    if actor is None or not await uow.ledger.drop_draft(actor.id):
         return False
-    await uow.outbox.add(person.id, Outgoing("ledger.cancelled"), at=clock.now())
+    await uow.outbox.add(actor.id, Outgoing("ledger.cancelled"), at=clock.now())
     return True
 
 
@@ -154,15 +149,14 @@ def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.LedgerClose(item_id), label="ledger.close_button"),),)
 
 
-async def close(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, item_id: int) -> Outcome:
+async def close(uow: UnitOfWork, clock: Clock, actor: Actor, item_id: int) -> Outcome:
     """整改销号: a cadre of the item's village closes it; its reminders stop."""
-    person = await person_for(uow, channel, address, clock)
     item = await uow.ledger.get(item_id)
-    if item is None or person.role is not Role.CADRE or item.village_id not in person.village_ids:
-        return Outcome(toast="ledger.not_yours", done=False, locale=person.locale)
-    if not await uow.ledger.close(item_id, person.id, clock.now()):
-        return Outcome(toast="ledger.already_closed", locale=person.locale)
-    return Outcome(toast="ledger.closed", locale=person.locale)
+    if item is None or actor.role is not Role.CADRE or item.village_id not in actor.village_ids:
+        return Outcome(toast="ledger.not_yours", done=False, locale=actor.locale)
+    if not await uow.ledger.close(item_id, actor.id, clock.now()):
+        return Outcome(toast="ledger.already_closed", locale=actor.locale)
+    return Outcome(toast="ledger.closed", locale=actor.locale)
 
 
 def _line(item: LedgerItem, today: date) -> str:
@@ -170,12 +164,11 @@ def _line(item: LedgerItem, today: date) -> str:
     return f"{mark} #{item.id} {item.village_name}：{item.what}（{item.deadline:%m-%d}，{item.responsible}）"
 
 
-async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/problems: a cadre's open items with a 销号 button each; township staff the whole ledger."""
-    person = await person_for(uow, channel, address, clock)
     now = clock.now()
-    if person.role is Role.TOWNSHIP and person.township_id is not None:
-        items = await uow.ledger.of_township(person.township_id)
+    if actor.role is Role.TOWNSHIP and actor.township_id is not None:
+        items = await uow.ledger.of_township(actor.township_id)
         open_items = [i for i in items if i.status is LedgerStatus.OPEN]
         params = {
             "open": len(open_items),
@@ -183,17 +176,17 @@ async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) ->
             "closed": len(items) - len(open_items),
             "items": "\n".join(_line(i, now.date()) for i in items[:MAX_LISTED]) or "—",
         }
-        await uow.outbox.add(person.id, Outgoing("ledger.township", params), at=now)
+        await uow.outbox.add(actor.id, Outgoing("ledger.township", params), at=now)
         return
-    if person.role is not Role.CADRE:
-        await uow.outbox.add(person.id, Outgoing("ledger.cadres_only"), at=now)
+    if actor.role is not Role.CADRE:
+        await uow.outbox.add(actor.id, Outgoing("ledger.cadres_only"), at=now)
         return
-    items = await uow.ledger.of_villages(person.village_ids, open_only=True)
+    items = await uow.ledger.of_villages(actor.village_ids, open_only=True)
     if not items:
-        await uow.outbox.add(person.id, Outgoing("ledger.none_open"), at=now)
+        await uow.outbox.add(actor.id, Outgoing("ledger.none_open"), at=now)
     for item in items[:MAX_LISTED]:
         await uow.outbox.add(
-            person.id,
+            actor.id,
             Outgoing("ledger.item", {"line": _line(item, now.date())}, actions=_close_button(item.id)),
             at=now,
         )

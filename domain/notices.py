@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from domain import buttons as b
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, Queued, text
-from domain.model import Audience, Channel, Notice, NoticeStatus, NoticeStep, Person, Role, ScheduledItem
-from domain.people import person_for
+from domain.model import Audience, Notice, NoticeStatus, NoticeStep, Person, Role, ScheduledItem
 from domain.personal_data import looks_personal  # notices must carry no ID or phone number
 from domain.ports import Clock, UnitOfWork
 
@@ -36,17 +36,16 @@ def _ack_action(notice_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.NoticeAck(notice_id), label="notice.ack_button"),),)
 
 
-async def _staff(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person | None:
-    person = await person_for(uow, channel, address, clock)
-    if person.role is not Role.TOWNSHIP or person.township_id is None:
-        await uow.outbox.add(person.id, Outgoing("notice.not_allowed"), at=clock.now())
+async def _staff(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person | None:
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        await uow.outbox.add(actor.id, Outgoing("notice.not_allowed"), at=clock.now())
         return None
-    return person
+    return actor
 
 
-async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/notice: township staff begin a notice; anyone else is told it is not for them."""
-    person = await _staff(uow, clock, channel, address)
+    person = await _staff(uow, clock, actor)
     if person is None:
         return
     assert person.township_id is not None
@@ -59,24 +58,22 @@ async def start(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -
     await uow.outbox.add(person.id, Outgoing("notice.ask_text", {"max": MAX_BODY}), at=clock.now())
 
 
-async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
     """/cancel while drafting a notice: drop the draft. False when there was none."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.notices.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.notices.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
     await uow.notices.transition(
         draft.id, expected=(NoticeStatus.DRAFT,), to=NoticeStatus.CANCELLED, at=clock.now()
     )
-    await uow.outbox.add(person.id, Outgoing("notice.cancelled"), at=clock.now())
+    await uow.outbox.add(actor.id, Outgoing("notice.cancelled"), at=clock.now())
     return True
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
     """Typed text while drafting: the notice's text or its time. False when no draft is open."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.notices.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.notices.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
     now = clock.now()
     if draft.step is NoticeStep.TEXT:
@@ -84,52 +81,50 @@ async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
         limit = MAX_CAPTION_BODY if draft.media else MAX_BODY
         if not body or len(body) > limit:
             await uow.outbox.add(
-                person.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
+                actor.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
             )
         elif looks_personal(body):
             # Held back: a public notice must carry no ID or phone number.
-            await uow.outbox.add(person.id, Outgoing("notice.personal_data"), at=now)
+            await uow.outbox.add(actor.id, Outgoing("notice.personal_data"), at=now)
         else:
             await uow.notices.update_draft(draft.id, body=body, step=NoticeStep.AUDIENCE.value)
-            await _ask_audience(uow, person, draft.id, now)
+            await _ask_audience(uow, actor, draft.id, now)
     elif draft.step is NoticeStep.TIME:
         when = parse_time(raw, now)
         if when is None:
-            await uow.outbox.add(person.id, Outgoing("notice.bad_time"), at=now)
+            await uow.outbox.add(actor.id, Outgoing("notice.bad_time"), at=now)
         elif when <= now:
-            await uow.outbox.add(person.id, Outgoing("notice.time_past"), at=now)
+            await uow.outbox.add(actor.id, Outgoing("notice.time_past"), at=now)
         elif when > now + MAX_AHEAD:
             latest = (now + MAX_AHEAD).strftime("%Y-%m-%d")
-            await uow.outbox.add(person.id, Outgoing("notice.time_too_far", {"latest": latest}), at=now)
+            await uow.outbox.add(actor.id, Outgoing("notice.time_too_far", {"latest": latest}), at=now)
         else:
             await uow.notices.update_draft(draft.id, send_at=when, step=NoticeStep.CONFIRM.value)
-            await _summary(uow, person, draft.id, now)
+            await _summary(uow, actor, draft.id, now)
     else:
-        await uow.outbox.add(person.id, Outgoing("notice.use_buttons"), at=now)
+        await uow.outbox.add(actor.id, Outgoing("notice.use_buttons"), at=now)
     return True
 
 
 async def on_other(
     uow: UnitOfWork,
     clock: Clock,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     media: dict[str, str] | None = None,
     caption: str | None = None,
 ) -> bool:
     """A photo or document while writing the notice goes with it (its caption, if any, is the
     text); anything else is refused. False when no draft is open."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.notices.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.notices.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
     if media is None or draft.step is not NoticeStep.TEXT:
-        await uow.outbox.add(person.id, Outgoing("notice.text_only"), at=clock.now())
+        await uow.outbox.add(actor.id, Outgoing("notice.text_only"), at=clock.now())
         return True
     await uow.notices.update_draft(draft.id, media=media)
     if caption and caption.strip():
-        return await on_text(uow, clock, channel, address, caption)
-    await uow.outbox.add(person.id, Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY}), at=clock.now())
+        return await on_text(uow, clock, actor, caption)
+    await uow.outbox.add(actor.id, Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY}), at=clock.now())
     return True
 
 
@@ -168,20 +163,19 @@ async def _ask_audience(uow: UnitOfWork, person: Person, notice_id: int, now: da
 
 
 async def _own_draft(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
 ) -> tuple[Person, Notice] | None:
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.notices.draft_of(person.id) if person else None
-    if person is None or draft is None or draft.id != notice_id:
+    draft = await uow.notices.draft_of(actor.id) if actor else None
+    if actor is None or draft is None or draft.id != notice_id:
         return None
-    return person, draft
+    return actor, draft
 
 
 async def choose_audience(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, kind: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, kind: str
 ) -> Outcome:
     """A press on an audience button of the draft."""
-    found = await _own_draft(uow, clock, channel, address, notice_id)
+    found = await _own_draft(uow, clock, actor, notice_id)
     if found is None or kind not in {a.value for a in Audience}:
         return Outcome(toast="notice.gone", done=False)
     person, draft = found
@@ -215,10 +209,10 @@ async def _ask_villages(
 
 
 async def toggle_village(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, arg: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, arg: str
 ) -> Outcome:
     """Add or remove a village from the draft's audience, or finish choosing ("done")."""
-    found = await _own_draft(uow, clock, channel, address, notice_id)
+    found = await _own_draft(uow, clock, actor, notice_id)
     if found is None or found[1].step is not NoticeStep.VILLAGES:
         return Outcome(toast="notice.gone", done=False)
     person, draft = found
@@ -250,10 +244,10 @@ async def _ask_when(uow: UnitOfWork, person: Person, notice_id: int, now: dateti
 
 
 async def choose_when(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int, when: str
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, when: str
 ) -> Outcome:
     """Send now (to the summary) or later (ask the time)."""
-    found = await _own_draft(uow, clock, channel, address, notice_id)
+    found = await _own_draft(uow, clock, actor, notice_id)
     if found is None or found[1].step is not NoticeStep.WHEN or when not in ("now", "later"):
         return Outcome(toast="notice.gone", done=False)
     person, _ = found
@@ -316,9 +310,9 @@ async def _summary(uow: UnitOfWork, person: Person, notice_id: int, now: datetim
     await uow.outbox.add(person.id, Outgoing("notice.summary", params, actions=buttons), at=now)
 
 
-async def confirm(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int) -> Outcome:
+async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
     """Send the draft now, or schedule it for its time."""
-    found = await _own_draft(uow, clock, channel, address, notice_id)
+    found = await _own_draft(uow, clock, actor, notice_id)
     if found is None or found[1].step is not NoticeStep.CONFIRM:
         return Outcome(toast="notice.gone", done=False)
     person, draft = found
@@ -340,12 +334,12 @@ async def confirm(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
 
 
 async def cancel_button(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
 ) -> Outcome:
-    found = await _own_draft(uow, clock, channel, address, notice_id)
+    found = await _own_draft(uow, clock, actor, notice_id)
     if found is None:
         return Outcome(toast="notice.gone", done=False)
-    await cancel(uow, clock, channel, address)
+    await cancel(uow, clock, actor)
     return Outcome(locale=found[0].locale)
 
 
@@ -390,7 +384,7 @@ async def _township_name(uow: UnitOfWork, notice: Notice) -> str:
 async def _status_to(
     uow: UnitOfWork, notice: Notice, person_id: int, now: datetime, key: str | None = None
 ) -> None:
-    recipients = await uow.notices.recipients(notice.id, Channel.TELEGRAM)
+    recipients = await uow.notices.recipients(notice.id)
     acked = [r for r in recipients if r.acknowledged_at is not None]
     missing = [r for r in recipients if r.acknowledged_at is None]
     names = "、".join(
@@ -416,26 +410,25 @@ async def _status_to(
 
 
 async def _staff_notice(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
 ) -> tuple[Person, Notice] | None:
-    person = await uow.persons.by_address(channel, address)
     notice = await uow.notices.get(notice_id)
     if (
-        person is None
+        actor is None
         or notice is None
-        or person.role is not Role.TOWNSHIP
-        or person.township_id != notice.township_id
+        or actor.role is not Role.TOWNSHIP
+        or actor.township_id != notice.township_id
         or notice.status is not NoticeStatus.SENT
     ):
         return None
-    return person, notice
+    return actor, notice
 
 
 async def show_status(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
 ) -> Outcome:
     """Who has acknowledged a notice, x of y, and who has not."""
-    found = await _staff_notice(uow, clock, channel, address, notice_id)
+    found = await _staff_notice(uow, clock, actor, notice_id)
     if found is None:
         return Outcome(toast="notice.gone", done=False)
     person, notice = found
@@ -443,9 +436,9 @@ async def show_status(
     return Outcome(locale=person.locale)
 
 
-async def remind(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int) -> Outcome:
+async def remind(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
     """Remind, once more, everyone who has not acknowledged the notice."""
-    found = await _staff_notice(uow, clock, channel, address, notice_id)
+    found = await _staff_notice(uow, clock, actor, notice_id)
     if found is None:
         return Outcome(toast="notice.gone", done=False)
     person, notice = found
@@ -460,7 +453,7 @@ async def remind(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, 
             locale=person.locale,
         )
     missing = [
-        r for r in await uow.notices.recipients(notice_id, Channel.TELEGRAM) if r.acknowledged_at is None
+        r for r in await uow.notices.recipients(notice_id) if r.acknowledged_at is None
     ]
     round_ = await uow.notices.next_remind_round(notice_id)
     township = await _township_name(uow, notice)
@@ -481,13 +474,12 @@ async def remind(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, 
 
 
 async def acknowledge(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, notice_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
 ) -> Outcome:
     """收到: the recipient confirms they have read the notice."""
-    person = await person_for(uow, channel, address, clock)
-    recorded = await uow.notices.acknowledge(notice_id, person.id, clock.now())
+    recorded = await uow.notices.acknowledge(notice_id, actor.id, clock.now())
     if recorded is None:
-        return Outcome(toast="notice.gone", done=False, locale=person.locale)
+        return Outcome(toast="notice.gone", done=False, locale=actor.locale)
     if not recorded:
-        return Outcome(toast="notice.already_acknowledged", locale=person.locale)
-    return Outcome(toast="notice.acknowledged", locale=person.locale)
+        return Outcome(toast="notice.already_acknowledged", locale=actor.locale)
+    return Outcome(toast="notice.acknowledged", locale=actor.locale)

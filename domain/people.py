@@ -10,6 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 
 from domain import buttons as b
+from domain.actor import Actor, actor_for
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import HOTLINE, Channel, Person, Role
 from domain.ports import Clock, UnitOfWork
@@ -19,21 +20,6 @@ INVITE_PREFIX = "i_"
 INVITE_TTL = timedelta(days=7)
 # What issue_invite makes (token_urlsafe); anything else (non-ASCII typed after /start i_) is no invite.
 INVITE_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,62}", re.ASCII)
-
-
-async def person_for(
-    uow: UnitOfWork, channel: Channel, address: str, clock: Clock, *, language: str | None = None
-) -> Person:
-    """The person bound to this chat; a stranger becomes a member of the public (role farmer).
-
-    A newcomer's language is their client's (`language`), until they choose one with /language;
-    the renderer falls back to Chinese for a language we have no catalog for.
-    """
-    person = await uow.persons.by_address(channel, address)
-    if person is None:
-        person = await uow.persons.add(Role.FARMER, locale=language)
-        await uow.persons.bind(person.id, channel, address, clock.now())
-    return person
 
 
 def hash_token(token: str) -> str:
@@ -71,11 +57,14 @@ async def issue_invite(
 
 
 async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, token: str) -> Outcome:
-    """Bind the chat to the invited roster person and greet them by name and villages."""
+    """Bind the chat to the invited roster person and greet them by name and villages.
+
+    Like `actor_for`, this is where a front end learns who an address is, so it takes the address:
+    a valid invite binds it to the roster person, never to a stranger made first."""
     now = clock.now()
     invite = await uow.invites.by_hash(hash_token(token)) if INVITE_TOKEN.fullmatch(token) else None
     if invite is None or invite.used_at is not None or invite.expires_at <= now:
-        stranger = await person_for(uow, channel, address, clock)
+        stranger = await actor_for(uow, clock, channel, address)
         key = "invite.expired" if invite is not None else "invite.invalid"
         await uow.outbox.add(stranger.id, Outgoing(key), at=now)
         return Outcome(done=False, locale=stranger.locale)
@@ -95,14 +84,13 @@ async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address
 
 
 async def set_language(
-    uow: UnitOfWork, clock: Clock, channel: Channel, address: str, locale: str | None
+    uow: UnitOfWork, clock: Clock, actor: Actor, locale: str | None
 ) -> Outcome:
     """Remember the language a person chose and confirm it in that language."""
-    person = await person_for(uow, channel, address, clock)
     if locale not in {code for code, _ in LANGUAGES}:
-        return Outcome(toast="button.invalid", locale=person.locale, done=False)
-    await uow.persons.set_locale(person.id, locale)
-    await uow.outbox.add(person.id, Outgoing("language.set"), at=clock.now())
+        return Outcome(toast="button.invalid", locale=actor.locale, done=False)
+    await uow.persons.set_locale(actor.id, locale)
+    await uow.outbox.add(actor.id, Outgoing("language.set"), at=clock.now())
     return Outcome(locale=locale)
 
 
@@ -110,16 +98,14 @@ Locale = Literal["zh_Hans", "en"]
 LANGUAGES: tuple[tuple[Locale, str], ...] = (("zh_Hans", "language.zh"), ("en", "language.en"))
 
 
-async def offer_languages(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def offer_languages(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """Show the languages a person can choose."""
-    person = await person_for(uow, channel, address, clock)
     buttons = tuple(Action(b.ChooseLanguage(code), label=label) for code, label in LANGUAGES)
-    await uow.outbox.add(person.id, Outgoing("language.choose", actions=(buttons,)), at=clock.now())
+    await uow.outbox.add(actor.id, Outgoing("language.choose", actions=(buttons,)), at=clock.now())
 
 
-async def show_help(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Person:
+async def show_help(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person:
     """What this person can do here, by role."""
-    person = await person_for(uow, channel, address, clock)
-    key = {Role.FARMER: "help.farmer", Role.CADRE: "help.cadre", Role.TOWNSHIP: "help.staff"}[person.role]
-    await uow.outbox.add(person.id, Outgoing(key, {"hotline": HOTLINE}), at=clock.now())
-    return person
+    key = {Role.FARMER: "help.farmer", Role.CADRE: "help.cadre", Role.TOWNSHIP: "help.staff"}[actor.role]
+    await uow.outbox.add(actor.id, Outgoing(key, {"hotline": HOTLINE}), at=clock.now())
+    return actor

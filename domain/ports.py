@@ -155,7 +155,9 @@ class PersonRepository(Protocol):
     async def address_of(self, person_id: int, channel: Channel) -> str | None: ...
     async def cadres_of_village(self, village_id: int) -> list[Person]: ...
     async def staff_of_township(self, township_id: int) -> list[Person]: ...
-    async def reachable(self, person_ids: list[int], channel: Channel) -> set[int]: ...
+    async def reachable(self, person_ids: list[int]) -> set[int]:
+        """Those of `person_ids` with an address on a channel messages go by (domain.delivery)."""
+        ...
 
 
 class InviteRepository(Protocol):
@@ -288,19 +290,17 @@ class Outbox(Protocol):
         *,
         at: datetime,
         key: str | None = None,
-        channel: Channel = Channel.TELEGRAM,
     ) -> bool:
-        """Queue a message; False (and nothing queued) when `key` was queued before, or when
-        the person has no address on `channel` (never bound: nothing would reach them).
+        """Queue a message on the first channel of domain.delivery.CHANNELS the person has an
+        address on; False (and nothing queued) when `key` was queued before, or when the person
+        has no address at all (never bound: nothing would reach them).
 
         A reply to what a person just did needs no key; a notification caused by a change
         of state gets one derived from that change, so it can never be queued twice.
         """
         ...
 
-    async def hold_press(
-        self, person_id: int, message_id: int, *, at: datetime, key: str, channel: Channel = Channel.TELEGRAM
-    ) -> int | None:
+    async def hold_press(self, person_id: int, message_id: int, *, at: datetime, key: str) -> int | None:
         """Before a pressed button's use case runs: queue the taking away of its keyboard first,
         so it goes before whatever the use case queues. Returns what `settle_press` needs."""
         ...
@@ -322,7 +322,6 @@ class Outbox(Protocol):
         *,
         at: datetime,
         key: str,
-        channel: Channel = Channel.TELEGRAM,
     ) -> None:
         """Queue an edit of `message_id` into `message` (a toggled list), retried like a message."""
         ...
@@ -373,7 +372,7 @@ class NoticeRepository(Protocol):
     async def cadres_of_township(self, township_id: int) -> list[Person]: ...
     async def cadres_of_villages(self, village_ids: tuple[int, ...]) -> list[Person]: ...
     async def add_recipients(self, notice_id: int, person_ids: list[int]) -> None: ...
-    async def recipients(self, notice_id: int, channel: Channel) -> list[Recipient]: ...
+    async def recipients(self, notice_id: int) -> list[Recipient]: ...
     async def acknowledge(self, notice_id: int, person_id: int, at: datetime) -> bool | None:
         """True when recorded now, False when already acknowledged, None when not a recipient."""
         ...
@@ -389,8 +388,9 @@ class DeliveryRepository(Protocol):
         """Messages given up on, to people of the township (cadres, staff), newest first."""
         ...
 
-    async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
-        """Queue many keyed messages at once; a key queued before is skipped. Returns how many."""
+    async def queue_many(self, messages: list[Queued], at: datetime) -> int:
+        """Queue many keyed messages at once, each on its person's channel (as `Outbox.add`); a
+        key queued before is skipped. Returns how many."""
         ...
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from domain.model import DeclarationStatus as S
 
 
-class Actor(enum.StrEnum):
+class Party(enum.StrEnum):
     """Who may make a move."""
 
     HANDLER = "handler"  # a person the case was routed to (the village's cadres, or the township)
@@ -28,22 +28,22 @@ class Move:
     source: S
     action: str
     target: S
-    actor: Actor
+    party: Party
 
 
 MOVES: tuple[Move, ...] = (
-    Move(S.SUBMITTED, "acknowledge", S.ACKNOWLEDGED, Actor.HANDLER),
-    Move(S.SUBMITTED, "withdraw", S.WITHDRAWN, Actor.HOUSEHOLD),
-    Move(S.ACKNOWLEDGED, "visit", S.VISITED, Actor.OWNER),
-    Move(S.VISITED, "propose", S.PROPOSED, Actor.OWNER),
-    Move(S.VISITED, "reject", S.NOT_ELIGIBLE, Actor.OWNER),
-    Move(S.PROPOSED, "publicize", S.PUBLICIZING, Actor.OWNER),
-    Move(S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Actor.OWNER),
-    Move(S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Actor.TOWNSHIP),
-    Move(S.APPROVED, "enter", S.ENTERED, Actor.TOWNSHIP),
-    Move(S.NOT_ELIGIBLE, "object", S.OBJECTED, Actor.HOUSEHOLD),
-    Move(S.OBJECTED, "uphold", S.CLOSED, Actor.TOWNSHIP),
-    Move(S.OBJECTED, "reopen", S.ACKNOWLEDGED, Actor.TOWNSHIP),
+    Move(S.SUBMITTED, "acknowledge", S.ACKNOWLEDGED, Party.HANDLER),
+    Move(S.SUBMITTED, "withdraw", S.WITHDRAWN, Party.HOUSEHOLD),
+    Move(S.ACKNOWLEDGED, "visit", S.VISITED, Party.OWNER),
+    Move(S.VISITED, "propose", S.PROPOSED, Party.OWNER),
+    Move(S.VISITED, "reject", S.NOT_ELIGIBLE, Party.OWNER),
+    Move(S.PROPOSED, "publicize", S.PUBLICIZING, Party.OWNER),
+    Move(S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Party.OWNER),
+    Move(S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Party.TOWNSHIP),
+    Move(S.APPROVED, "enter", S.ENTERED, Party.TOWNSHIP),
+    Move(S.NOT_ELIGIBLE, "object", S.OBJECTED, Party.HOUSEHOLD),
+    Move(S.OBJECTED, "uphold", S.CLOSED, Party.TOWNSHIP),
+    Move(S.OBJECTED, "reopen", S.ACKNOWLEDGED, Party.TOWNSHIP),
 )
 _BY_KEY = {(m.source, m.action): m for m in MOVES}
 ACTIONS = frozenset(m.action for m in MOVES)

@@ -14,9 +14,9 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
+from domain.actor import Actor
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Channel, Person, Report, ReportStep, Role, ScheduledItem
-from domain.people import person_for
+from domain.model import Person, Report, ReportStep, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 
 REQUEST_KIND = "report-request"
@@ -111,36 +111,34 @@ async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Que
 async def start(
     uow: UnitOfWork,
     clock: Clock,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     campaign_id: int,
     period: date,
     village_id: int,
 ) -> Outcome:
     """The 填报 button: begin the questions of the village's report."""
-    person = await person_for(uow, channel, address, clock)
-    if person.role is not Role.CADRE or village_id not in person.village_ids:
-        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+    if actor.role is not Role.CADRE or village_id not in actor.village_ids:
+        return Outcome(toast="report.not_yours", done=False, locale=actor.locale)
     village = await uow.geography.village(village_id)
     campaign = await uow.campaigns.get(campaign_id)
     if village is None or campaign is None:
-        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+        return Outcome(toast="report.not_yours", done=False, locale=actor.locale)
     # The button names the campaign, period and village; only one of the campaign's own villages
     # may report, and only for one of its report periods (never another township's campaign).
     in_campaign = {v.id for v in await uow.campaigns.villages_of(campaign.id)}
     due = periods(campaign.reports, campaign.created_at.date(), campaign.end)
     if village_id not in in_campaign or period not in due:
-        return Outcome(toast="report.not_yours", done=False, locale=person.locale)
+        return Outcome(toast="report.not_yours", done=False, locale=actor.locale)
     await uow.campaigns.start_draft(
-        person.id, campaign_id, period, village_id, ReportStep.VISITED.value, clock.now()
+        actor.id, campaign_id, period, village_id, ReportStep.VISITED.value, clock.now()
     )
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing("report.start", {"village": village.name, "period": period.strftime("%m-%d")}),
         at=clock.now(),
     )
-    await _ask(uow, person, ReportStep.VISITED, clock.now())
-    return Outcome(done=False, locale=person.locale)  # the button stays, to start again
+    await _ask(uow, actor, ReportStep.VISITED, clock.now())
+    return Outcome(done=False, locale=actor.locale)  # the button stays, to start again
 
 
 async def _ask(uow: UnitOfWork, person: Person, step: ReportStep, now: datetime) -> None:
@@ -156,24 +154,23 @@ def number(raw: str) -> int | None:
     return value if value <= MAX_NUMBER else None
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, raw: str) -> bool:
+async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
     """An answer to the open report draft; False when there is none."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.campaigns.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.campaigns.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
     now = clock.now()
     data = dict(draft.data)
     if draft.step is ReportStep.NOTE:
         note = raw.strip()
         if len(note) > MAX_NOTE:
-            await uow.outbox.add(person.id, Outgoing("report.note_too_long", {"max": MAX_NOTE}), at=now)
+            await uow.outbox.add(actor.id, Outgoing("report.note_too_long", {"max": MAX_NOTE}), at=now)
             return True
         data["note"] = "" if note in ("无", "没有", "-", "none") else note
         await uow.campaigns.save_report(draft, data, now)
         village = await uow.geography.village(draft.village_id)
         await uow.outbox.add(
-            person.id,
+            actor.id,
             Outgoing(
                 "report.saved",
                 {
@@ -189,36 +186,34 @@ async def on_text(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
         return True
     value = number(raw)
     if value is None:
-        await uow.outbox.add(person.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=now)
-        await _ask(uow, person, draft.step, now)
+        await uow.outbox.add(actor.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=now)
+        await _ask(uow, actor, draft.step, now)
         return True
     if draft.step is ReportStep.CLOSED and value > int(data.get("problems_found", 0)):
-        await uow.outbox.add(person.id, Outgoing("report.closed_too_many"), at=now)
-        await _ask(uow, person, draft.step, now)
+        await uow.outbox.add(actor.id, Outgoing("report.closed_too_many"), at=now)
+        await _ask(uow, actor, draft.step, now)
         return True
     data[draft.step.value] = value
     following = STEPS[STEPS.index(draft.step) + 1]
-    await uow.campaigns.update_draft(person.id, following.value, data, now)
-    await _ask(uow, person, following, now)
+    await uow.campaigns.update_draft(actor.id, following.value, data, now)
+    await _ask(uow, actor, following, now)
     return True
 
 
-async def on_other(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
+async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
     """A photo, voice note or sticker in answer to a report question: numbers are wanted."""
-    person = await uow.persons.by_address(channel, address)
-    draft = await uow.campaigns.draft_of(person.id) if person else None
-    if person is None or draft is None:
+    draft = await uow.campaigns.draft_of(actor.id) if actor else None
+    if actor is None or draft is None:
         return False
-    await uow.outbox.add(person.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=clock.now())
-    await _ask(uow, person, draft.step, clock.now())
+    await uow.outbox.add(actor.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=clock.now())
+    await _ask(uow, actor, draft.step, clock.now())
     return True
 
 
-async def cancel(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> bool:
-    person = await uow.persons.by_address(channel, address)
-    if person is None or not await uow.campaigns.drop_draft(person.id):
+async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
+    if actor is None or not await uow.campaigns.drop_draft(actor.id):
         return False
-    await uow.outbox.add(person.id, Outgoing("report.cancelled"), at=clock.now())
+    await uow.outbox.add(actor.id, Outgoing("report.cancelled"), at=clock.now())
     return True
 
 
@@ -242,16 +237,15 @@ async def compile_latest(uow: UnitOfWork, township_id: int, today: date) -> Comp
     return Compiled(campaign.name, period, [(v.name, reports.get(v.id)) for v in villages])
 
 
-async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> None:
+async def show(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     """/report: the compiled table of the latest period, village by village (staff only)."""
-    person = await person_for(uow, channel, address, clock)
     now = clock.now()
-    if person.role is not Role.TOWNSHIP or person.township_id is None:
-        await uow.outbox.add(person.id, Outgoing("report.staff_only"), at=now)
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        await uow.outbox.add(actor.id, Outgoing("report.staff_only"), at=now)
         return
-    compiled = await compile_latest(uow, person.township_id, now.date())
+    compiled = await compile_latest(uow, actor.township_id, now.date())
     if compiled is None or compiled.period is None:
-        await uow.outbox.add(person.id, Outgoing("report.no_campaign"), at=now)
+        await uow.outbox.add(actor.id, Outgoing("report.no_campaign"), at=now)
         return
     lines = []
     for name, report in compiled.rows:
@@ -268,7 +262,7 @@ async def show(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) ->
         "done": done,
         "total": len(compiled.rows),
     }
-    await uow.outbox.add(person.id, Outgoing("report.table", params), at=now)
+    await uow.outbox.add(actor.id, Outgoing("report.table", params), at=now)
 
 
 @dataclass(frozen=True)
@@ -287,9 +281,8 @@ async def export(uow: UnitOfWork, township_id: int) -> Export | None:
     return Export(campaign.name, villages, await uow.campaigns.reports(campaign.id))
 
 
-async def export_for(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Export | None:
+async def export_for(uow: UnitOfWork, clock: Clock, actor: Actor) -> Export | None:
     """The export a staff member may see (their township's), or None."""
-    person = await uow.persons.by_address(channel, address)
-    if person is None or person.role is not Role.TOWNSHIP or person.township_id is None:
+    if actor is None or actor.role is not Role.TOWNSHIP or actor.township_id is None:
         return None
-    return await export(uow, person.township_id)
+    return await export(uow, actor.township_id)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from domain.messages import Queued
-from domain.model import Channel, ScheduledItem
+from domain.model import ScheduledItem
 from domain.ports import Clock, UnitOfWork
 
 log = logging.getLogger(__name__)
@@ -102,7 +102,7 @@ async def tick(
             queued: list[Queued] = []
             for item in runnable:
                 queued += await handlers[item.kind].run(uow, clock, item)
-            await uow.delivery.queue_many(queued, now, Channel.TELEGRAM)
+            await uow.delivery.queue_many(queued, now)
             await uow.schedule.done([item.id for item in runnable], now)
         return TickResult(len(runnable), len(waiting), len(unknown))
     except Exception:
@@ -111,9 +111,7 @@ async def tick(
     for item in runnable:
         try:
             async with uow.schedule.isolated():
-                await uow.delivery.queue_many(
-                    await handlers[item.kind].run(uow, clock, item), now, Channel.TELEGRAM
-                )
+                await uow.delivery.queue_many(await handlers[item.kind].run(uow, clock, item), now)
                 await uow.schedule.done([item.id], now)
         except Exception as exc:
             # One broken item must not stop the others; it stays visible as failed.

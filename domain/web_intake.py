@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from domain import intake, risk_types, validation
+from domain.actor import Actor
 from domain.messages import Outcome, Outgoing
-from domain.model import HOTLINE, UPLOAD_REF, Channel, Declaration, Person, Role, Village
-from domain.people import person_for
+from domain.model import HOTLINE, UPLOAD_REF, Declaration, Person, Role, Village
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.validation import Invalid
 
@@ -207,27 +207,25 @@ async def villages_for_links(uow: UnitOfWork, person: Person) -> list[Village] |
 async def offer_links(
     uow: UnitOfWork,
     clock: Clock,
-    channel: Channel,
-    address: str,
+    actor: Actor,
     *,
     public_url: str | None,
     link: Callable[[Person, Village], str],
     minutes: int,
 ) -> Outcome:
     """/daibao_web: a cadre gets a short-lived link to the web form for each of their villages."""
-    person = await person_for(uow, channel, address, clock)
-    villages = await villages_for_links(uow, person)
+    villages = await villages_for_links(uow, actor)
     if villages is None:
         message = Outgoing("daibao.not_cadre", {"hotline": HOTLINE})
     elif public_url is None:
         message = Outgoing("web.no_public_url", {"hotline": HOTLINE})
     else:
         lines = [
-            {"$t": "web.daibao_link", "$with": {"village": v.name, "url": link(person, v)}} for v in villages
+            {"$t": "web.daibao_link", "$with": {"village": v.name, "url": link(actor, v)}} for v in villages
         ]
         message = Outgoing("web.daibao_links", {"links": {"$lines": lines}, "minutes": minutes})
-    await uow.outbox.add(person.id, message, at=clock.now())
-    return Outcome(locale=person.locale, done=villages is not None)
+    await uow.outbox.add(actor.id, message, at=clock.now())
+    return Outcome(locale=actor.locale, done=villages is not None)
 
 
 # --- the status page ---------------------------------------------------------------------------

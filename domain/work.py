@@ -11,10 +11,10 @@ from typing import Any
 
 from domain import buttons as b
 from domain import validation
+from domain.actor import Actor
 from domain.cases import may_see, step_actions
 from domain.messages import Action, Outcome, Outgoing, day, risk_labels, text
-from domain.model import Channel, Person, Role, Task, Village
-from domain.people import person_for
+from domain.model import Person, Role, Task, Village
 from domain.ports import Clock, UnitOfWork
 
 LIST_LIMIT = 10
@@ -77,20 +77,19 @@ async def _lines(
     return lines, buttons
 
 
-async def my_tasks(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+async def my_tasks(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/tasks: the open cases of the person's villages, the most urgent first."""
-    person = await person_for(uow, channel, address, clock)
-    if not await _staff_only(uow, clock, person):
-        return Outcome(locale=person.locale)
-    villages = await _villages_of(uow, person)
+    if not await _staff_only(uow, clock, actor):
+        return Outcome(locale=actor.locale)
+    villages = await _villages_of(uow, actor)
     tasks = await uow.tasks.open_in(tuple(v.id for v in villages))
     now = clock.now()
     if not tasks:
-        await uow.outbox.add(person.id, Outgoing("work.no_tasks"), at=now)
-        return Outcome(locale=person.locale)
+        await uow.outbox.add(actor.id, Outgoing("work.no_tasks"), at=now)
+        return Outcome(locale=actor.locale)
     lines, buttons = await _lines(uow, tasks, now)
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing(
             "work.tasks",
             {"count": len(tasks), "shown": len(lines), "lines": {"$lines": lines}},
@@ -98,37 +97,35 @@ async def my_tasks(uow: UnitOfWork, clock: Clock, channel: Channel, address: str
         ),
         at=now,
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)
 
 
-async def overdue(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+async def overdue(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/overdue: the township's cases past their due time."""
-    person = await person_for(uow, channel, address, clock)
-    if not await _staff_only(uow, clock, person, township=True):
-        return Outcome(locale=person.locale)
+    if not await _staff_only(uow, clock, actor, township=True):
+        return Outcome(locale=actor.locale)
     now = clock.now()
-    villages = await _villages_of(uow, person)
+    villages = await _villages_of(uow, actor)
     tasks = [t for t in await uow.tasks.open_in(tuple(v.id for v in villages)) if t.due_at and t.due_at < now]
     if not tasks:
-        await uow.outbox.add(person.id, Outgoing("work.no_overdue"), at=now)
-        return Outcome(locale=person.locale)
+        await uow.outbox.add(actor.id, Outgoing("work.no_overdue"), at=now)
+        return Outcome(locale=actor.locale)
     lines, buttons = await _lines(uow, tasks, now)
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing("work.overdue", {"count": len(tasks), "lines": {"$lines": lines}}, actions=tuple(buttons)),
         at=now,
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)
 
 
-async def stats(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -> Outcome:
+async def stats(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/stats: declarations of the township by village and state."""
-    person = await person_for(uow, channel, address, clock)
-    if not await _staff_only(uow, clock, person, township=True):
-        return Outcome(locale=person.locale)
+    if not await _staff_only(uow, clock, actor, township=True):
+        return Outcome(locale=actor.locale)
     lines: list[Any] = []
     total = 0
-    for village in await _villages_of(uow, person):
+    for village in await _villages_of(uow, actor):
         counts = Counter(d.status.value for d in await uow.declarations.in_villages((village.id,)))
         total += sum(counts.values())
         parts = [
@@ -142,23 +139,22 @@ async def stats(uow: UnitOfWork, clock: Clock, channel: Channel, address: str) -
             }
         )
     await uow.outbox.add(
-        person.id, Outgoing("work.stats", {"total": total, "lines": {"$lines": lines}}), at=clock.now()
+        actor.id, Outgoing("work.stats", {"total": total, "lines": {"$lines": lines}}), at=clock.now()
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)
 
 
-async def open_task(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, task_id: int) -> Outcome:
+async def open_task(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -> Outcome:
     """Open one case: what it is, where it stands, and the buttons for its next step."""
-    person = await person_for(uow, channel, address, clock)
     task = await uow.tasks.get(task_id)
-    if task is None or not await may_see(uow, person, task.village_id):
-        return Outcome(toast="case.not_allowed", alert=True, locale=person.locale, done=False)
+    if task is None or not await may_see(uow, actor, task.village_id):
+        return Outcome(toast="case.not_allowed", alert=True, locale=actor.locale, done=False)
     declaration = await uow.declarations.get(task.declaration_id)
     assert declaration is not None
     village = await uow.geography.village(task.village_id)
     owner = await uow.persons.get(task.acknowledged_by) if task.acknowledged_by else None
-    township = person.role is Role.TOWNSHIP
-    mine = township or task.acknowledged_by in (None, person.id)
+    township = actor.role is Role.TOWNSHIP
+    mine = township or task.acknowledged_by in (None, actor.id)
     params = {
         "receipt": declaration.receipt,
         "village": village.name if village else "",
@@ -170,25 +166,24 @@ async def open_task(uow: UnitOfWork, clock: Clock, channel: Channel, address: st
         "owner": owner.name if owner and owner.name else text("work.nobody"),
     }
     actions = step_actions(task, declaration, township=township) if mine else ()
-    await uow.outbox.add(person.id, Outgoing("work.card", params, actions=actions), at=clock.now())
-    return Outcome(locale=person.locale, done=False)
+    await uow.outbox.add(actor.id, Outgoing("work.card", params, actions=actions), at=clock.now())
+    return Outcome(locale=actor.locale, done=False)
 
 
-async def history(uow: UnitOfWork, clock: Clock, channel: Channel, address: str, receipt: str) -> Outcome:
+async def history(uow: UnitOfWork, clock: Clock, actor: Actor, receipt: str) -> Outcome:
     """/case <receipt>: everything that happened to a case, who did it and when."""
-    person = await person_for(uow, channel, address, clock)
-    if not await _staff_only(uow, clock, person):
-        return Outcome(locale=person.locale)
+    if not await _staff_only(uow, clock, actor):
+        return Outcome(locale=actor.locale)
     declaration = await uow.declarations.by_receipt(receipt.strip())
-    if declaration is None or not await may_see(uow, person, declaration.village_id):
+    if declaration is None or not await may_see(uow, actor, declaration.village_id):
         # The same answer for "no such case" and "not yours": a receipt reveals nothing.
         await uow.outbox.add(
-            person.id, Outgoing("work.case_not_found", {"receipt": receipt.strip()[:20]}), at=clock.now()
+            actor.id, Outgoing("work.case_not_found", {"receipt": receipt.strip()[:20]}), at=clock.now()
         )
-        return Outcome(locale=person.locale)
+        return Outcome(locale=actor.locale)
     lines: list[Any] = []
     for event in await uow.events.for_declaration(declaration.id):
-        actor = await uow.persons.get(event.actor_id) if event.actor_id else None
+        doer = await uow.persons.get(event.actor_id) if event.actor_id else None
         local = event.at.astimezone(clock.now().tzinfo)
         lines.append(
             {
@@ -196,9 +191,7 @@ async def history(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
                 "$with": {
                     "when": local.strftime("%Y-%m-%d %H:%M"),
                     "who": (
-                        actor.name
-                        if actor and actor.name
-                        else text("work.household" if actor else "work.system")
+                        doer.name if doer and doer.name else text("work.household" if doer else "work.system")
                     ),
                     "what": text(f"event.{event.kind}"),
                     "note": event.data.get("reason")
@@ -222,7 +215,7 @@ async def history(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
         else ()
     )
     await uow.outbox.add(
-        person.id,
+        actor.id,
         Outgoing(
             "work.history",
             {
@@ -234,4 +227,4 @@ async def history(uow: UnitOfWork, clock: Clock, channel: Channel, address: str,
         ),
         at=clock.now(),
     )
-    return Outcome(locale=person.locale)
+    return Outcome(locale=actor.locale)

@@ -11,98 +11,100 @@ from typing import Any
 
 from domain import buttons as b
 from domain import campaign_chat, campaigns, cases, household, intake, ledger, notices, people, reports, work
+from domain.actor import Actor
 from domain.messages import Outcome
-from domain.model import Channel
 from domain.ports import Clock, UnitOfWork
 from handlers.context import Services
 
-TG = Channel.TELEGRAM
-UseCase = Callable[[UnitOfWork, Clock], Awaitable[Outcome]]
-# (the pressed button, the chat it was pressed in, the services) -> the use case to run
-Route = Callable[[Any, str, Services], UseCase]
+UseCase = Callable[[UnitOfWork, Clock, Actor], Awaitable[Outcome]]
+# (the pressed button, the services) -> the use case to run for whoever pressed it
+Route = Callable[[Any, Services], UseCase]
 
 
-def _n(run: Callable[[UnitOfWork, Clock], Awaitable[Outcome]]) -> UseCase:
-    """A use case of the notification engine, whose unit of work has its repositories too."""
-    return lambda uow, clock: run(uow, clock)
-
-
-def _intake(button: Any, a: str, s: Services) -> UseCase:
-    return lambda uow, clock: intake.press(uow, clock, s.protector, s.rules, TG, a, button)
+def _intake(button: Any, s: Services) -> UseCase:
+    return lambda uow, clock, actor: intake.press(uow, clock, s.protector, s.rules, actor, button)
 
 
 ROUTES: dict[type[b.Button], Route] = {
     **{cls: _intake for cls in intake.INTAKE_BUTTONS},
-    b.Cancel: lambda x, a, s: lambda uow, clock: intake.cancel(uow, clock, TG, a, x.conv),
-    b.Acknowledge: lambda x, a, s: lambda uow, clock: cases.acknowledge(uow, clock, s.rules, TG, a, x.task),
-    b.Step: lambda x, a, s: (
-        lambda uow, clock: cases.simple_step(uow, clock, s.rules, TG, a, x.task, x.action)
+    b.Cancel: lambda x, s: lambda uow, clock, actor: intake.cancel(uow, clock, actor, x.conv),
+    b.Acknowledge: lambda x, s: (
+        lambda uow, clock, actor: cases.acknowledge(uow, clock, s.rules, actor, x.task)
     ),
-    b.ChooseVerdict: lambda x, a, s: (
-        lambda uow, clock: cases.choose_verdict(uow, clock, s.rules, TG, a, x.task, x.verdict)
+    b.Step: lambda x, s: (
+        lambda uow, clock, actor: cases.simple_step(uow, clock, s.rules, actor, x.task, x.action)
     ),
-    b.VisitDay: lambda x, a, s: (
-        lambda uow, clock: cases.visit_day_button(uow, clock, s.rules, TG, a, x.conv, x.days_ago)
+    b.ChooseVerdict: lambda x, s: (
+        lambda uow, clock, actor: cases.choose_verdict(uow, clock, s.rules, actor, x.task, x.verdict)
     ),
-    b.VisitDone: lambda x, a, s: lambda uow, clock: cases.finish_visit(uow, clock, s.rules, TG, a, x.conv),
-    b.OfferHandOver: lambda x, a, s: lambda uow, clock: cases.offer_handover(uow, clock, TG, a, x.task),
-    b.HandTo: lambda x, a, s: lambda uow, clock: cases.hand_over(uow, clock, TG, a, x.task, x.colleague),
-    b.Object: lambda x, a, s: lambda uow, clock: cases.start_objection(uow, clock, TG, a, x.declaration),
-    b.OpenTask: lambda x, a, s: lambda uow, clock: work.open_task(uow, clock, TG, a, x.task),
-    b.AddInfo: lambda x, a, s: lambda uow, clock: household.press_add(uow, clock, TG, a, x.declaration),
-    b.AddDone: lambda x, a, s: lambda uow, clock: household.finish_adding(uow, clock, TG, a, x.conv),
-    b.Withdraw: lambda x, a, s: lambda uow, clock: household.ask_withdraw(uow, clock, TG, a, x.declaration),
-    b.WithdrawYes: lambda x, a, s: lambda uow, clock: household.withdraw(uow, clock, TG, a, x.declaration),
-    b.ChooseLanguage: lambda x, a, s: lambda uow, clock: people.set_language(uow, clock, TG, a, x.locale),
-    b.NoticeAck: lambda x, a, s: _n(lambda uow, clock: notices.acknowledge(uow, clock, TG, a, x.notice)),
-    b.NoticeStatus: lambda x, a, s: _n(lambda uow, clock: notices.show_status(uow, clock, TG, a, x.notice)),
-    b.NoticeRemind: lambda x, a, s: _n(lambda uow, clock: notices.remind(uow, clock, TG, a, x.notice)),
-    b.NoticeSend: lambda x, a, s: _n(lambda uow, clock: notices.confirm(uow, clock, TG, a, x.notice)),
-    b.NoticeCancel: lambda x, a, s: _n(lambda uow, clock: notices.cancel_button(uow, clock, TG, a, x.notice)),
-    b.NoticeAudience: lambda x, a, s: _n(
-        lambda uow, clock: notices.choose_audience(uow, clock, TG, a, x.notice, x.audience.value)
+    b.VisitDay: lambda x, s: (
+        lambda uow, clock, actor: cases.visit_day_button(uow, clock, s.rules, actor, x.conv, x.days_ago)
     ),
-    b.NoticeVillage: lambda x, a, s: _n(
-        lambda uow, clock: notices.toggle_village(uow, clock, TG, a, x.notice, str(x.village))
+    b.VisitDone: lambda x, s: (
+        lambda uow, clock, actor: cases.finish_visit(uow, clock, s.rules, actor, x.conv)
     ),
-    b.NoticeVillagesDone: lambda x, a, s: _n(
-        lambda uow, clock: notices.toggle_village(uow, clock, TG, a, x.notice, "done")
+    b.OfferHandOver: lambda x, s: lambda uow, clock, actor: cases.offer_handover(uow, clock, actor, x.task),
+    b.HandTo: lambda x, s: lambda uow, clock, actor: cases.hand_over(uow, clock, actor, x.task, x.colleague),
+    b.Object: lambda x, s: lambda uow, clock, actor: cases.start_objection(uow, clock, actor, x.declaration),
+    b.OpenTask: lambda x, s: lambda uow, clock, actor: work.open_task(uow, clock, actor, x.task),
+    b.AddInfo: lambda x, s: lambda uow, clock, actor: household.press_add(uow, clock, actor, x.declaration),
+    b.AddDone: lambda x, s: lambda uow, clock, actor: household.finish_adding(uow, clock, actor, x.conv),
+    b.Withdraw: lambda x, s: (
+        lambda uow, clock, actor: household.ask_withdraw(uow, clock, actor, x.declaration)
     ),
-    b.NoticeWhen: lambda x, a, s: _n(
-        lambda uow, clock: notices.choose_when(uow, clock, TG, a, x.notice, x.when)
+    b.WithdrawYes: lambda x, s: (
+        lambda uow, clock, actor: household.withdraw(uow, clock, actor, x.declaration)
     ),
-    b.CampaignVillage: lambda x, a, s: _n(
-        lambda uow, clock: campaign_chat.choose_village(uow, clock, TG, a, x.conv, x.code)
+    b.ChooseLanguage: lambda x, s: lambda uow, clock, actor: people.set_language(uow, clock, actor, x.locale),
+    b.NoticeAck: lambda x, s: lambda uow, clock, actor: notices.acknowledge(uow, clock, actor, x.notice),
+    b.NoticeStatus: lambda x, s: lambda uow, clock, actor: notices.show_status(uow, clock, actor, x.notice),
+    b.NoticeRemind: lambda x, s: lambda uow, clock, actor: notices.remind(uow, clock, actor, x.notice),
+    b.NoticeSend: lambda x, s: lambda uow, clock, actor: notices.confirm(uow, clock, actor, x.notice),
+    b.NoticeCancel: lambda x, s: lambda uow, clock, actor: notices.cancel_button(uow, clock, actor, x.notice),
+    b.NoticeAudience: lambda x, s: (
+        lambda uow, clock, actor: notices.choose_audience(uow, clock, actor, x.notice, x.audience.value)
     ),
-    b.CampaignRhythm: lambda x, a, s: _n(
-        lambda uow, clock: campaign_chat.choose_rhythm(uow, clock, TG, a, x.conv, x.kind)
+    b.NoticeVillage: lambda x, s: (
+        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.notice, str(x.village))
     ),
-    b.CampaignDefaultReminders: lambda x, a, s: _n(
-        lambda uow, clock: campaign_chat.default_reminders(uow, clock, TG, a, x.conv)
+    b.NoticeVillagesDone: lambda x, s: (
+        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.notice, "done")
     ),
-    b.CampaignConfirm: lambda x, a, s: _n(
-        lambda uow, clock: campaign_chat.confirm(uow, clock, TG, a, x.conv, x.answer)
+    b.NoticeWhen: lambda x, s: (
+        lambda uow, clock, actor: notices.choose_when(uow, clock, actor, x.notice, x.when)
     ),
-    b.PhaseDone: lambda x, a, s: _n(
-        lambda uow, clock: campaigns.mark_done(uow, clock, TG, a, x.phase, x.village)
+    b.CampaignVillage: lambda x, s: (
+        lambda uow, clock, actor: campaign_chat.choose_village(uow, clock, actor, x.conv, x.code)
     ),
-    b.FillReport: lambda x, a, s: _n(
-        lambda uow, clock: reports.start(uow, clock, TG, a, x.campaign, x.period, x.village)
+    b.CampaignRhythm: lambda x, s: (
+        lambda uow, clock, actor: campaign_chat.choose_rhythm(uow, clock, actor, x.conv, x.kind)
     ),
-    b.LedgerVillage: lambda x, a, s: _n(
-        lambda uow, clock: ledger.choose_village(uow, clock, TG, a, x.village)
+    b.CampaignDefaultReminders: lambda x, s: (
+        lambda uow, clock, actor: campaign_chat.default_reminders(uow, clock, actor, x.conv)
     ),
-    b.LedgerClose: lambda x, a, s: _n(lambda uow, clock: ledger.close(uow, clock, TG, a, x.item)),
+    b.CampaignConfirm: lambda x, s: (
+        lambda uow, clock, actor: campaign_chat.confirm(uow, clock, actor, x.conv, x.answer)
+    ),
+    b.PhaseDone: lambda x, s: (
+        lambda uow, clock, actor: campaigns.mark_done(uow, clock, actor, x.phase, x.village)
+    ),
+    b.FillReport: lambda x, s: (
+        lambda uow, clock, actor: reports.start(uow, clock, actor, x.campaign, x.period, x.village)
+    ),
+    b.LedgerVillage: lambda x, s: (
+        lambda uow, clock, actor: ledger.choose_village(uow, clock, actor, x.village)
+    ),
+    b.LedgerClose: lambda x, s: lambda uow, clock, actor: ledger.close(uow, clock, actor, x.item),
 }
 
 
-def use_case_for(data: object, address: str, services: Services) -> UseCase | None:
+def use_case_for(data: object, services: Services) -> UseCase | None:
     """The use case a press of `data` runs, or None when the data is not one of our buttons."""
     try:
         button = b.parse(data)
     except b.ButtonError:
         return None
-    return ROUTES[type(button)](button, address, services)
+    return ROUTES[type(button)](button, services)
 
 
 # Buttons that answer a question of a conversation: once the press took effect, the question

@@ -2,12 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import TypeVar
 
+from telegram import Update
 from telegram.ext import Application, CallbackContext, ExtBot
 
-from domain.ports import Clock, DeadlineRules, Protector, UnitOfWorkFactory
+from domain.actor import Actor, actor_for
+from domain.model import Channel
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork, UnitOfWorkFactory
+
+T = TypeVar("T")
+# A use case as a handler runs it: in the handler's unit of work, for the actor it resolved.
+UseCase = Callable[[UnitOfWork, Clock, Actor], Awaitable[T]]
 
 
 @dataclass
@@ -42,3 +50,30 @@ class AppContext(CallbackContext[ExtBot[None], dict[object, object], dict[object
         services = self.bot_data.services
         assert services is not None, "services are wired in post_init"
         return services
+
+
+def address_of(update: Update) -> str:
+    """The chat's address on the Telegram channel (its id)."""
+    assert update.effective_chat is not None
+    return str(update.effective_chat.id)
+
+
+def language_of(update: Update) -> str | None:
+    """The language of the person's Telegram client (kept for a newcomer until they choose)."""
+    return update.effective_user.language_code if update.effective_user else None
+
+
+async def resolve(uow: UnitOfWork, clock: Clock, update: Update) -> Actor:
+    """Who sent the update: resolved once, in the handler's transaction, for its use case."""
+    return await actor_for(uow, clock, Channel.TELEGRAM, address_of(update), language=language_of(update))
+
+
+async def run(update: Update, context: AppContext, use_case: UseCase[T]) -> T:
+    """Run a use case for the update's sender in its own transaction (its commit wakes the
+    sender for what it left pending)."""
+    services = context.services
+    async with services.uow() as uow:
+        actor = await resolve(uow, services.clock, update)
+        result = await use_case(uow, services.clock, actor)
+        await uow.commit()
+    return result

@@ -8,7 +8,6 @@ lets the skeleton's handlers answer as before.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 from telegram import InputFile, Update
@@ -21,9 +20,10 @@ from telegram.ext import (
 )
 
 from domain import campaign_chat, delivery, ledger, notices, reports
-from domain.model import Channel, Role
+from domain.actor import Actor
+from domain.model import Role
 from domain.ports import Clock, UnitOfWork
-from handlers.context import AppContext
+from handlers.context import AppContext, run
 from handlers.sheets import reports_xlsx
 from locales import catalog_for
 
@@ -31,65 +31,46 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 GROUP = -1
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
-TG = Channel.TELEGRAM
-
-
-def _address(update: Update) -> str:
-    assert update.effective_chat is not None
-    return str(update.effective_chat.id)
-
-
-async def _run(context: AppContext, use_case: Callable[[UnitOfWork, Clock], Awaitable[T]]) -> T:
-    """Run a use case in its own transaction (its commit wakes the sender for what it left pending)."""
-    services = context.services
-    async with services.uow() as uow:
-        result = await use_case(uow, services.clock)
-        await uow.commit()
-    return result
 
 
 async def notice(update: Update, context: AppContext) -> None:
     """/notice: township staff start writing a notice."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: notices.start(uow, clock, TG, address))
+    await run(update, context, notices.start)
     raise ApplicationHandlerStop
 
 
 async def cancel(update: Update, context: AppContext) -> None:
     """/cancel while drafting a notice drops the draft; otherwise the skeleton's /cancel runs."""
-    address = _address(update)
 
-    async def either(uow: UnitOfWork, clock: Clock) -> bool:
+    async def either(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
         return (
-            await notices.cancel(uow, clock, TG, address)
-            or await campaign_chat.cancel(uow, clock, TG, address)
-            or await reports.cancel(uow, clock, TG, address)
-            or await ledger.cancel(uow, clock, TG, address)
+            await notices.cancel(uow, clock, actor)
+            or await campaign_chat.cancel(uow, clock, actor)
+            or await reports.cancel(uow, clock, actor)
+            or await ledger.cancel(uow, clock, actor)
         )
 
-    if await _run(context, either):
+    if await run(update, context, either):
         raise ApplicationHandlerStop
 
 
-async def answer_draft(uow: UnitOfWork, clock: Clock, address: str, raw: str) -> bool:
+async def answer_draft(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
     """Typed text that answers an open notice, campaign, report or ledger draft: True when one
     took it. Called by the chat's text handler in its own transaction, before the conversation
     flows, so a typed answer is one transaction. Farmers (members of the public) draft none of
     these: for them nothing more is read."""
-    person = await uow.persons.by_address(TG, address)
-    if person is None or person.role is Role.FARMER:
+    if actor.role is Role.FARMER:
         return False
     return (
-        await notices.on_text(uow, clock, TG, address, raw)
-        or await campaign_chat.on_text(uow, clock, TG, address, raw)
-        or await reports.on_text(uow, clock, TG, address, raw)
-        or await ledger.on_text(uow, clock, TG, address, raw)
+        await notices.on_text(uow, clock, actor, raw)
+        or await campaign_chat.on_text(uow, clock, actor, raw)
+        or await reports.on_text(uow, clock, actor, raw)
+        or await ledger.on_text(uow, clock, actor, raw)
     )
 
 
 async def other(update: Update, context: AppContext) -> None:
     """A photo, file or sticker sent in the middle of a notice, a report or a ledger entry."""
-    address = _address(update)
     message = update.effective_message
     media: dict[str, str] | None = None
     if message is not None and message.photo:
@@ -98,30 +79,28 @@ async def other(update: Update, context: AppContext) -> None:
         media = {"kind": "document", "file_id": message.document.file_id}
     caption = message.caption if message is not None else None
 
-    async def either(uow: UnitOfWork, clock: Clock) -> bool:
+    async def either(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
         return (
-            await notices.on_other(uow, clock, TG, address, media, caption)
-            or await campaign_chat.on_other(uow, clock, TG, address)
-            or await reports.on_other(uow, clock, TG, address)
-            or await ledger.on_other(uow, clock, TG, address)
+            await notices.on_other(uow, clock, actor, media, caption)
+            or await campaign_chat.on_other(uow, clock, actor)
+            or await reports.on_other(uow, clock, actor)
+            or await ledger.on_other(uow, clock, actor)
         )
 
-    if await _run(context, either):
+    if await run(update, context, either):
         raise ApplicationHandlerStop
 
 
 async def campaign(update: Update, context: AppContext) -> None:
     """/campaign: township staff define a campaign in chat (the same fields as the file)."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: campaign_chat.start(uow, clock, TG, address))
+    await run(update, context, campaign_chat.start)
     raise ApplicationHandlerStop
 
 
 async def report(update: Update, context: AppContext) -> None:
     """/report: township staff get the compiled progress table, and the .xlsx of every period."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: reports.show(uow, clock, TG, address))
-    data = await _run(context, lambda uow, clock: reports.export_for(uow, clock, TG, address))
+    await run(update, context, reports.show)
+    data = await run(update, context, reports.export_for)
     if data is not None and data.reports:
         catalog = catalog_for(None, context.services.default_locale)
         # A file asked for by the person who reads it, sent at once rather than through the outbox.
@@ -135,22 +114,19 @@ async def report(update: Update, context: AppContext) -> None:
 
 async def problem(update: Update, context: AppContext) -> None:
     """/problem: a cadre adds a problem to the ledger (问题台账)."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: ledger.start(uow, clock, TG, address))
+    await run(update, context, ledger.start)
     raise ApplicationHandlerStop
 
 
 async def problems(update: Update, context: AppContext) -> None:
     """/problems: a cadre's open problems (each with 销号); township staff: the whole ledger."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: ledger.show(uow, clock, TG, address))
+    await run(update, context, ledger.show)
     raise ApplicationHandlerStop
 
 
 async def failed(update: Update, context: AppContext) -> None:
     """/failed: township staff see the messages that could not be delivered."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: delivery.show_failed(uow, clock, TG, address))
+    await run(update, context, delivery.show_failed)
     raise ApplicationHandlerStop
 
 

@@ -31,13 +31,14 @@ from telegram.ext import (
 
 from domain import dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
+from domain.actor import Actor
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Role
 from domain.people import INVITE_PREFIX
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
 from handlers.buttons import folds, use_case_for
-from handlers.context import AppContext, Services
+from handlers.context import AppContext, Services, address_of, resolve, run
 from handlers.render import ROLE_COMMANDS, render, value
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
@@ -55,32 +56,17 @@ PAYLOAD_PROBLEMS = {
 }
 
 
-def _address(update: Update) -> str:
-    assert update.effective_chat is not None
-    return str(update.effective_chat.id)
-
-
-async def _run(context: AppContext, use_case: Callable[[UnitOfWork, Clock], Awaitable[T]]) -> T:
-    """Run a use case in its own transaction (its commit wakes the sender for what it left pending)."""
-    services = context.services
-    async with services.uow() as uow:
-        result = await use_case(uow, services.clock)
-        await uow.commit()
-    return result
-
-
-def _language(update: Update) -> str | None:
-    return update.effective_user.language_code if update.effective_user else None
-
-
 async def start_with_payload(update: Update, context: AppContext) -> None:
     """Open a declaration from a scanned village QR code, or redeem a cadre's invite."""
     payload = context.args[0] if context.args else ""
-    address = _address(update)
-    language = _language(update)
+    address = address_of(update)
     if payload.startswith(INVITE_PREFIX):
         token = payload[len(INVITE_PREFIX) :]
-        outcome = await _run(context, lambda uow, clock: people.redeem_invite(uow, clock, TG, address, token))
+        services = context.services
+        # An invite binds this chat to a roster person: no stranger is made for it first.
+        async with services.uow() as uow:
+            outcome = await people.redeem_invite(uow, services.clock, TG, address, token)
+            await uow.commit()
         if outcome.done and "role" in outcome.params:
             catalog = catalog_for(outcome.locale, context.services.default_locale)
             await publish_role_menu(context.bot, int(address), outcome.params["role"], catalog)
@@ -99,41 +85,33 @@ async def start_with_payload(update: Update, context: AppContext) -> None:
         log.info("refused a start payload: %s", exc.reason)
         problem = PAYLOAD_PROBLEMS[exc.reason]
 
-    async def scan_and_start(uow: UnitOfWork, clock: Clock) -> object:
+    async def scan_and_start(uow: UnitOfWork, clock: Clock, actor: Actor) -> object:
         # One transaction: its commit marks the update done, so a crash after a first commit of
         # its own would have left the scan counted and the welcome never queued.
         if code is not None:
             await web_intake.record_scan(uow, clock, code, batch, "telegram")
-        return await intake.start(
-            uow, clock, TG, address, village_code=code, problem=problem, language=language
-        )
+        return await intake.start(uow, clock, actor, village_code=code, problem=problem)
 
-    await _run(context, scan_and_start)
+    await run(update, context, scan_and_start)
 
 
 async def start(update: Update, context: AppContext) -> None:
     """/start without a payload: resume a declaration, or start one by choosing the village."""
-    address, language = _address(update), _language(update)
-    await _run(
-        context,
-        lambda uow, clock: intake.start(uow, clock, TG, address, village_code=None, language=language),
-    )
+    await run(update, context, lambda uow, clock, actor: intake.start(uow, clock, actor, village_code=None))
 
 
 async def cancel(update: Update, context: AppContext) -> None:
     """/cancel: drop whatever the person was filling in."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: intake.cancel(uow, clock, TG, address, None))
+    await run(update, context, lambda uow, clock, actor: intake.cancel(uow, clock, actor, None))
 
 
 def _for_sender(
-    use_case: Callable[[UnitOfWork, Clock, Channel, str], Awaitable[object]],
+    use_case: Callable[[UnitOfWork, Clock, Actor], Awaitable[object]],
 ) -> Callable[[Update, AppContext], Coroutine[Any, Any, None]]:
     """A command whose use case needs nothing but who sent it."""
 
     async def callback(update: Update, context: AppContext) -> None:
-        address = _address(update)
-        await _run(context, lambda uow, clock: use_case(uow, clock, TG, address))
+        await run(update, context, use_case)
 
     callback.__doc__ = use_case.__doc__
     return callback
@@ -145,11 +123,10 @@ language = _for_sender(people.offer_languages)  # /language
 async def show_help(update: Update, context: AppContext) -> None:
     """/help, and any unknown command: what this person can do; staff and cadres also get their
     menu again (their role may have changed with a roster import)."""
-    address = _address(update)
-    person = await _run(context, lambda uow, clock: people.show_help(uow, clock, TG, address))
+    person = await run(update, context, people.show_help)
     if person.role is not Role.FARMER:
         catalog = catalog_for(person.locale, context.services.default_locale)
-        await publish_role_menu(context.bot, int(address), person.role.value, catalog)
+        await publish_role_menu(context.bot, int(address_of(update)), person.role.value, catalog)
 
 
 status = _for_sender(household.my_declarations)  # /status, and the 我的申报 button
@@ -161,9 +138,8 @@ stats = _for_sender(work.stats)  # /stats (township)
 
 async def case(update: Update, context: AppContext) -> None:
     """/case <receipt>: a case's whole history."""
-    address = _address(update)
     receipt = context.args[0] if context.args else ""
-    await _run(context, lambda uow, clock: work.history(uow, clock, TG, address, receipt))
+    await run(update, context, lambda uow, clock, actor: work.history(uow, clock, actor, receipt))
 
 
 async def export(update: Update, context: AppContext) -> None:
@@ -174,11 +150,11 @@ async def export(update: Update, context: AppContext) -> None:
     staff member is told and asks again.
     """
     assert update.effective_chat is not None
-    address, services = _address(update), context.services
+    services = context.services
     now = services.clock.now()
     zone = now.tzinfo
     async with services.uow() as uow:
-        person = await people.person_for(uow, TG, address, services.clock)
+        person = await resolve(uow, services.clock, update)
         catalog = catalog_for(person.locale, services.default_locale)
         try:
             export_cases.may_export(person)
@@ -207,17 +183,16 @@ async def text(update: Update, context: AppContext) -> None:
     """Typed text: an answer to the open conversation."""
     assert update.effective_message is not None
     raw = update.effective_message.text or ""
-    address, language = _address(update), _language(update)
     protector, rules = context.services.protector, context.services.rules
 
-    async def answer(uow: UnitOfWork, clock: Clock) -> None:
+    async def answer(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
         # A draft of township work first (notice, campaign, report, ledger), then the person's
         # conversation: one transaction, so one that wrote marks the update done.
-        if await notifications.answer_draft(uow, clock, address, raw):
+        if await notifications.answer_draft(uow, clock, actor, raw):
             return
-        await dialog.on_text(uow, clock, protector, rules, TG, address, raw, language=language)
+        await dialog.on_text(uow, clock, protector, rules, actor, raw)
 
-    await _run(context, answer)
+    await run(update, context, answer)
 
 
 async def contact(update: Update, context: AppContext) -> None:
@@ -227,8 +202,9 @@ async def contact(update: Update, context: AppContext) -> None:
     number = card.phone_number
     # "发送我的手机号" shares the sender's own card; one with another user_id (or none) was forwarded.
     own = update.effective_user is not None and card.user_id == update.effective_user.id
-    address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_contact(uow, clock, TG, address, number, own=own))
+    await run(
+        update, context, lambda uow, clock, actor: dialog.on_contact(uow, clock, actor, number, own=own)
+    )
 
 
 async def voice(update: Update, context: AppContext) -> None:
@@ -241,22 +217,21 @@ async def voice(update: Update, context: AppContext) -> None:
         warnings.simplefilter("ignore")
         duration = media.duration
     seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else int(duration or 0)
-    address, file_id = _address(update), media.file_id
-    await _run(context, lambda uow, clock: dialog.on_voice(uow, clock, TG, address, file_id, seconds))
+    file_id = media.file_id
+    await run(update, context, lambda uow, clock, actor: dialog.on_voice(uow, clock, actor, file_id, seconds))
 
 
 async def photo(update: Update, context: AppContext) -> None:
     """A photo: the largest size Telegram offers is kept."""
     assert update.effective_message is not None and update.effective_message.photo
     file_id = update.effective_message.photo[-1].file_id
-    address, rules = _address(update), context.services.rules
-    await _run(context, lambda uow, clock: dialog.on_photo(uow, clock, rules, TG, address, file_id))
+    rules = context.services.rules
+    await run(update, context, lambda uow, clock, actor: dialog.on_photo(uow, clock, rules, actor, file_id))
 
 
 async def other(update: Update, context: AppContext) -> None:
     """Stickers, files, locations: not taken; say what is wanted."""
-    address = _address(update)
-    await _run(context, lambda uow, clock: dialog.on_other(uow, clock, TG, address))
+    await run(update, context, dialog.on_other)
 
 
 def _pressed_label(query: CallbackQuery) -> str | None:
@@ -283,9 +258,9 @@ async def button(update: Update, context: AppContext) -> None:
     """
     query = update.callback_query
     assert query is not None
-    data, address = query.data or "", _address(update)
+    data = query.data or ""
     services = context.services
-    use_case = use_case_for(data, address, services)
+    use_case = use_case_for(data, services)
     message = query.message if isinstance(query.message, Message) else None
     queued_redraw = False
     person = None
@@ -294,14 +269,13 @@ async def button(update: Update, context: AppContext) -> None:
     else:
         async with services.uow() as uow:
             held = None
+            person = await resolve(uow, services.clock, update)
             if message is not None:
-                person = await uow.persons.by_address(TG, address)
-            if person is not None and message is not None:
                 # Queued first, so the keyboard is gone before the next question arrives.
                 held = await uow.outbox.hold_press(
                     person.id, message.message_id, at=services.clock.now(), key=f"edit:{update.update_id}"
                 )
-            outcome = await use_case(uow, services.clock)
+            outcome = await use_case(uow, services.clock, person)
             if person is not None and held is not None:
                 label = _pressed_label(query)
                 await uow.outbox.settle_press(

@@ -7,8 +7,8 @@ from telegram import Update
 from telegram.ext import BaseHandler, CommandHandler, filters
 
 from domain import web_intake
-from domain.model import Channel, Person, Village
-from handlers.context import AppContext
+from domain.model import Person, Village
+from handlers.context import AppContext, run
 from qr.cadre_links import LINK_TTL, sign_cadre_link
 
 PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
@@ -16,8 +16,6 @@ PRIVATE = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
 
 async def daibao_web(update: Update, context: AppContext) -> None:
     """Send a cadre one signed web-form link per assigned village; refuse anyone else."""
-    assert update.effective_chat is not None
-    address = str(update.effective_chat.id)
     services = context.services
     base = (services.public_url or "").rstrip("/")
 
@@ -25,17 +23,18 @@ async def daibao_web(update: Update, context: AppContext) -> None:
         token = sign_cadre_link(services.qr_secret, person.id, village.code, services.clock.now())
         return f"{base}/d/{token}/form"
 
-    async with services.uow() as uow:
-        await web_intake.offer_links(
+    await run(
+        update,
+        context,
+        lambda uow, clock, actor: web_intake.offer_links(
             uow,
-            services.clock,
-            Channel.TELEGRAM,
-            address,
+            clock,
+            actor,
             public_url=services.public_url,
             link=link,
             minutes=int(LINK_TTL.total_seconds() // 60),
-        )
-        await uow.commit()
+        ),
+    )
 
 
 def handlers() -> list[BaseHandler[Update, AppContext, None]]:

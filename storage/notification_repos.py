@@ -11,6 +11,7 @@ from sqlalchemy import delete, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from domain.delivery import CHANNELS, choose
 from domain.messages import Queued
 from domain.model import (
     Campaign,
@@ -262,19 +263,20 @@ class NoticeRepository(_Repo):
                     insert(NoticeRecipientRow), [{"notice_id": notice_id, "person_id": p} for p in part]
                 )
 
-    async def recipients(self, notice_id: int, channel: Channel) -> list[Recipient]:
+    async def recipients(self, notice_id: int) -> list[Recipient]:
+        # Reachable: an address on a channel messages go by, and not blocked there.
+        reachable = (
+            select(ChannelAccountRow.id)
+            .where(
+                ChannelAccountRow.person_id == PersonRow.id,
+                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.unreachable_at.is_(None),
+            )
+            .exists()
+        )
         result = await self.session.execute(
-            select(
-                PersonRow,
-                NoticeRecipientRow.acknowledged_at,
-                ChannelAccountRow.id,
-                ChannelAccountRow.unreachable_at,
-            )
+            select(PersonRow, NoticeRecipientRow.acknowledged_at, reachable)
             .join(NoticeRecipientRow, NoticeRecipientRow.person_id == PersonRow.id)
-            .outerjoin(
-                ChannelAccountRow,
-                (ChannelAccountRow.person_id == PersonRow.id) & (ChannelAccountRow.channel == channel.value),
-            )
             .where(NoticeRecipientRow.notice_id == notice_id)
             .order_by(PersonRow.id)
         )
@@ -282,9 +284,9 @@ class NoticeRepository(_Repo):
             Recipient(
                 Person(id=row.id, role=Role(row.role), name=row.name, township_id=row.township_id),
                 acknowledged_at,
-                account is not None and unreachable_at is None,
+                bool(can_reach),
             )
-            for row, acknowledged_at, account, unreachable_at in result.all()
+            for row, acknowledged_at, can_reach in result.all()
         ]
 
     async def acknowledge(self, notice_id: int, person_id: int, at: datetime) -> bool | None:
@@ -366,24 +368,30 @@ class DeliveryRepository(_Repo):
             for row, name, role in result.all()
         ]
 
-    async def queue_many(self, messages: list[Queued], at: datetime, channel: Channel) -> int:
-        """Queue keyed messages, a long one as several rows; those to a person with no address
-        on `channel` are left out."""
+    async def queue_many(self, messages: list[Queued], at: datetime) -> int:
+        """Queue keyed messages, a long one as several rows, each on its person's channel (the
+        first of `CHANNELS` they have an address on); those to a person with none are left out."""
         if not messages:
             return 0
         wanted = sorted({m.person_id for m in messages})
-        locales: dict[int, str | None] = {}
+        bound: dict[int, tuple[str | None, set[str]]] = {}
         for start in range(0, len(wanted), BOUND_CHUNK):
-            found = await self.session.execute(bound_to(wanted[start : start + BOUND_CHUNK], channel))
-            locales.update((person_id, locale) for person_id, locale in found.all())
-        if unbound := sum(1 for m in messages if m.person_id not in locales):
-            log.info("outbox: %s messages not queued: no %s address to send them to", unbound, channel)
+            found = await self.session.execute(bound_to(wanted[start : start + BOUND_CHUNK]))
+            for person_id, locale, channel in found.all():
+                bound.setdefault(person_id, (locale, set()))[1].add(channel)
+        to: dict[int, tuple[str | None, Channel]] = {}
+        for person_id, (locale, channels) in bound.items():
+            chosen = choose(channels)
+            if chosen is not None:
+                to[person_id] = (locale, chosen)
+        if unbound := sum(1 for m in messages if m.person_id not in to):
+            log.info("outbox: %s messages not queued: no address to send them to", unbound)
         rows = [
             row
             for m in messages
-            if m.person_id in locales
+            if m.person_id in to
             for row in outbox_rows(
-                m.key, m.person_id, channel, m.message, locales[m.person_id], at, self.split
+                m.key, m.person_id, to[m.person_id][1], m.message, to[m.person_id][0], at, self.split
             )
         ]
         if not rows:

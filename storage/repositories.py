@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from domain.cases import receipt_number
+from domain.delivery import CHANNELS
 from domain.messages import Outgoing
 from domain.model import (
     Attachment,
@@ -332,12 +333,13 @@ class PersonRepository(_Repo):
             )
         )
 
-    async def reachable(self, person_ids: list[int], channel: Channel) -> set[int]:
+    async def reachable(self, person_ids: list[int]) -> set[int]:
         if not person_ids:
             return set()
         found = await self.session.scalars(
             select(ChannelAccountRow.person_id).where(
-                ChannelAccountRow.person_id.in_(person_ids), ChannelAccountRow.channel == channel.value
+                ChannelAccountRow.person_id.in_(person_ids),
+                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
             )
         )
         return set(found)
@@ -818,13 +820,17 @@ def outbox_rows(
     ]  # fmt: skip
 
 
-def bound_to(person_ids: Any, channel: Channel) -> Any:
-    """(person id, locale) of those of `person_ids` with an address on `channel`."""
+def bound_to(person_ids: Any) -> Any:
+    """(person id, locale, channel) of those of `person_ids` with an address on a channel of
+    `CHANNELS` (a row per channel)."""
     return (
-        select(PersonRow.id, PersonRow.locale)
+        select(PersonRow.id, PersonRow.locale, ChannelAccountRow.channel)
         .join(
             ChannelAccountRow,
-            and_(ChannelAccountRow.person_id == PersonRow.id, ChannelAccountRow.channel == channel.value),
+            and_(
+                ChannelAccountRow.person_id == PersonRow.id,
+                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+            ),
         )
         .where(PersonRow.id.in_(person_ids))
     )
@@ -986,13 +992,16 @@ class Outbox(_Repo):
         *,
         at: datetime,
         key: str | None = None,
-        channel: Channel = Channel.TELEGRAM,
     ) -> bool:
-        """Queue a message; False (nothing queued) when `key` was queued before, or when the
-        person has no address on `channel` (a roster cadre who never opened the invite)."""
-        found = await self._address(person_id, channel)
-        if found is None:
-            log.info("outbox: a %s message not queued: no %s address for it", message.template, channel)
+        """Queue a message on the first channel of `CHANNELS` the person has an address on; False
+        (nothing queued) when `key` was queued before, or when the person has no address at all (a
+        roster cadre who never opened the invite)."""
+        for channel in CHANNELS:
+            found = await self._address(person_id, channel)
+            if found is not None:
+                break
+        else:
+            log.info("outbox: a %s message not queued: no address for it", message.template)
             return False
         claim = await self._claimable(person_id)
         rows = outbox_rows(
@@ -1001,11 +1010,11 @@ class Outbox(_Repo):
         )  # fmt: skip
         return await self._insert(person_id, channel, rows, found.address, found.locale)
 
-    async def hold_press(
-        self, person_id: int, message_id: int, *, at: datetime, key: str, channel: Channel = Channel.TELEGRAM
-    ) -> int | None:
+    async def hold_press(self, person_id: int, message_id: int, *, at: datetime, key: str) -> int | None:
         """Queue "take the pressed message's keyboard away" before the use case queues anything
-        (so it goes first); `settle_press` keeps, folds or drops it once the outcome is known."""
+        (so it goes first); `settle_press` keeps, folds or drops it once the outcome is known.
+        A pressed message is a Telegram message: its edit goes by Telegram."""
+        channel = Channel.TELEGRAM
         found = await self._address(person_id, channel)
         if found is None:
             return None
@@ -1047,10 +1056,10 @@ class Outbox(_Repo):
         *,
         at: datetime,
         key: str,
-        channel: Channel = Channel.TELEGRAM,
     ) -> None:
         """Queue an edit of `message_id` into `message` (a toggled list redrawn), in order behind
-        what the person still has coming and retried like a message."""
+        what the person still has coming and retried like a message (by Telegram, as the press)."""
+        channel = Channel.TELEGRAM
         found = await self._address(person_id, channel)
         if found is None:
             return

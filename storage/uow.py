@@ -22,6 +22,26 @@ Answered = Callable[[int], Mark | None]
 
 
 class SqlUnitOfWork:
+    """The one implementation of domain.ports.UnitOfWork."""
+
+    geography: repos.GeographyRepository
+    persons: repos.PersonRepository
+    invites: repos.InviteRepository
+    conversations: repos.ConversationRepository
+    declarations: repos.DeclarationRepository
+    tasks: repos.TaskRepository
+    events: repos.EventLog
+    attachments: repos.AttachmentRepository
+    outbox: repos.Outbox
+    limits: repos.RateLimits
+    schedule: notification_repos.ScheduleRepository
+    notices: notification_repos.NoticeRepository
+    delivery: notification_repos.DeliveryRepository
+    campaigns: notification_repos.CampaignRepository
+    ledger: notification_repos.LedgerRepository
+    scans: web_repos.ScanRepository
+    uploads: web_repos.UploadRepository
+
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],

@@ -13,6 +13,9 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from domain.actor import Actor, actor_for
+from domain.model import Channel
+from domain.ports import Clock, UnitOfWork
 from storage.db import create_engine
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -73,3 +76,8 @@ async def seed_roster(uow_factory: object, path: Path = ROSTER) -> None:
     async with uow_factory() as uow:  # type: ignore[operator]
         await roster.apply(uow, rows)
         await uow.commit()
+
+
+async def chat(uow: UnitOfWork, clock: Clock, address: str, *, language: str | None = None) -> Actor:
+    """The person of a Telegram chat as a use case's actor (a stranger becomes a household)."""
+    return await actor_for(uow, clock, Channel.TELEGRAM, address, language=language)

@@ -37,6 +37,7 @@ from domain import (
     reports,
     work,
 )
+from domain.actor import Actor
 from domain.campaigns import CampaignSpec, PhaseSpec
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow
@@ -48,7 +49,7 @@ from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import Base
 from storage.uow import SqlUnitOfWorkFactory
-from tests.support import SHANGHAI, FakeClock
+from tests.support import SHANGHAI, FakeClock, chat
 
 TG = Channel.TELEGRAM
 ROSTER = """township,village_code,village,name,phone,role
@@ -125,7 +126,7 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
             invite = await people.issue_invite(uow, clock, phone)
             await people.redeem_invite(uow, clock, TG, address, invite.payload[len(people.INVITE_PREFIX) :])
         for role in ("stranger", "farmer", "household"):
-            ids[role] = (await people.person_for(uow, TG, ROLES[role], clock)).id
+            ids[role] = (await chat(uow, clock, ROLES[role])).id
         for role, address in ROLES.items():
             person = await uow.persons.by_address(TG, address)
             assert person is not None, role
@@ -152,7 +153,7 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
     for name in ("acked", "refused"):
         async with uow_factory() as uow:
             outcome = await cases.acknowledge(
-                uow, clock, services.rules, TG, ROLES["cadre"], ids[f"{name}_task"]
+                uow, clock, services.rules, await chat(uow, clock, ROLES["cadre"]), ids[f"{name}_task"]
             )
             assert outcome.done, outcome
             await uow.commit()
@@ -165,14 +166,23 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
         )  # fmt: skip
         await uow.commit()
     async with uow_factory() as uow:
-        assert (await cases.finish_visit(uow, clock, services.rules, TG, ROLES["cadre"], conv.id)).done
+        assert (
+            await cases.finish_visit(
+                uow, clock, services.rules, await chat(uow, clock, ROLES["cadre"]), conv.id
+            )
+        ).done
         await uow.commit()
     async with uow_factory() as uow:
         task = await uow.tasks.get(ids["refused_task"])
         cadre = await uow.persons.get(ids["cadre"])
         assert task is not None and cadre is not None
         await cases.choose_verdict(
-            uow, clock, services.rules, TG, ROLES["cadre"], task.id, b.Verdict.NOT_ELIGIBLE
+            uow,
+            clock,
+            services.rules,
+            await chat(uow, clock, ROLES["cadre"]),
+            task.id,
+            b.Verdict.NOT_ELIGIBLE,
         )
         conv2 = await uow.conversations.get(cadre.id)
         assert conv2 is not None
@@ -188,7 +198,7 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
         ids["notice"] = notice.id
         await uow.commit()
     async with nuow() as uow:
-        await notices.confirm(uow, clock, TG, ROLES["staff"], ids["notice"])
+        await notices.confirm(uow, clock, await chat(uow, clock, ROLES["staff"]), ids["notice"])
         await uow.commit()
     async with nuow() as uow:
         spec = CampaignSpec(
@@ -222,7 +232,7 @@ STAFF = {"staff", "staff_other_township"}
 
 async def _intake_conv(world: World, uow: Any, clock: FakeClock) -> int:
     """The household's open declaration (a new one, at the consent question)."""
-    await intake.start(uow, clock, TG, ROLES["household"], village_code="QS01")
+    await intake.start(uow, clock, await chat(uow, clock, ROLES["household"]), village_code="QS01")
     conv = await uow.conversations.get(world.ids["household"])
     return int(conv.id)
 
@@ -283,7 +293,7 @@ def _campaign_at(step: str) -> Callable[[World, Any, FakeClock], Awaitable[int]]
     """Staff's campaign being defined in chat, at `step` (its name and villages given)."""
 
     async def build(world: World, uow: Any, clock: FakeClock) -> int:
-        await campaign_chat.start(uow, clock, TG, ROLES["staff"])
+        await campaign_chat.start(uow, clock, await chat(uow, clock, ROLES["staff"]))
         conv = await uow.conversations.get(world.ids["staff"])
         data = {**conv.data, "name": "冬春排查", "villages": ["QS01"], "phases": [["集中排查", "2026-12-20"]]}
         await uow.conversations.update(conv.id, step, data, clock.now())
@@ -303,7 +313,7 @@ async def _notice_draft(world: World, uow: Any, clock: FakeClock, step: str, cho
 
 
 async def _ledger_draft(world: World, uow: Any, clock: FakeClock) -> None:
-    await ledger.start(uow, clock, TG, ROLES["cadre"])
+    await ledger.start(uow, clock, await chat(uow, clock, ROLES["cadre"]))
 
 
 def _fixed(make: Callable[[World], b.Button]) -> Make:
@@ -493,10 +503,11 @@ async def test_a_press_is_allowed_only_to_who_may(
                 await uow.commit()
             assert b.parse(button.pack()) == button
             before = await _snapshot(engine)
-            use_case = use_case_for(button.pack(), address, services)
+            use_case = use_case_for(button.pack(), services)
             assert use_case is not None
             async with services.uow() as uow:
-                outcome: Outcome = await use_case(uow, services.clock)
+                actor = await chat(uow, services.clock, address)
+                outcome: Outcome = await use_case(uow, services.clock, actor)
                 await uow.commit()
             refused = outcome.toast in REFUSALS and not outcome.done
             if role in allowed:
@@ -513,13 +524,12 @@ async def test_a_press_is_allowed_only_to_who_may(
 
 # --- commands ---------------------------------------------------------------------------------------
 
-Command = Callable[[Any, FakeClock, str, Services], Awaitable[Any]]
+Command = Callable[[Any, FakeClock, Actor, Services], Awaitable[Any]]
 
 
-async def _export(uow: Any, clock: FakeClock, address: str, s: Services) -> None:
+async def _export(uow: Any, clock: FakeClock, person: Actor, s: Services) -> None:
     from domain import export
 
-    person = await people.person_for(uow, TG, address, clock)
     now = clock.now()
     try:
         await export.rows(uow, s.protector, township_name=None, since=now, until=now, requester=person)
@@ -529,11 +539,16 @@ async def _export(uow: Any, clock: FakeClock, address: str, s: Services) -> None
     await uow.outbox.add(person.id, Outgoing("work.exported"), at=now)
 
 
-async def _daibao_web(uow: Any, clock: FakeClock, address: str, s: Services) -> None:
+async def _daibao_web(uow: Any, clock: FakeClock, actor: Actor, s: Services) -> None:
     from domain import web_intake
 
     await web_intake.offer_links(
-        uow, clock, TG, address, public_url="https://example.invalid", link=lambda p, v: "x", minutes=10
+        uow,
+        clock,
+        actor,
+        public_url="https://example.invalid",
+        link=lambda p, v: "x",
+        minutes=10,
     )
 
 
@@ -542,24 +557,24 @@ EVERYONE = ALL
 CADRES = CADRES
 STAFF = STAFF
 COMMANDS: dict[str, tuple[Command, set[str]]] = {
-    "start": (lambda u, c, a, s: intake.start(u, c, TG, a, village_code=None), EVERYONE),
-    "cancel": (lambda u, c, a, s: intake.cancel(u, c, TG, a, None), EVERYONE),
-    "language": (lambda u, c, a, s: people.offer_languages(u, c, TG, a), EVERYONE),
-    "help": (lambda u, c, a, s: people.show_help(u, c, TG, a), EVERYONE),
-    "status": (lambda u, c, a, s: household.my_declarations(u, c, TG, a), EVERYONE),
-    "daibao": (lambda u, c, a, s: intake.start_for_household(u, c, TG, a), CADRES),
+    "start": (lambda u, c, a, s: intake.start(u, c, a, village_code=None), EVERYONE),
+    "cancel": (lambda u, c, a, s: intake.cancel(u, c, a, None), EVERYONE),
+    "language": (lambda u, c, a, s: people.offer_languages(u, c, a), EVERYONE),
+    "help": (lambda u, c, a, s: people.show_help(u, c, a), EVERYONE),
+    "status": (lambda u, c, a, s: household.my_declarations(u, c, a), EVERYONE),
+    "daibao": (lambda u, c, a, s: intake.start_for_household(u, c, a), CADRES),
     "daibao_web": (_daibao_web, CADRES),
-    "tasks": (lambda u, c, a, s: work.my_tasks(u, c, TG, a), CADRES | STAFF),
-    "overdue": (lambda u, c, a, s: work.overdue(u, c, TG, a), STAFF),
-    "stats": (lambda u, c, a, s: work.stats(u, c, TG, a), STAFF),
-    "case": (lambda u, c, a, s: work.history(u, c, TG, a, "QS01-RECEIPT"), {"staff", "cadre"}),
+    "tasks": (lambda u, c, a, s: work.my_tasks(u, c, a), CADRES | STAFF),
+    "overdue": (lambda u, c, a, s: work.overdue(u, c, a), STAFF),
+    "stats": (lambda u, c, a, s: work.stats(u, c, a), STAFF),
+    "case": (lambda u, c, a, s: work.history(u, c, a, "QS01-RECEIPT"), {"staff", "cadre"}),
     "export": (_export, STAFF),
-    "notice": (lambda u, c, a, s: notices.start(u, c, TG, a), STAFF),
-    "campaign": (lambda u, c, a, s: campaign_chat.start(u, c, TG, a), STAFF),
-    "report": (lambda u, c, a, s: reports.show(u, c, TG, a), STAFF),
-    "problem": (lambda u, c, a, s: ledger.start(u, c, TG, a), CADRES),
-    "problems": (lambda u, c, a, s: ledger.show(u, c, TG, a), CADRES | STAFF),
-    "failed": (lambda u, c, a, s: delivery.show_failed(u, c, TG, a), STAFF),
+    "notice": (lambda u, c, a, s: notices.start(u, c, a), STAFF),
+    "campaign": (lambda u, c, a, s: campaign_chat.start(u, c, a), STAFF),
+    "report": (lambda u, c, a, s: reports.show(u, c, a), STAFF),
+    "problem": (lambda u, c, a, s: ledger.start(u, c, a), CADRES),
+    "problems": (lambda u, c, a, s: ledger.show(u, c, a), CADRES | STAFF),
+    "failed": (lambda u, c, a, s: delivery.show_failed(u, c, a), STAFF),
 }  # fmt: skip
 # What a command says to someone who may not use it.
 REFUSED_TEMPLATES = {
@@ -600,10 +615,11 @@ async def test_a_command_is_allowed_only_to_who_may(
                 async with services.uow() as uow:
                     declaration = await uow.declarations.get(world.ids["acked_declaration"])
                     receipt = declaration.receipt
-                run = lambda u, c, a, s, r=receipt: work.history(u, c, TG, a, r)  # noqa: E731
+                run = lambda u, c, a, s, r=receipt: work.history(u, c, a, r)  # noqa: E731
             before = await _snapshot(engine)
             async with services.uow() as uow:
-                await run(uow, cast(FakeClock, services.clock), address, services)
+                clock = cast(FakeClock, services.clock)
+                await run(uow, clock, await chat(uow, clock, address), services)
                 await uow.commit()
             after = await _snapshot(engine)
             said = [row for row in after["outbox"] if row not in before["outbox"]]
@@ -648,10 +664,10 @@ async def test_a_report_for_a_period_the_campaign_does_not_have_is_refused(
             assert period != real
             before = await _snapshot(engine)
             button = b.FillReport(world.ids["campaign"], period, world.ids["QS01"])
-            use_case = use_case_for(button.pack(), ROLES["cadre"], services)
+            use_case = use_case_for(button.pack(), services)
             assert use_case is not None
             async with services.uow() as uow:
-                outcome = await use_case(uow, services.clock)
+                outcome = await use_case(uow, services.clock, await chat(uow, services.clock, ROLES["cadre"]))
                 await uow.commit()
             assert outcome.toast == "report.not_yours" and not outcome.done
             assert await _snapshot(engine) == before

@@ -7,29 +7,29 @@ import pytest
 from domain import risk_types
 from domain.cases import receipt_number
 from domain.model import DeclarationStatus as S
-from domain.procedure import ACTIONS, MOVES, Actor, MoveRefused, actions_from, move
+from domain.procedure import ACTIONS, MOVES, MoveRefused, Party, actions_from, move
 
 # (from, action, to, who) — the procedure as DOMAIN.md describes it.
 EXPECTED = [
-    (S.SUBMITTED, "acknowledge", S.ACKNOWLEDGED, Actor.HANDLER),
-    (S.SUBMITTED, "withdraw", S.WITHDRAWN, Actor.HOUSEHOLD),
-    (S.ACKNOWLEDGED, "visit", S.VISITED, Actor.OWNER),
-    (S.VISITED, "propose", S.PROPOSED, Actor.OWNER),
-    (S.VISITED, "reject", S.NOT_ELIGIBLE, Actor.OWNER),
-    (S.PROPOSED, "publicize", S.PUBLICIZING, Actor.OWNER),
-    (S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Actor.OWNER),
-    (S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Actor.TOWNSHIP),
-    (S.APPROVED, "enter", S.ENTERED, Actor.TOWNSHIP),
-    (S.NOT_ELIGIBLE, "object", S.OBJECTED, Actor.HOUSEHOLD),
-    (S.OBJECTED, "uphold", S.CLOSED, Actor.TOWNSHIP),
-    (S.OBJECTED, "reopen", S.ACKNOWLEDGED, Actor.TOWNSHIP),
+    (S.SUBMITTED, "acknowledge", S.ACKNOWLEDGED, Party.HANDLER),
+    (S.SUBMITTED, "withdraw", S.WITHDRAWN, Party.HOUSEHOLD),
+    (S.ACKNOWLEDGED, "visit", S.VISITED, Party.OWNER),
+    (S.VISITED, "propose", S.PROPOSED, Party.OWNER),
+    (S.VISITED, "reject", S.NOT_ELIGIBLE, Party.OWNER),
+    (S.PROPOSED, "publicize", S.PUBLICIZING, Party.OWNER),
+    (S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Party.OWNER),
+    (S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Party.TOWNSHIP),
+    (S.APPROVED, "enter", S.ENTERED, Party.TOWNSHIP),
+    (S.NOT_ELIGIBLE, "object", S.OBJECTED, Party.HOUSEHOLD),
+    (S.OBJECTED, "uphold", S.CLOSED, Party.TOWNSHIP),
+    (S.OBJECTED, "reopen", S.ACKNOWLEDGED, Party.TOWNSHIP),
 ]
 
 
-@pytest.mark.parametrize(("source", "action", "target", "actor"), EXPECTED)
-def test_listed_moves(source: S, action: str, target: S, actor: Actor) -> None:
+@pytest.mark.parametrize(("source", "action", "target", "party"), EXPECTED)
+def test_listed_moves(source: S, action: str, target: S, party: Party) -> None:
     found = move(source, action)
-    assert (found.target, found.actor) == (target, actor)
+    assert (found.target, found.party) == (target, party)
 
 
 @pytest.mark.parametrize("source", list(S))
@@ -42,7 +42,7 @@ def test_every_other_move_is_refused(source: S, action: str) -> None:
 
 
 def test_the_table_is_exactly_the_procedure() -> None:
-    assert [(m.source, m.action, m.target, m.actor) for m in MOVES] == EXPECTED
+    assert [(m.source, m.action, m.target, m.party) for m in MOVES] == EXPECTED
 
 
 def test_final_states_have_no_way_out_but_objection() -> None:

@@ -64,9 +64,18 @@ from qr.payload import PayloadError, is_village_payload, sign_village, verify_vi
 from storage.db import session_factory
 from storage.models import OutboxRow, PersonRow
 from storage.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
-from tests.support import FakeClock, seed_roster
+from tests.support import FakeClock, chat, seed_roster
 
 TG = Channel.TELEGRAM
+
+
+@dataclass(frozen=True)
+class _Who:
+    """The chat whose person acts, resolved in the step's own transaction."""
+
+    address: str
+
+
 START = FakeClock().now()  # 2026-11-23 10:00 in Shanghai: the world is built then
 QR_SECRET = b"fuzz qr secret"
 LOCALES = ("zh_Hans", "en")
@@ -349,7 +358,7 @@ async def build_world(engine: AsyncEngine) -> World:
             token = invite.payload[len(people.INVITE_PREFIX) :]
             assert (await people.redeem_invite(uow, clock, TG, address, token)).done
         for who, address in PEOPLE.items():
-            ids[who] = (await people.person_for(uow, TG, address, clock)).id
+            ids[who] = (await chat(uow, clock, address)).id
         for township in await uow.geography.townships():
             ids["township_" + {"青山镇": "qs", "白水乡": "bs"}[township.name]] = township.id
         for code in ("QS01", "QS02", "QS03", "BS01"):
@@ -359,9 +368,11 @@ async def build_world(engine: AsyncEngine) -> World:
         await uow.commit()
 
     async def step(use_case: Callable[..., Awaitable[Any]], *args: Any) -> Any:
-        """One use case (given the unit of work and `args`) in its own transaction, committed."""
+        """One use case (given the unit of work and `args`, the first a clock) in its own
+        transaction, committed; a `_Who` argument is the actor of that chat."""
         async with factory() as uow:
-            result = await use_case(uow, *args)
+            resolved = [await chat(uow, args[0], a.address) if isinstance(a, _Who) else a for a in args]
+            result = await use_case(uow, *resolved)
             await uow.commit()
             return result
 
@@ -386,27 +397,68 @@ async def build_world(engine: AsyncEngine) -> World:
         task = int(task_id)
         for action in steps:
             if action == "ack":
-                assert (await step(cases.acknowledge, at, rules, TG, cadre, task)).done
+                assert (await step(cases.acknowledge, at, rules, _Who(cadre), task)).done
             elif action == "visit":
-                await step(cases.start_visit, at, rules, TG, cadre, task)
+                await step(cases.start_visit, at, rules, _Who(cadre), task)
                 for answer in ("今天", "入户看过，情况属实"):
-                    await step(dialog.on_text, at, protector, rules, TG, cadre, answer)
+                    await step(dialog.on_text, at, protector, rules, _Who(cadre), answer)
                 assert (
-                    await step(cases.finish_visit, at, rules, TG, cadre, await _conv_of(factory, cadre))
+                    await step(
+                        cases.finish_visit,
+                        at,
+                        rules,
+                        _Who(cadre),
+                        await _conv_of(factory, cadre),
+                    )
                 ).done
             elif action == "reject":
-                await step(cases.choose_verdict, at, rules, TG, cadre, task, b.Verdict.NOT_ELIGIBLE)
-                await step(dialog.on_text, at, protector, rules, TG, cadre, "收入超过监测标准")
+                await step(
+                    cases.choose_verdict,
+                    at,
+                    rules,
+                    _Who(cadre),
+                    task,
+                    b.Verdict.NOT_ELIGIBLE,
+                )
+                await step(
+                    dialog.on_text,
+                    at,
+                    protector,
+                    rules,
+                    _Who(cadre),
+                    "收入超过监测标准",
+                )
             elif action == "propose":
-                assert (await step(cases.choose_verdict, at, rules, TG, cadre, task, b.Verdict.SUDDEN)).done
+                assert (
+                    await step(
+                        cases.choose_verdict,
+                        at,
+                        rules,
+                        _Who(cadre),
+                        task,
+                        b.Verdict.SUDDEN,
+                    )
+                ).done
             elif action == "object":
-                await step(cases.start_objection, at, TG, home, int(declaration_id))
-                await step(dialog.on_text, at, protector, rules, TG, home, "我家确实困难，不同意")
+                await step(
+                    cases.start_objection,
+                    at,
+                    _Who(home),
+                    int(declaration_id),
+                )
+                await step(
+                    dialog.on_text,
+                    at,
+                    protector,
+                    rules,
+                    _Who(home),
+                    "我家确实困难，不同意",
+                )
             elif action == "wait":
                 at.advance(days=8)
             else:
                 who = cadre if action in ("publicize", "close_notice") else staff
-                outcome = await step(cases.simple_step, at, rules, TG, who, task, action)
+                outcome = await step(cases.simple_step, at, rules, _Who(who), task, action)
                 assert outcome.done, (name, action, outcome)
     # One case in 白水村, one in 陈家村: other cadres, another township.
     for n, (name, code) in enumerate((("bs", "BS01"), ("qs03", "QS03"))):
@@ -420,7 +472,7 @@ async def build_world(engine: AsyncEngine) -> World:
         n = u
         draft = await n.notices.add_draft(staff.township_id, staff.id, clock.now())
         await n.notices.update_draft(draft.id, body="冬季防火", audience={"kind": "cadres"}, step="confirm")
-        assert (await notices.confirm(n, clock, TG, PEOPLE["staff"], draft.id)).done
+        assert (await notices.confirm(n, clock, await chat(n, clock, PEOPLE["staff"]), draft.id)).done
         return draft.id
 
     ids["notice"] = await step(notice)
@@ -696,106 +748,115 @@ class Turn:
         if isinstance(message, PressPlan):
             message = Press(await self.packed(who, message))
         if isinstance(message, Press):
-            use_case = use_case_for(message.data, address, s)
+            use_case = use_case_for(message.data, s)
             if use_case is None:
                 self.outcomes.append(Outcome(toast="button.invalid", done=False))
                 return
-            outcome = await use_case(uow, clock)
+            outcome = await use_case(uow, clock, await chat(uow, clock, address))
             assert isinstance(outcome, Outcome), f"{message.data!r} gave {outcome!r}"
             self.outcomes.append(outcome)
         elif isinstance(message, Text):
             raw = message.raw
+            actor = await chat(uow, clock, address, language=message.language)
             if not (
-                await notices.on_text(n, clock, TG, address, raw)
-                or await campaign_chat.on_text(n, clock, TG, address, raw)
-                or await reports.on_text(n, clock, TG, address, raw)
-                or await ledger.on_text(n, clock, TG, address, raw)
+                await notices.on_text(n, clock, actor, raw)
+                or await campaign_chat.on_text(n, clock, actor, raw)
+                or await reports.on_text(n, clock, actor, raw)
+                or await ledger.on_text(n, clock, actor, raw)
             ):
                 await dialog.on_text(
-                    uow, clock, s.protector, s.rules, TG, address, raw, language=message.language
+                    uow,
+                    clock,
+                    s.protector,
+                    s.rules,
+                    actor,
+                    raw,
                 )
         elif isinstance(message, Command):
             words = [str(await self.resolve(who, a)) if isinstance(a, Ref) else a for a in message.args]
             await self._command(address, message.name, tuple(" ".join(words).split()), message.language)
         else:
+            actor = await chat(uow, clock, address)
             media: dict[str, str] | None = None
             caption: str | None = None
             if isinstance(message, Photo):
                 media, caption = {"kind": "photo", "file_id": message.file_id}, message.caption
             elif isinstance(message, Other) and message.kind == "document":
                 media, caption = {"kind": "document", "file_id": message.file_id}, message.caption
-            if await notices.on_other(n, clock, TG, address, media, caption) or (
-                await campaign_chat.on_other(n, clock, TG, address)
-                or await reports.on_other(n, clock, TG, address)
-                or await ledger.on_other(n, clock, TG, address)
+            if await notices.on_other(n, clock, actor, media, caption) or (
+                await campaign_chat.on_other(n, clock, actor)
+                or await reports.on_other(n, clock, actor)
+                or await ledger.on_other(n, clock, actor)
             ):
                 return
             if isinstance(message, Photo):
-                await dialog.on_photo(uow, clock, s.rules, TG, address, message.file_id)
+                await dialog.on_photo(uow, clock, s.rules, actor, message.file_id)
             elif isinstance(message, Voice):
-                await dialog.on_voice(uow, clock, TG, address, message.file_id, message.seconds)
+                await dialog.on_voice(uow, clock, actor, message.file_id, message.seconds)
             elif isinstance(message, Contact):
-                await dialog.on_contact(uow, clock, TG, address, message.phone, own=message.own)
+                await dialog.on_contact(uow, clock, actor, message.phone, own=message.own)
             else:
-                await dialog.on_other(uow, clock, TG, address)
+                await dialog.on_other(uow, clock, actor)
 
     async def _command(self, address: str, name: str, args: tuple[str, ...], language: str | None) -> None:
         uow, n, clock, s = self.uow, self.n, self.clock, self.services
+        if name == "start" and args:
+            await self._start_with_payload(address, args[0], language)
+            return
+        actor = await chat(uow, clock, address, language=language)
         # Group -1 first: the notification engine's commands, and its /cancel when it has a draft.
         if name == "notice":
-            await notices.start(n, clock, TG, address)
+            await notices.start(n, clock, actor)
         elif name == "campaign":
-            await campaign_chat.start(n, clock, TG, address)
+            await campaign_chat.start(n, clock, actor)
         elif name == "report":
-            await reports.show(n, clock, TG, address)
-            data = await reports.export_for(n, clock, TG, address)
+            await reports.show(n, clock, actor)
+            data = await reports.export_for(n, clock, actor)
             if data is not None and data.reports:
                 reports_xlsx(data, catalog_for(None, s.default_locale))
         elif name == "problem":
-            await ledger.start(n, clock, TG, address)
+            await ledger.start(n, clock, actor)
         elif name == "problems":
-            await ledger.show(n, clock, TG, address)
+            await ledger.show(n, clock, actor)
         elif name == "failed":
-            await delivery.show_failed(n, clock, TG, address)
+            await delivery.show_failed(n, clock, actor)
         elif name == "cancel":
             if not (
-                await notices.cancel(n, clock, TG, address)
-                or await campaign_chat.cancel(n, clock, TG, address)
-                or await reports.cancel(n, clock, TG, address)
-                or await ledger.cancel(n, clock, TG, address)
+                await notices.cancel(n, clock, actor)
+                or await campaign_chat.cancel(n, clock, actor)
+                or await reports.cancel(n, clock, actor)
+                or await ledger.cancel(n, clock, actor)
             ):
-                await intake.cancel(uow, clock, TG, address, None)
+                await intake.cancel(uow, clock, actor, None)
         elif name == "start" and args:
             await self._start_with_payload(address, args[0], language)
         elif name == "start":
-            await intake.start(uow, clock, TG, address, village_code=None, language=language)
+            await intake.start(uow, clock, actor, village_code=None)
         elif name == "language":
-            await people.offer_languages(uow, clock, TG, address)
+            await people.offer_languages(uow, clock, actor)
         elif name == "status":
-            await household.my_declarations(uow, clock, TG, address)
+            await household.my_declarations(uow, clock, actor)
         elif name == "daibao":
-            await intake.start_for_household(uow, clock, TG, address)
+            await intake.start_for_household(uow, clock, actor)
         elif name == "daibao_web":
 
             def link(person: Any, village: Any) -> str:
                 token = sign_cadre_link(s.qr_secret, person.id, village.code, clock.now())
                 return f"{s.public_url}/d/{token}/form"
 
-            await web_intake.offer_links(
-                uow, clock, TG, address, public_url=s.public_url, link=link, minutes=30
-            )
+            await web_intake.offer_links(uow, clock, actor, public_url=s.public_url, link=link, minutes=30)
         elif name == "tasks":
-            await work.my_tasks(uow, clock, TG, address)
+            await work.my_tasks(uow, clock, actor)
         elif name == "overdue":
-            await work.overdue(uow, clock, TG, address)
+            await work.overdue(uow, clock, actor)
         elif name == "stats":
-            await work.stats(uow, clock, TG, address)
+            await work.stats(uow, clock, actor)
         elif name == "case":
-            await work.history(uow, clock, TG, address, args[0] if args else "")
+            await work.history(uow, clock, actor, args[0] if args else "")
         elif name == "export":
             await self._export(address, args)
         else:  # /help, and any command we do not know
-            await people.show_help(uow, clock, TG, address)
+            await people.show_help(uow, clock, actor)
 
     async def _start_with_payload(self, address: str, payload: str, language: str | None) -> None:
         """As handlers.telegram.start_with_payload, in this example's transaction."""
@@ -819,12 +880,14 @@ class Turn:
                 "forged": "start.bad_payload",
                 "expired": "start.expired_payload",
             }[exc.reason]
-        await intake.start(uow, clock, TG, address, village_code=code, problem=problem, language=language)
+        await intake.start(
+            uow, clock, await chat(uow, clock, address, language=language), village_code=code, problem=problem
+        )
 
     async def _export(self, address: str, args: tuple[str, ...]) -> None:
         """As handlers.telegram.export, without sending the file."""
         s, now = self.services, self.clock.now()
-        person = await people.person_for(self.uow, TG, address, self.clock)
+        person = await chat(self.uow, self.clock, address)
         catalog = catalog_for(person.locale, s.default_locale)
         try:
             export_cases.may_export(person)

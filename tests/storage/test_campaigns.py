@@ -9,6 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from domain import campaigns, schedule
+from domain.actor import actor_for
 from domain.model import Channel
 from storage.db import session_factory
 from storage.models import OutboxRow, ScheduledRow
@@ -69,11 +70,17 @@ async def test_reminders_go_to_villages_not_done_and_stop_once_done(
         phase_id = int((await work.schedule.due(clock.now() + timedelta(days=2), 1))[0].payload["phase"])  # type: ignore[attr-defined]
         village = await work.geography.village_by_code("QS01")
         assert village is not None
-        outcome = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2001", phase_id, village.id)
+        outcome = await campaigns.mark_done(
+            work, clock, await actor_for(work, clock, Channel.TELEGRAM, "2001"), phase_id, village.id
+        )
         assert outcome.toast == "campaign.marked_done"
-        again = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2003", phase_id, village.id)
+        again = await campaigns.mark_done(
+            work, clock, await actor_for(work, clock, Channel.TELEGRAM, "2003"), phase_id, village.id
+        )
         assert again.toast == "campaign.already_done"
-        stranger = await campaigns.mark_done(work, clock, Channel.TELEGRAM, "2002", phase_id, 999)
+        stranger = await campaigns.mark_done(
+            work, clock, await actor_for(work, clock, Channel.TELEGRAM, "2002"), phase_id, 999
+        )
         assert not stranger.done
         await work.commit()
     clock.current = datetime(2026, 11, 27, 8, 0, tzinfo=SHANGHAI)

@@ -205,7 +205,7 @@ async def test_nothing_is_queued_for_a_person_with_no_address(
             many = [
                 Queued(person.id, Outgoing("help.cadre"), key) for person, key in ((bound, "c"), (never, "d"))
             ]
-            await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)
+            await work.delivery.queue_many(many, clock.now())
         await work.commit()
     assert "not queued" in caplog.text
     assert "李娜" not in caplog.text and "13800000002" not in caplog.text
@@ -234,8 +234,8 @@ async def test_a_message_too_long_is_queued_as_parts_in_order_and_once(
         assert await work.outbox.add(one.id, Outgoing("help.cadre"), at=clock.now())
         assert not await work.outbox.add(one.id, long, key="long", at=clock.now())  # queued before
         many = [Queued(two.id, long, "many")]
-        await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)
-        await work.delivery.queue_many(many, clock.now(), Channel.TELEGRAM)  # queued before: skipped
+        await work.delivery.queue_many(many, clock.now())
+        await work.delivery.queue_many(many, clock.now())  # queued before: skipped
         await work.commit()
     async with session_factory(engine)() as session:
         rows = (await session.scalars(select(OutboxRow).order_by(OutboxRow.id))).all()
