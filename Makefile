@@ -1,7 +1,7 @@
 # Two commands on a fresh machine:
 #   make run    create .venv, install, compile the catalogs, migrate and start the service
 #   make test   the same setup (and Chromium, the flyer font and poppler-utils for the tests), then lint,
-#               type-check and all tests
+#               type-check, check the layer rules (import-linter) and run all tests
 # `make run` without TELEGRAM_BOT_TOKEN starts the local sandbox (see README.md).
 PYTHON ?= python3
 VENV := .venv
@@ -31,6 +31,7 @@ run: locales
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(VENV)/bin/lint-imports
 
 # The browser tests drive Debian's Chromium through Playwright (never a browser Playwright downloads).
 chromium:

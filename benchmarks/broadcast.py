@@ -30,6 +30,7 @@ from bot.service import build_application
 from bot.settings import load
 from domain import notices
 from domain.model import Audience, Channel, NoticeStep, Role
+from handlers.keyboards import markup_of
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.models import CadreVillageRow, ChannelAccountRow, PersonRow
@@ -115,7 +116,9 @@ async def main(recipients: int) -> dict[str, object]:
             await application.initialize()
             timed = TimedStore(sessions)
             timed.stamps = []
-            sender = OutboxSender(timed, application.bot, clock, settings.default_locale, pacer=Pacer(CAP))
+            sender = OutboxSender(
+                timed, application.bot, clock, settings.default_locale, keyboard=markup_of, pacer=Pacer(CAP)
+            )
             store = OutboxStore(sessions)
             started = time.monotonic()
             sender.start()

@@ -170,9 +170,7 @@ def cmd_campaign_import(settings: Settings, args: argparse.Namespace) -> int:
     clock = SystemClock(settings.zone)
     try:
         spec = campaigns.parse(read_rows(path), clock.now().date())
-        campaign_id = asyncio.run(
-            _with_uow(settings, lambda uow: campaigns.create(uow, clock, spec))
-        )
+        campaign_id = asyncio.run(_with_uow(settings, lambda uow: campaigns.create(uow, clock, spec)))
     except FileNotFoundError:
         print(f"{path}: file not found", file=sys.stderr)
         return 2

@@ -35,17 +35,16 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardMarkup, InputFile
+from telegram import Bot, InlineKeyboardMarkup, InputFile, ReplyKeyboardMarkup, ReplyKeyboardRemove
 from telegram.error import BadRequest, Forbidden, RetryAfter, TelegramError
 
-from bot import metrics
+from bot import limits, metrics
 from bot.pacing import Pacer
 from domain.messages import Outgoing
 from domain.model import UPLOAD_REF, Channel
 from domain.ports import Clock
-from handlers import limits
-from handlers.render import render
 from locales import catalog_for
+from locales.render import text_of
 from storage.db import urgent
 from storage.outbox_store import DEFAULT_STALE_AFTER, Claimed, Mark, OutboxStore
 from storage.workers import WorkerRegistry, live_ids, utcnow
@@ -161,6 +160,10 @@ class Recorder:
         return True
 
 
+# A message's keyboard on Telegram in the reader's language (the chat front end's, given by the wiring).
+Keyboard = Callable[[Outgoing, str], InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove | None]
+
+
 class OutboxSender:
     """Per-person queues fed in memory (`accept`) and from the database; `wake()` after a
     commit that wrote rows pending makes it look at once.
@@ -179,6 +182,7 @@ class OutboxSender:
         clock: Clock,
         default_locale: str,
         *,
+        keyboard: Keyboard,
         pacer: Pacer | None = None,
         on_unreachable: Unreachable | None = None,
         worker: WorkerRegistry | None = None,
@@ -200,6 +204,7 @@ class OutboxSender:
         self.bot = bot
         self.clock = clock
         self.default_locale = default_locale
+        self.keyboard = keyboard
         self.pacer = pacer or Pacer()
         self.on_unreachable = on_unreachable
         self.worker = worker
@@ -504,7 +509,8 @@ class OutboxSender:
 
     async def _send_and_record(self, message: Claimed, chat_id: int, finish: Callable[[], None]) -> None:
         outgoing = Outgoing.from_json(message.payload)
-        text, markup = render(outgoing, catalog_for(message.locale, self.default_locale))
+        catalog = catalog_for(message.locale, self.default_locale)
+        text, markup = text_of(outgoing, catalog), self.keyboard(outgoing, catalog)
         edit: dict[str, Any] | None = message.payload.get("edit")
         file: str | InputFile = ""
         if edit is not None:

@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import metrics
+from bot import limits, metrics
 from bot.clock import SystemClock
 from bot.crypto import protector_for
 from bot.deadlines import PolicyRules
@@ -32,7 +32,7 @@ from bot.web import make_app
 from bot.webform import WebDeps
 from domain import deadlines, delivery, household, schedule
 from domain.ports import Clock, DeadlineRules
-from handlers import limits
+from handlers import keyboards
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage import inbox, outbox_retention
@@ -97,7 +97,7 @@ class Service:
         self.engine = create_engine(settings.database_url)
         self.sessions = session_factory(self.engine)
         # A message too long for Telegram is queued as several, each rendered in its recipient's
-        # language and short enough (handlers.limits).
+        # language and short enough (bot/limits.py).
         self.uow = SqlUnitOfWorkFactory(
             self.sessions, split=limits.splitter(settings.default_locale), on_pending=self.wake_sender
         )
@@ -114,6 +114,7 @@ class Service:
             self.application.bot,
             self.clock,
             settings.default_locale,
+            keyboard=keyboards.markup_of,
             pacer=Pacer(
                 settings.send_rate_per_second,
                 per_private_chat=settings.chat_rate_per_second,

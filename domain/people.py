@@ -16,6 +16,18 @@ from domain.model import HOTLINE, Channel, Person, Role
 from domain.ports import Clock, UnitOfWork
 from domain.validation import Invalid, phone
 
+# The commands of each role (each described by "command.<name>"), shown as the chat's menu: a
+# farmer's stays short; cadres and township staff get theirs once they are bound.
+ROLE_COMMANDS = {
+    "farmer": ("start", "status", "cancel", "language", "help"),
+    "cadre": ("tasks", "daibao", "daibao_web", "problem", "problems", "cancel", "language", "help"),
+    "township": (
+        "tasks", "overdue", "stats", "case", "notice", "campaign", "report", "problems", "failed",
+        "export", "cancel", "language", "help",
+    ),
+}  # fmt: skip
+COMMANDS = tuple(dict.fromkeys(name for names in ROLE_COMMANDS.values() for name in names))
+
 INVITE_PREFIX = "i_"
 INVITE_TTL = timedelta(days=7)
 # What issue_invite makes (token_urlsafe); anything else (non-ASCII typed after /start i_) is no invite.

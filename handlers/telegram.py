@@ -34,14 +34,15 @@ from domain import export as export_cases
 from domain.actor import Actor
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Role
-from domain.people import INVITE_PREFIX
+from domain.people import INVITE_PREFIX, ROLE_COMMANDS
 from domain.ports import Clock, UnitOfWork
 from handlers import notifications, web_links
 from handlers.buttons import folds, use_case_for
 from handlers.context import AppContext, Services, address_of, resolve, run
-from handlers.render import ROLE_COMMANDS, render, value
+from handlers.keyboards import render
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
+from locales.render import value
 from qr.payload import PayloadError, is_village_payload, verify_village
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ def dynamic_keys() -> set[str]:
     from domain.buttons import REGISTRY
     from domain.intake import EDITABLE, RELATIONS
     from domain.model import DeclarationStatus, Verdict
+    from domain.people import COMMANDS
     from domain.risk_types import FOLLOWUPS
-    from handlers.render import COMMANDS
 
     keys = {f"verdict.{v.value}" for v in Verdict}
     keys |= {f"{prefix}.{question}" for question in FOLLOWUPS for prefix in ("followup", "summary")}

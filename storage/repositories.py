@@ -836,7 +836,7 @@ def bound_to(person_ids: Any) -> Any:
     )
 
 
-# An already rendered text (handlers.limits.PART_TEMPLATE; storage does not import handlers).
+# An already rendered text (bot/limits.py's PART_TEMPLATE; storage does not import bot).
 PART_TEMPLATE = "sender.part"
 
 

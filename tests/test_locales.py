@@ -1,7 +1,8 @@
 from domain.messages import Outgoing
-from handlers.render import render, value
+from handlers.keyboards import render
 from locales import catalog_for, gettext
 from locales.catalog import problems
+from locales.render import value
 
 
 def test_catalogs_cover_every_key_in_both_languages() -> None:

@@ -17,14 +17,50 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
 from qr.links import qr_png
 
-if TYPE_CHECKING:
-    from bot.sandbox.runtime import Sandbox
+
+class SandboxRefused(Exception):
+    """A request from the page that cannot be done; `message` is shown to the person as is."""
+
+    def __init__(self, message: str, *, status: int = 409, stale: bool = False) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.stale = stale
+
+
+class Answered(Protocol):
+    """What the bot answered to a button press."""
+
+    @property
+    def text(self) -> str: ...
+    @property
+    def alert(self) -> bool: ...
+
+
+class Sandbox(Protocol):
+    """What the page asks of the sandbox (bot.sandbox.runtime.Sandbox)."""
+
+    emulator: Any
+    epoch: str
+    closing: bool
+
+    def village_link(self) -> str: ...
+    def state(self) -> dict[str, Any]: ...
+    def signature(self) -> tuple[object, ...]: ...
+    async def send_text(self, slug: str, epoch: str, text: str) -> None: ...
+    async def tap_keyboard(self, slug: str, epoch: str, text: str) -> None: ...
+    async def scan(self, epoch: str) -> None: ...
+    async def reset(self) -> str: ...
+    async def press(
+        self, slug: str, epoch: str, message_id: int, row: int, column: int, label: str | None = None
+    ) -> Answered: ...
+
 
 ROOT = "/sandbox"
 PAGE = Path(__file__).with_name("page.html")
@@ -59,8 +95,6 @@ async def home(request: web.Request) -> web.Response:
 
 def _refusals(handler: Handler) -> Handler:
     """Answer a refusal or a malformed request with a JSON error the page shows as is."""
-    from bot.sandbox.runtime import SandboxRefused
-
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)

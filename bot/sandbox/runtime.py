@@ -25,6 +25,7 @@ from pydantic import SecretStr
 from bot.crypto import new_key
 from bot.sandbox import page
 from bot.sandbox.demo import PANES, Demo, Persona, load, read_demo
+from bot.sandbox.page import SandboxRefused
 from bot.service import Service
 from bot.settings import Settings
 from botapi import BotAPIEmulator, EmuMessage, EmuUser
@@ -39,16 +40,6 @@ log = logging.getLogger(__name__)
 
 BOT_USERNAME = "fanghui_sandbox_bot"
 BOT_NAME = "防返贫监测申报（沙盒）"
-
-
-class SandboxRefused(Exception):
-    """A request from the page that cannot be done; `message` is shown to the person as is."""
-
-    def __init__(self, message: str, *, status: int = 409, stale: bool = False) -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.stale = stale
 
 
 STALE = "演示已经重置，这里的按钮和消息已失效。请在新的对话里继续。"

@@ -14,8 +14,8 @@ from typing import Any
 
 from domain import intake, risk_types
 from domain.model import HOTLINE
-from handlers.render import value
 from locales import gettext
+from locales.render import value
 
 LANG = "zh_Hans"
 STYLE = (

@@ -18,6 +18,7 @@ from telegram import Bot
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from domain.messages import Outgoing
+from handlers.keyboards import markup_of
 from storage.db import session_factory
 from storage.models import OutboxRow, WorkerRow
 from storage.outbox_store import OutboxStore
@@ -76,7 +77,9 @@ async def test_a_reply_written_already_claimed_is_handed_over_and_costs_no_claim
 ) -> None:
     plain = SqlUnitOfWorkFactory(session_factory(engine))
     (a,) = await people(plain, emu, 1, clock)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", idle_poll=30)
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, idle_poll=30
+    )
     handler = SqlUnitOfWorkFactory(session_factory(engine), worker=sender.worker_id, on_commit=sender.accept)
     sender.start()
     await asyncio.sleep(0.2)  # its first look at the database (a read) is over
@@ -191,7 +194,7 @@ async def test_a_dead_workers_claims_are_taken_back_at_once_and_a_live_ones_neve
     mine = WorkerRegistry(session_factory(engine), beat_every=0.2, stale_after=2.0)
     await mine.register()
     mine.start()
-    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", worker=mine)
+    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", keyboard=markup_of, worker=mine)
     try:
         assert await sender.drain_once() == 2  # the dead one's two, with no wait
         clock.advance(days=2)  # however long: a live worker's claims are never taken
@@ -219,7 +222,7 @@ async def test_a_restarted_sender_takes_back_what_its_killed_predecessor_held_wi
     assert len(await store.claim_for(old.id, clock.now(), 10, live=old.live_ids())) == 3  # then killed
     new = WorkerRegistry(session_factory(engine))
     await new.register(exclusive=True)
-    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", worker=new)
+    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", keyboard=markup_of, worker=new)
     assert await sender.drain_once() == 3
     await sender.stop()
     await new.stop()
@@ -235,7 +238,13 @@ async def test_a_429_in_the_middle_keeps_the_persons_order_and_is_not_logged_as_
     # Half a second between a's messages, so that the 429 can be set up after the first.
     pacer = Pacer(per_private_chat=2.0, private_burst=1)
     sender = OutboxSender(
-        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=pacer, idle_poll=0.1
+        OutboxStore(session_factory(engine)),
+        bot,
+        clock,
+        "zh_Hans_CN",
+        keyboard=markup_of,
+        pacer=pacer,
+        idle_poll=0.1,
     )
     caplog.set_level(logging.INFO)
     sender.start()
@@ -288,7 +297,9 @@ async def test_results_are_written_in_batches_far_fewer_than_the_messages(
     ids = await people(plain, emu, 100, clock)
     await queue(plain, ids, 1, clock)
     writes = Writes(engine)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(1000))
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=Pacer(1000)
+    )
     started = time.monotonic()
     sender.start()
     try:
@@ -319,7 +330,9 @@ async def test_stop_flushes_every_result_and_hands_back_the_rest(
     plain = SqlUnitOfWorkFactory(session_factory(engine))
     ids = await people(plain, emu, 20, clock)
     await queue(plain, ids, 2, clock)
-    sender = OutboxSender(_SlowStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(10))
+    sender = OutboxSender(
+        _SlowStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=Pacer(10)
+    )
     sender.start()
     await emu.next_message(5000)
     await sender.stop()

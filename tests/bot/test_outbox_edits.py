@@ -13,9 +13,10 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
+from bot.limits import utf16_len
 from bot.sender import OutboxSender
 from domain.messages import Action, Outgoing
-from handlers.limits import utf16_len
+from handlers.keyboards import markup_of
 from storage.db import session_factory
 from storage.models import OutboxRow
 from storage.outbox_store import Mark, OutboxStore
@@ -67,7 +68,7 @@ async def setup(
     engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
 ) -> AsyncIterator[tuple[OutboxSender, SqlUnitOfWorkFactory, int]]:
     (a,) = await people(SqlUnitOfWorkFactory(session_factory(engine)), emu, 1, clock)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of)
     handler = SqlUnitOfWorkFactory(session_factory(engine), worker=sender.worker_id, on_commit=sender.accept)
     yield sender, handler, a
     await sender.stop()

@@ -14,11 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram import Bot
 
+from bot.limits import splitter, utf16_len
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from domain.messages import Action, Outgoing
 from domain.model import Channel, Role
-from handlers.limits import splitter, utf16_len
+from handlers.keyboards import markup_of
 from storage.db import session_factory
 from storage.models import ChannelAccountRow, OutboxRow, UploadRow
 from storage.outbox_store import OutboxStore
@@ -93,7 +94,9 @@ async def test_flood_limits_are_never_exceeded_and_each_person_gets_each_message
     emu.limit_per_second = 10  # the same rule as Telegram's 30, reached sooner
     ids = await people(uow, emu, 12, clock)
     await queue(uow, ids, 3, clock)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(10))
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=Pacer(10)
+    )
     sender.start()
     try:
         await until(lambda: _all_sent(engine, 36))
@@ -116,7 +119,9 @@ async def test_a_429_pauses_only_that_chat(
 ) -> None:
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     a, b = await people(uow, emu, 2, clock)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", idle_poll=0.1)
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, idle_poll=0.1
+    )
     emu.fail_next("sendMessage", status=429, retry_after=3)
     sender.start()
     try:
@@ -156,7 +161,9 @@ async def test_server_errors_back_off_and_the_last_retry_keeps_the_message_as_fa
     (a,) = await people(uow, emu, 1, clock)
     await queue(uow, [a], 1, clock)
     emu.fail_next("sendMessage", status=500, times=3)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", max_attempts=3)
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, max_attempts=3
+    )
     for _ in range(3):
         assert await sender.drain_once() == 1
         assert await sender.drain_once() == 0  # backing off: not due yet
@@ -178,7 +185,9 @@ async def test_telegram_failures_back_off_to_every_8_seconds_and_do_not_give_the
     emu.fail_next("sendMessage", status=502, times=12)
     # The chat's pace is lifted: only the backoff decides when the next attempt goes.
     pacer = Pacer(per_private_chat=1000, private_burst=1000)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=pacer)
+    sender = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=pacer
+    )
     waits = []
     for _ in range(12):
         assert await sender.drain_once() == 1, waits
@@ -204,7 +213,7 @@ async def test_a_timeout_is_retried_and_the_message_is_not_lost(
     (a,) = await people(uow, emu, 1, clock)
     await queue(uow, [a], 1, clock)
     emu.fail_next("sendMessage", timeout=True, hang=6.0)
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of)
     await sender.drain_once()  # the read times out: retried later
     clock.advance(seconds=5)
     await sender.drain_once()
@@ -241,7 +250,12 @@ async def test_a_person_who_blocked_the_bot_is_marked_unreachable_and_staff_are_
             await work.commit()
 
     sender = OutboxSender(
-        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", on_unreachable=unreachable
+        OutboxStore(session_factory(engine)),
+        bot,
+        clock,
+        "zh_Hans_CN",
+        keyboard=markup_of,
+        on_unreachable=unreachable,
     )
     for _ in range(4):
         await sender.drain_once()
@@ -262,8 +276,8 @@ async def test_two_senders_on_one_database_deliver_each_message_once(
     workers = [WorkerRegistry(session_factory(engine), beat_every=0.2, stale_after=2.0) for _ in range(2)]
     senders = [
         OutboxSender(
-            OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(15), in_flight=8,
-            worker=worker,
+            OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of,
+            pacer=Pacer(15), in_flight=8, worker=worker,
         )
         for worker in workers
     ]  # fmt: skip
@@ -288,13 +302,17 @@ async def test_a_sender_stopped_mid_broadcast_hands_back_its_claims_and_the_next
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     ids = await people(uow, emu, 30, clock)
     await queue(uow, ids, 1, clock)
-    first = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(10))
+    first = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=Pacer(10)
+    )
     first.start()
     await until(lambda: _some_sent(engine, 8))
     await first.stop()  # SIGTERM: what is on the wire is finished and recorded
     counts = await statuses(engine)
     assert counts["sending"] == 0 and counts["pending"] > 0
-    second = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=Pacer(10))
+    second = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=Pacer(10)
+    )
     second.start()  # no lease to wait for: the claims were handed back
     try:
         await until(lambda: _all_sent(engine, 30))
@@ -315,7 +333,7 @@ async def test_claims_without_a_worker_from_before_workers_are_taken_again_after
     await queue(uow, ids, 1, clock)
     store = OutboxStore(session_factory(engine))
     await store.claim(clock.now(), 3, timedelta(seconds=60))  # a lease claim, then killed: nothing sent
-    sender = OutboxSender(store, bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", keyboard=markup_of)
     assert await sender.drain_once() == 2  # the other two; the three wait out the lease
     clock.advance(seconds=61)
     assert await sender.drain_once() == 3
@@ -343,7 +361,7 @@ async def test_a_message_whose_sent_mark_is_not_committed_yet_is_not_claimed_aga
     (a,) = await people(uow, emu, 1, clock)
     await queue(uow, [a], 1, clock)
     store = _SlowRecord(session_factory(engine))
-    sender = OutboxSender(store, bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(store, bot, clock, "zh_Hans_CN", keyboard=markup_of)
     sender.start()
     await asyncio.wait_for(store.recording.wait(), 10)
     clock.advance(hours=1)
@@ -372,7 +390,7 @@ async def test_a_web_photo_is_uploaded_from_its_stored_bytes_and_a_lost_one_is_k
                 key=f"p{n}", at=clock.now(),
             )  # fmt: skip
         await work.commit()
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of)
     assert [await sender.drain_once(), await sender.drain_once()] == [2, 0]  # in order, one round
     (sent,) = emu.messages(5000)
     assert sent.kind == "photo"
@@ -398,7 +416,9 @@ async def test_a_long_message_goes_in_parts_each_once_in_order_across_an_error_a
         await work.commit()
     # One part at a time: the next goes half a second after the answer to the one before.
     paced = Pacer(per_private_chat=2.0, private_burst=1)
-    first = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=paced)
+    first = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=paced
+    )
     draining = asyncio.create_task(first.drain_once())
     await emu.next_message(5000)
     emu.fail_next("sendMessage", status=500)
@@ -408,7 +428,9 @@ async def test_a_long_message_goes_in_parts_each_once_in_order_across_an_error_a
     await first.stop()
     clock.advance(seconds=10)
     quick = Pacer(per_private_chat=100.0, private_burst=10)
-    second = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", pacer=quick)
+    second = OutboxSender(
+        OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of, pacer=quick
+    )
     while await second.drain_once():  # a restart: the next sender goes on where the first stopped
         clock.advance(seconds=10)
     sent = emu.messages(5000)
@@ -428,7 +450,7 @@ async def test_a_message_queued_whole_but_too_long_is_cut_to_fit_rather_than_ref
     async with uow() as work:
         await work.outbox.add(a, Outgoing("ledger.item", {"line": _long_body(10)}), at=clock.now())
         await work.commit()
-    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN")
+    sender = OutboxSender(OutboxStore(session_factory(engine)), bot, clock, "zh_Hans_CN", keyboard=markup_of)
     assert await sender.drain_once() == 1
     (sent,) = emu.messages(5000)
     assert (sent.text or "").startswith("#00") and (sent.text or "").endswith("…")

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
+from bot.limits import TEXT_LIMIT, utf16_len
 from bot.service import Service
 from domain.model import CaseEvent, Channel, OutboxStatus
-from handlers.limits import TEXT_LIMIT, utf16_len
 from storage.models import OutboxRow
 from tests.e2e.conftest import Chat, bind
 from tests.e2e.test_procedure import clocked, declaration_receipt, submitted  # noqa: F401 (the fixture)

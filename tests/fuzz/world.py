@@ -25,6 +25,7 @@ from typing import Any, cast
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot import limits
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
 from domain import buttons as b
@@ -52,13 +53,13 @@ from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow, IntakeStep, NoticeStep, ReportStep
 from domain.policy import load_policy
 from domain.ports import UnitOfWork
-from handlers import limits
 from handlers.buttons import use_case_for
 from handlers.context import Services
-from handlers.render import render, value
+from handlers.keyboards import render
 from handlers.sheets import reports_xlsx
 from handlers.xlsx import cases_workbook
 from locales import catalog_for, gettext
+from locales.render import value
 from qr.cadre_links import sign_cadre_link
 from qr.payload import PayloadError, is_village_payload, sign_village, verify_village
 from storage.db import session_factory

@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import inspect, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.limits import TEXT_LIMIT, splitter, utf16_len
 from domain.messages import Outgoing, Queued
 from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role, RoutedTo, TaskStatus
-from handlers.limits import TEXT_LIMIT, splitter, utf16_len
-from handlers.render import text_of
+from locales.render import text_of
 from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.models import OutboxRow

@@ -1,4 +1,6 @@
-"""Turn a queued `Outgoing` into Telegram text and keyboard in the recipient's language."""
+"""An outgoing message as text in the reader's language: catalog lookup, parameters, the parts a
+message is built of. Used by the sender (Telegram), the web pages and the catalog checker; a
+channel's own presentation (Telegram's keyboards) is the front end's (handlers/keyboards.py)."""
 
 from __future__ import annotations
 
@@ -8,36 +10,15 @@ from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_currency
-from telegram import (
-    InlineKeyboardButton,
-    InlineKeyboardMarkup,
-    KeyboardButton,
-    ReplyKeyboardMarkup,
-    ReplyKeyboardRemove,
-)
 
 from domain import risk_types
-from domain.messages import Outgoing
+from domain.messages import Action, Outgoing
 from locales import gettext
 
 log = logging.getLogger(__name__)
 
 BABEL_LOCALES = {"zh_Hans": "zh_Hans_CN", "en": "en"}
 LIST_SEPARATORS = {"zh_Hans": "、", "en": ", "}
-# Bot commands shown in Telegram's menu (described by "command.<name>").
-# The command menu by role: a farmer's menu stays short; cadres and township staff get theirs in
-# their own chat once they are bound (Telegram's per-chat command scope).
-ROLE_COMMANDS = {
-    "farmer": ("start", "status", "cancel", "language", "help"),
-    "cadre": ("tasks", "daibao", "daibao_web", "problem", "problems", "cancel", "language", "help"),
-    "township": (
-        "tasks", "overdue", "stats", "case", "notice", "campaign", "report", "problems", "failed",
-        "export", "cancel", "language", "help",
-    ),
-}  # fmt: skip
-COMMANDS = tuple(dict.fromkeys(name for names in ROLE_COMMANDS.values() for name in names))
-
-Markup = InlineKeyboardMarkup | ReplyKeyboardMarkup | ReplyKeyboardRemove
 
 
 class _Missing(dict[str, Any]):
@@ -102,35 +83,9 @@ def text_of(message: Outgoing, catalog: str) -> str:
     return body
 
 
-def _label(label: str | dict[str, Any], catalog: str) -> str:
+def label_of(action: Action, catalog: str) -> str:
+    """A button's label in `catalog`'s language."""
+    label = action.label_or_default
     if isinstance(label, dict):
         return value(label, catalog)
     return gettext(catalog, label)
-
-
-def markup_of(message: Outgoing, catalog: str) -> Markup | None:
-    if message.actions:
-        return InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(_label(action.label_or_default, catalog), callback_data=action.data)
-                    for action in row
-                ]
-                for row in message.actions
-                if row
-            ]
-        )
-    if message.keyboard == "menu":
-        return ReplyKeyboardMarkup(
-            [[KeyboardButton(gettext(catalog, "keyboard.my_declarations"))]],
-            resize_keyboard=True,
-            is_persistent=True,
-        )
-    if message.keyboard == "remove":
-        return ReplyKeyboardRemove()
-    return None
-
-
-def render(message: Outgoing, catalog: str) -> tuple[str, Markup | None]:
-    """Text and reply markup for `message` in `catalog`'s language."""
-    return text_of(message, catalog), markup_of(message, catalog)

@@ -8,8 +8,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from domain.messages import Action, Outgoing
-from handlers.limits import (
+from bot.limits import (
     CAPTION_LIMIT,
     PART_TEMPLATE,
     TEXT_LIMIT,
@@ -19,7 +18,8 @@ from handlers.limits import (
     splitter,
     utf16_len,
 )
-from handlers.render import text_of
+from domain.messages import Action, Outgoing
+from locales.render import text_of
 
 # Plain letters, Chinese (one unit), emoji (two units), marks and joiners, spaces and breaks.
 PIECES = st.sampled_from(

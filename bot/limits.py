@@ -14,8 +14,8 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from domain.messages import Outgoing
-from handlers.render import text_of
 from locales import catalog_for
+from locales.render import text_of
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
