@@ -1,0 +1,83 @@
+"""我有异议: the household objects to 不纳入, and the township re-checks."""
+
+from __future__ import annotations
+
+from domain import buttons as b
+from domain import validation
+from domain.actor import Actor
+from domain.cases.access import refused
+from domain.cases.actions import step_actions
+from domain.cases.moves import apply_move, tell_township
+from domain.messages import Action, Outcome, Outgoing
+from domain.model import DeclarationStatus, Flow, Person
+from domain.ports import Clock, DeadlineRules, UnitOfWork
+from domain.validation import Invalid
+
+S = DeclarationStatus
+
+
+async def start_objection(uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int) -> Outcome:
+    """我有异议: ask the household what they disagree with."""
+    declaration = await uow.declarations.get(declaration_id)
+    if declaration is None or declaration.declared_by != actor.id:
+        return refused(actor, "case.not_allowed")
+    if declaration.status is not S.NOT_ELIGIBLE:
+        return refused(actor, "case.step_done")
+    conv = await uow.conversations.start(
+        actor.id, Flow.OBJECTION, "text", {"declaration_id": declaration.id}, clock.now()
+    )
+    await uow.outbox.add(
+        actor.id,
+        Outgoing(
+            "farmer.ask_objection",
+            {"receipt": declaration.receipt},
+            actions=((Action(b.Cancel(conv.id)),),),
+        ),
+        at=clock.now(),
+    )
+    return Outcome(locale=actor.locale)
+
+
+async def give_objection(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    person: Person,
+    conversation_id: int,
+    declaration_id: int,
+    raw: str,
+) -> None:
+    """The household's objection goes to the township for a re-check."""
+    now = clock.now()
+    try:
+        objection = validation.reason(raw)
+    except Invalid as exc:
+        await uow.outbox.add(person.id, Outgoing("validate.objection", dict(exc.params)), at=now)
+        return
+    await uow.conversations.finish(conversation_id)
+    declaration = await uow.declarations.get(declaration_id)
+    task = await uow.tasks.for_declaration(declaration_id) if declaration else None
+    if declaration is None or task is None:
+        return
+    after, refusal = await apply_move(
+        uow, clock, rules, person, task, declaration, "object", reason=declaration.verdict_reason,
+        verdict=declaration.verdict, data={"objection": objection},
+    )  # fmt: skip
+    if after is None:
+        await uow.outbox.add(person.id, Outgoing(refusal or "case.step_done"), at=now)
+        return
+    await uow.outbox.add(
+        person.id, Outgoing("farmer.objection_received", {"receipt": declaration.receipt}), at=now
+    )
+    await tell_township(
+        uow, clock, task, None,
+        Outgoing(
+            "case.objection",
+            {
+                "receipt": declaration.receipt,
+                "reason": declaration.verdict_reason or "",
+                "objection": objection,
+            },
+            actions=step_actions(task, after, township=True),
+        ),
+    )  # fmt: skip

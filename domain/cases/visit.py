@@ -1,0 +1,165 @@
+"""记录入户核实: the home visit's day, notes and photos, asked one by one, then the case moves on."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from domain import buttons as b
+from domain import validation
+from domain.actor import Actor
+from domain.cases.access import open_task, refused
+from domain.cases.actions import step_actions
+from domain.cases.moves import allowed, apply_move, tell_household
+from domain.messages import Action, Outcome, Outgoing, day
+from domain.model import Attachment, AttachmentKind, Flow, Person
+from domain.ports import Clock, DeadlineRules, UnitOfWork
+from domain.validation import Invalid
+
+VISIT_STEPS = ("date", "notes", "photos")
+
+
+async def start_visit(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int
+) -> Outcome:
+    """记录入户核实: ask the day, the notes and photos of the home visit."""
+    opened = await open_task(uow, actor, task_id)
+    if isinstance(opened, Outcome):
+        return opened
+    task, declaration = opened.task, opened.declaration
+    step, refusal = await allowed(uow, actor, task, declaration, "visit")
+    if step is None:
+        return refused(actor, refusal)
+    conv = await uow.conversations.start(
+        actor.id, Flow.VISIT, "date", {"task_id": task.id, "photos": []}, clock.now()
+    )
+    await uow.outbox.add(actor.id, _visit_prompt(conv.id, "date", declaration.receipt, 0), at=clock.now())
+    return Outcome(locale=actor.locale, done=False)
+
+
+def _visit_prompt(conversation_id: int, step: str, receipt: str, photos: int) -> Outgoing:
+    c = conversation_id
+    cancel = Action(b.Cancel(c))
+    if step == "date":
+        days = (
+            Action(b.VisitDay(c, 0), label="action.today"),
+            Action(b.VisitDay(c, 1), label="action.yesterday"),
+        )
+        return Outgoing("visit.ask_date", {"receipt": receipt}, actions=(days, (cancel,)))
+    if step == "notes":
+        return Outgoing("visit.ask_notes", {"limit": validation.MAX_REASON}, actions=((cancel,),))
+    return Outgoing(
+        "visit.ask_photos",
+        {"count": photos},
+        actions=((Action(b.VisitDone(c), label="action.visit_done"),), (cancel,)),
+    )
+
+
+async def visit_answer(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    person: Person,
+    conversation_id: int,
+    data: dict[str, Any],
+    step: str,
+    *,
+    text_answer: str | None = None,
+    photo: str | None = None,
+) -> None:
+    """An answer in the visit conversation (typed day or notes, or a photo)."""
+    task = await uow.tasks.get(int(data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    if task is None or declaration is None:
+        await uow.conversations.finish(conversation_id)
+        return
+    now = clock.now()
+    try:
+        if step == "date" and text_answer is not None:
+            visited = validation.past_date(text_answer, now.date())
+            await uow.conversations.update(
+                conversation_id, "notes", {**data, "date": visited.isoformat()}, now
+            )
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "notes", declaration.receipt, 0), at=now
+            )
+            return
+        if step == "notes" and text_answer is not None:
+            notes = validation.free_text(text_answer, limit=validation.MAX_REASON, key="validate.visit_notes")
+            await uow.conversations.update(conversation_id, "photos", {**data, "notes": notes}, now)
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "photos", declaration.receipt, 0), at=now
+            )
+            return
+        if step == "photos" and photo is not None:
+            photos = [*data.get("photos", []), photo][:5]
+            await uow.conversations.update(conversation_id, "photos", {**data, "photos": photos}, now)
+            await uow.outbox.add(
+                person.id, _visit_prompt(conversation_id, "photos", declaration.receipt, len(photos)), at=now
+            )
+            return
+    except Invalid as exc:
+        prompt = _visit_prompt(conversation_id, step, declaration.receipt, len(data.get("photos", [])))
+        await uow.outbox.add(person.id, prompt.led_by(exc.key, **exc.params), at=now)
+        return
+    prompt = _visit_prompt(conversation_id, step, declaration.receipt, len(data.get("photos", [])))
+    await uow.outbox.add(person.id, prompt.led_by("visit.wrong_kind"), at=now)
+
+
+async def visit_day_button(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    actor: Actor,
+    conversation_id: int,
+    days_ago: int,
+) -> Outcome:
+    """今天 / 昨天 as the day of the visit."""
+    conv = await uow.conversations.get(actor.id)
+    if (
+        conv is None
+        or conv.id != conversation_id
+        or conv.flow is not Flow.VISIT
+        or conv.step != "date"
+        or days_ago not in (0, 1)
+    ):
+        return Outcome(toast="intake.stale_button", locale=actor.locale, done=False)
+    label = "今天" if days_ago == 0 else "昨天"
+    await visit_answer(uow, clock, rules, actor, conv.id, conv.data, "date", text_answer=label)
+    return Outcome(locale=actor.locale)
+
+
+async def finish_visit(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, conversation_id: int
+) -> Outcome:
+    """The visit is recorded: the case moves on and the household hears of it."""
+    conv = await uow.conversations.get(actor.id)
+    if conv is None or conv.id != conversation_id or conv.flow is not Flow.VISIT or conv.step != "photos":
+        return Outcome(toast="intake.stale_button", locale=actor.locale, done=False)
+    await uow.conversations.finish(conv.id)
+    task = await uow.tasks.get(int(conv.data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    if task is None or declaration is None:
+        return refused(actor, "case.not_found")
+    visit = {
+        "date": conv.data["date"],
+        "notes": conv.data["notes"],
+        "photos": len(conv.data.get("photos", [])),
+    }
+    after, refusal = await apply_move(uow, clock, rules, actor, task, declaration, "visit", data=visit)
+    if after is None:
+        return refused(actor, refusal)
+    for ref in conv.data.get("photos", []):
+        await uow.attachments.add(
+            Attachment(declaration.id, AttachmentKind.PHOTO, ref, actor.id, clock.now())
+        )
+    await uow.outbox.add(
+        actor.id,
+        Outgoing("case.visited", {"receipt": declaration.receipt}, actions=step_actions(task, after)),
+        key=None,
+        at=clock.now(),
+    )
+    await tell_household(
+        uow, clock, declaration, None,
+        Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visit["date"])}),
+    )  # fmt: skip
+    return Outcome(toast="case.visit_recorded", locale=actor.locale)
