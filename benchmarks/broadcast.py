@@ -29,7 +29,7 @@ from bot.sender import OutboxSender
 from bot.service import build_application
 from bot.settings import load
 from domain import notices
-from domain.model import Audience, Channel, NoticeStep, Role
+from domain.model import Audience, Channel, Role
 from handlers.keyboards import markup_of
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
@@ -79,12 +79,14 @@ async def seed(uow: SqlUnitOfWorkFactory, emu: BotAPIEmulator, recipients: int, 
                 )
             )
             emu.user(FIRST_USER + n, f"C{n}")
-        draft = await work.notices.add_draft(township.id, staff.id, now)
-        await work.notices.update_draft(
-            draft.id,
+        draft = await work.notices.add(
+            township.id,
+            staff.id,
             body="请各村于本周五前完成集中排查入户走访，并上报进度。",
             audience={"kind": Audience.CADRES.value},
-            step=NoticeStep.CONFIRM.value,
+            media=None,
+            send_at=None,
+            at=now,
         )
         await work.commit()
     return draft.id

@@ -59,7 +59,7 @@ from benchmarks import seed
 from bot.clock import SystemClock
 from botapi.emulator import BotAPIEmulator
 from domain import notices
-from domain.model import Audience, NoticeStep
+from domain.model import Audience
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
 from storage.uow import SqlUnitOfWorkFactory
@@ -112,12 +112,14 @@ async def queue_notice(engine: AsyncEngine, world: seed.World, village_id: int) 
     clock = SystemClock(ZONE)
     uow = SqlUnitOfWorkFactory(session_factory(engine))
     async with uow() as work:
-        draft = await work.notices.add_draft(world.township_id, world.staff_id, clock.now())
-        await work.notices.update_draft(
-            draft.id,
+        draft = await work.notices.add(
+            world.township_id,
+            world.staff_id,
             body="请各村于本周五前完成集中排查入户走访，并上报进度。",
             audience={"kind": Audience.VILLAGES.value, "villages": [village_id]},
-            step=NoticeStep.CONFIRM.value,
+            media=None,
+            send_at=None,
+            at=clock.now(),
         )
         await work.commit()
     async with uow() as work:

@@ -30,9 +30,10 @@ from bot.settings import Settings
 from bot.updates import ALLOWED_UPDATES, Dispatcher, Poller, Webhook, add_webhook_route, take_over
 from bot.web import make_app
 from bot.webform import WebDeps
-from domain import deadlines, delivery, household, schedule
+from domain import deadlines, delivery, schedule
+from domain.conversations import router
 from domain.ports import Clock, DeadlineRules
-from handlers import keyboards
+from handlers import keyboards, notifications, web_links
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
 from storage import inbox, outbox_retention
@@ -73,7 +74,17 @@ def build_application(settings: Settings) -> Application[Any, AppContext, Any, A
         .get_updates_request(AiohttpRequest(connection_pool_size=1))
         .build()
     )
-    tg_handlers.register(application)
+    # The commands of each front-end module first, then buttons and every other message (a command
+    # none of them knows gets the help there).
+    application.add_handlers(
+        [
+            *tg_handlers.commands(),
+            *notifications.commands(),
+            *web_links.commands(),
+            *tg_handlers.messages(),
+        ]
+    )
+    application.add_error_handler(tg_handlers.on_error)
     return application
 
 
@@ -234,7 +245,7 @@ class Service:
     async def sweep_drafts(self) -> tuple[int, int]:
         """Remind idle drafts and discard stale ones (the JobQueue runs this every few minutes)."""
         async with self.uow() as uow:
-            result = await household.sweep_drafts(uow, self.clock)
+            result = await router.sweep_drafts(uow, self.clock)
             await uow.commit()
         return result
 

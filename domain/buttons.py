@@ -245,6 +245,14 @@ class Back(Button, prefix="back", label="action.back"):
 
 
 @dataclass(frozen=True)
+class Switch(Button, prefix="switch"):
+    """Drop the open conversation `conv` for the one waiting on it, or keep it."""
+
+    conv: Id
+    answer: Literal["drop", "keep"]
+
+
+@dataclass(frozen=True)
 class Cancel(Button, prefix="cancel", label="action.cancel"):
     """Drop the open conversation: a declaration, a visit, a reason, an objection, adding information."""
 
@@ -352,36 +360,34 @@ class NoticeRemind(Button, prefix="nrem"):
     notice: Id
 
 
-@dataclass(frozen=True)
-class NoticeSend(Button, prefix="nsend"):
-    notice: Id
+# A notice being written is its writer's conversation: these buttons name it (`conv`).
 
 
 @dataclass(frozen=True)
-class NoticeCancel(Button, prefix="ncancel"):
-    notice: Id
+class NoticeSend(Button, prefix="ndsend"):
+    conv: Id
 
 
 @dataclass(frozen=True)
-class NoticeAudience(Button, prefix="naud"):
-    notice: Id
+class NoticeAudience(Button, prefix="ndaud"):
+    conv: Id
     audience: Audience
 
 
 @dataclass(frozen=True)
-class NoticeVillage(Button, prefix="nvil"):
-    notice: Id
+class NoticeVillage(Button, prefix="ndvil"):
+    conv: Id
     village: Id
 
 
 @dataclass(frozen=True)
-class NoticeVillagesDone(Button, prefix="nvild"):
-    notice: Id
+class NoticeVillagesDone(Button, prefix="ndvild"):
+    conv: Id
 
 
 @dataclass(frozen=True)
-class NoticeWhen(Button, prefix="nwhen"):
-    notice: Id
+class NoticeWhen(Button, prefix="ndwhen"):
+    conv: Id
     when: Literal["now", "later"]
 
 
@@ -427,7 +433,8 @@ class FillReport(Button, prefix="rfill"):
 
 
 @dataclass(frozen=True)
-class LedgerVillage(Button, prefix="lvil"):
+class LedgerVillage(Button, prefix="ldvil"):
+    conv: Id
     village: Id
 
 

@@ -18,6 +18,7 @@ from typing import Any
 from domain import buttons as b
 from domain import campaigns
 from domain.actor import Actor
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.ledger import parse_deadline
 from domain.messages import Action, Outcome, Outgoing, text
 from domain.model import Conversation, Flow, Person, Role
@@ -25,7 +26,7 @@ from domain.ports import Clock, UnitOfWork
 from domain.roster import Problem
 from domain.validation import years_after
 
-NAME, VILLAGES, RHYTHM, DATES, PHASES, REMINDERS, CONFIRM = (
+STEPS = NAME, VILLAGES, RHYTHM, DATES, PHASES, REMINDERS, CONFIRM = (
     "name", "villages", "rhythm", "dates", "phases", "reminders", "confirm",
 )  # fmt: skip
 MAX_NAME = 100
@@ -37,7 +38,6 @@ RHYTHM_LABELS = {
     "dates": "campaign.rhythm_dates",
 }
 RHYTHM_CHOICES = tuple(RHYTHM_LABELS)
-CANCEL_WORDS = {"取消", "cancel", "/cancel"}
 # "动员部署 2026-12-05", "动员部署，12月5日", "动员部署,2026/12/05": the name, then the date.
 _PHASE_LINE = re.compile(r"^(?P<name>.+?)[\s,，、:：]+(?P<date>[0-9][0-9年月日/\-.]*[0-9日])$")
 
@@ -64,66 +64,72 @@ async def _mine(uow: UnitOfWork, actor: Actor) -> tuple[Person, Conversation] | 
     return actor, conv
 
 
-async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/campaign: township staff begin defining a campaign; anyone else is told it is not for them."""
     now = clock.now()
     if actor.role is not Role.TOWNSHIP or actor.township_id is None:
         await uow.outbox.add(actor.id, Outgoing("campaign.chat_not_allowed"), at=now)
-        return
+        return Outcome(locale=actor.locale, done=False)
     township = await _township_name(uow, actor.township_id)
-    await uow.conversations.start(actor.id, Flow.CAMPAIGN, NAME, {"township": township}, now)
-    await uow.outbox.add(
-        actor.id, Outgoing("campaign.chat_ask_name", {"township": township, "max": MAX_NAME}), at=now
-    )
+    data = {"township": township, "township_id": actor.township_id}
+    conv = await begin(uow, clock, actor, Start(Flow.CAMPAIGN, {}), NAME, data)
+    if conv is not None:
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+    return Outcome(locale=actor.locale)
 
 
-async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    """/cancel while defining a campaign drops the draft. False when there was none."""
-    mine = await _mine(uow, actor)
-    if mine is None:
-        return False
-    person, conv = mine
-    await uow.conversations.finish(conv.id)
-    await uow.outbox.add(person.id, Outgoing("campaign.chat_cancelled"), at=clock.now())
-    return True
+async def _township_of(uow: UnitOfWork, conv: Conversation) -> int:
+    """The township the campaign is defined for (the staff member's)."""
+    if "township_id" in conv.data:
+        return int(conv.data["township_id"])
+    person = await uow.persons.get(conv.person_id)
+    return person.township_id if person and person.township_id is not None else 0
 
 
-async def _ask_villages(
-    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
-) -> None:
-    assert person.township_id is not None
-    chosen = set(data.get("villages", []))
-    rows: list[tuple[Action, ...]] = []
-    villages = await uow.notices.township_villages(person.township_id)
-    chosen_label: Any = text("campaign.chat_all")
-    if chosen:
-        chosen_label = "、".join(v.name for v in villages if v.code in chosen)
-    for village in villages:
-        mark = "✅ " if village.code in chosen else ""
-        rows.append((Action(b.CampaignVillage(conv.id, village.code), label=f"{mark}{village.name}"),))
-    rows.append(
-        (
-            Action(b.CampaignVillage(conv.id, "*all"), label="campaign.chat_all_villages"),
-            Action(b.CampaignVillage(conv.id, "*next"), label="campaign.chat_next"),
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the campaign being defined waits on."""
+    data = conv.data
+    if conv.step == NAME:
+        return Outgoing("campaign.chat_ask_name", {"township": data.get("township", ""), "max": MAX_NAME})
+    if conv.step == VILLAGES:
+        chosen = set(data.get("villages", []))
+        rows: list[tuple[Action, ...]] = []
+        villages = await uow.notices.township_villages(await _township_of(uow, conv))
+        chosen_label: Any = text("campaign.chat_all")
+        if chosen:
+            chosen_label = "、".join(v.name for v in villages if v.code in chosen)
+        for village in villages:
+            mark = "✅ " if village.code in chosen else ""
+            rows.append((Action(b.CampaignVillage(conv.id, village.code), label=f"{mark}{village.name}"),))
+        rows.append(
+            (
+                Action(b.CampaignVillage(conv.id, "*all"), label="campaign.chat_all_villages"),
+                Action(b.CampaignVillage(conv.id, "*next"), label="campaign.chat_next"),
+            )
         )
-    )
-    await uow.outbox.add(
-        person.id,
-        Outgoing("campaign.chat_ask_villages", {"chosen": chosen_label}, actions=tuple(rows)),
-        at=clock.now(),
-    )
+        return Outgoing("campaign.chat_ask_villages", {"chosen": chosen_label}, actions=tuple(rows))
+    if conv.step == RHYTHM:
+        choices = tuple(
+            (Action(b.CampaignRhythm(conv.id, kind), label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES
+        )
+        return Outgoing("campaign.chat_ask_rhythm", actions=choices)
+    if conv.step == DATES:
+        return Outgoing("campaign.chat_ask_dates")
+    if conv.step == PHASES:
+        return Outgoing("campaign.chat_ask_phases")
+    if conv.step == REMINDERS:
+        default = ((Action(b.CampaignDefaultReminders(conv.id), label="campaign.chat_default_reminders"),),)
+        return Outgoing("campaign.chat_ask_reminders", actions=default)
+    return await _summary(uow, clock, conv)
 
 
-async def _ask_rhythm(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
-    rows = tuple(
-        (Action(b.CampaignRhythm(conv.id, kind), label=RHYTHM_LABELS[kind]),) for kind in RHYTHM_CHOICES
-    )
-    await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_rhythm", actions=rows), at=clock.now())
-
-
-async def _ask_reminders(uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation) -> None:
-    rows = ((Action(b.CampaignDefaultReminders(conv.id), label="campaign.chat_default_reminders"),),)
-    await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_reminders", actions=rows), at=clock.now())
+async def _move(
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv: Conversation, step: str, data: dict[str, Any]
+) -> None:
+    """Store the answers, go to `step` and ask its question."""
+    await uow.conversations.update(conv.id, step, data, clock.now())
+    moved = Conversation(conv.id, conv.person_id, conv.flow, step, data, clock.now())
+    await uow.outbox.add(actor.id, await ask(uow, clock, moved), at=clock.now())
 
 
 def _rows(data: dict[str, Any], phase_lines: list[str] | None = None) -> list[tuple[int, list[str]]]:
@@ -161,73 +167,57 @@ def _normalise_dates(line: str, today: date) -> str:
     return f"{match['name']} {found.isoformat()}" if found else line
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
-    """An answer while defining a campaign; False when no campaign is being defined."""
-    mine = await _mine(uow, actor)
-    if mine is None:
-        return False
-    person, conv = mine
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """An answer while defining a campaign (typed text; a photo or file will not do)."""
+    clock, person = tools.clock, actor
     now = clock.now()
+    if said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("campaign.chat_text_only"), at=now)
+        return
     data = dict(conv.data)
-    value = raw.strip()
-    if value.casefold() in CANCEL_WORDS:
-        return await cancel(uow, clock, actor)
+    value = said.text.strip()
     if conv.step == NAME:
         if not value or len(value) > MAX_NAME:
             await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_name", {"max": MAX_NAME}), at=now)
-            return True
+            return
         data["name"] = value
-        await uow.conversations.update(conv.id, VILLAGES, data, now)
-        await _ask_villages(uow, clock, person, conv, data)
+        await _move(uow, clock, actor, conv, VILLAGES, data)
     elif conv.step == DATES:
         dates = [d for d in re.split(r"[\s;；,，、]+", value) if d]
         normal = [parse_deadline(d.replace(".", "-"), now.date()) for d in dates]
         if not dates or any(d is None for d in normal):
             await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_dates"), at=now)
-            return True
+            return
         latest = years_after(now.date(), campaigns.MAX_YEARS_AHEAD)
         if far := sorted(d for d in normal if d and d > latest):
             params: dict[str, object] = {"date": far[-1].isoformat(), "latest": latest.isoformat()}
             problem = Problem(0, "campaign.date_too_far", params)
             await uow.outbox.add(person.id, _problems([problem]), at=now)
-            return True
+            return
         data["dates"] = sorted({d.isoformat() for d in normal if d})
-        await uow.conversations.update(conv.id, PHASES, data, now)
-        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_phases"), at=now)
+        await _move(uow, clock, actor, conv, PHASES, data)
     elif conv.step == PHASES:
         lines = [_normalise_dates(line, now.date()) for line in value.splitlines() if line.strip()]
         if len(lines) > MAX_PHASES:
             await uow.outbox.add(person.id, Outgoing("campaign.chat_too_many", {"max": MAX_PHASES}), at=now)
-            return True
+            return
         try:
             spec = campaigns.parse(_rows(data, lines), now.date())
         except campaigns.CampaignRejected as exc:
             await uow.outbox.add(person.id, _problems(exc.problems), at=now)
-            return True
+            return
         data["phases"] = [[p.name, p.deadline.isoformat()] for p in spec.phases]
-        await uow.conversations.update(conv.id, REMINDERS, data, now)
-        await _ask_reminders(uow, clock, person, conv)
+        await _move(uow, clock, actor, conv, REMINDERS, data)
     elif conv.step == REMINDERS:
         candidate = dict(data, reminders=value)
         try:
             campaigns.parse(_rows(candidate), now.date())
         except campaigns.CampaignRejected as exc:
             await uow.outbox.add(person.id, _problems(exc.problems), at=now)
-            return True
-        await uow.conversations.update(conv.id, CONFIRM, candidate, now)
-        await _summary(uow, clock, person, conv, candidate)
+            return
+        await _move(uow, clock, actor, conv, CONFIRM, candidate)
     else:  # a step answered with buttons
         await uow.outbox.add(person.id, Outgoing("campaign.chat_use_buttons"), at=now)
-    return True
-
-
-async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    """A photo, voice note or file while defining a campaign: only text or buttons will do."""
-    mine = await _mine(uow, actor)
-    if mine is None:
-        return False
-    await uow.outbox.add(mine[0].id, Outgoing("campaign.chat_text_only"), at=clock.now())
-    return True
 
 
 async def _pressed(
@@ -239,22 +229,17 @@ async def _pressed(
     return mine
 
 
-async def choose_village(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, code: str
-) -> Outcome:
+async def choose_village(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, code: str) -> Outcome:
     """A village button: toggle it; "all" clears the choice (every village); "next" moves on."""
     mine = await _pressed(uow, actor, conv_id, VILLAGES)
     if mine is None:
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine
-    assert person.township_id is not None
-    now = clock.now()
     data = dict(conv.data)
     if code == "*next":
-        await uow.conversations.update(conv.id, RHYTHM, data, now)
-        await _ask_rhythm(uow, clock, person, conv)
+        await _move(uow, clock, actor, conv, RHYTHM, data)
         return Outcome(locale=person.locale)
-    known = {v.code for v in await uow.notices.township_villages(person.township_id)}
+    known = {v.code for v in await uow.notices.township_villages(await _township_of(uow, conv))}
     if code == "*all":
         data["villages"] = []
     elif code in known:
@@ -263,32 +248,21 @@ async def choose_village(
         data["villages"] = sorted(chosen)
     else:
         return Outcome(toast="campaign.chat_gone", done=False)
-    await uow.conversations.update(conv.id, VILLAGES, data, now)
-    await _ask_villages(uow, clock, person, conv, data)
+    await _move(uow, clock, actor, conv, VILLAGES, data)
     return Outcome(locale=person.locale)
 
 
-async def choose_rhythm(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, kind: str
-) -> Outcome:
+async def choose_rhythm(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, kind: str) -> Outcome:
     mine = await _pressed(uow, actor, conv_id, RHYTHM)
     if mine is None or kind not in RHYTHM_CHOICES:
         return Outcome(toast="campaign.chat_gone", done=False)
     person, conv = mine
-    now = clock.now()
     data = dict(conv.data, rhythm=kind)
-    if kind == "dates":
-        await uow.conversations.update(conv.id, DATES, data, now)
-        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_dates"), at=now)
-    else:
-        await uow.conversations.update(conv.id, PHASES, data, now)
-        await uow.outbox.add(person.id, Outgoing("campaign.chat_ask_phases"), at=now)
+    await _move(uow, clock, actor, conv, DATES if kind == "dates" else PHASES, data)
     return Outcome(locale=person.locale)
 
 
-async def default_reminders(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int
-) -> Outcome:
+async def default_reminders(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int) -> Outcome:
     mine = await _pressed(uow, actor, conv_id, REMINDERS)
     if mine is None:
         return Outcome(toast="campaign.chat_gone", done=False)
@@ -301,20 +275,17 @@ async def default_reminders(
     except campaigns.CampaignRejected as exc:
         await uow.outbox.add(person.id, _problems(exc.problems), at=clock.now())
         return Outcome(locale=person.locale, done=False)
-    await uow.conversations.update(conv.id, CONFIRM, data, clock.now())
-    await _summary(uow, clock, person, conv, data)
+    await _move(uow, clock, actor, conv, CONFIRM, data)
     return Outcome(locale=person.locale)
 
 
-async def _summary(
-    uow: UnitOfWork, clock: Clock, person: Person, conv: Conversation, data: dict[str, Any]
-) -> None:
+async def _summary(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    data = conv.data
     spec = campaigns.parse(_rows(data), clock.now().date())
     phases = [
         text_with("campaign.chat_phase_line", name=p.name, date=p.deadline.isoformat()) for p in spec.phases
     ]
-    assert person.township_id is not None
-    names = {v.code: v.name for v in await uow.notices.township_villages(person.township_id)}
+    names = {v.code: v.name for v in await uow.notices.township_villages(await _township_of(uow, conv))}
     villages: Any = (
         "、".join(names.get(code, code) for code in spec.villages)
         if spec.villages
@@ -337,14 +308,10 @@ async def _summary(
             Action(b.CampaignConfirm(conv.id, "no"), label="campaign.chat_discard"),
         ),
     )
-    await uow.outbox.add(
-        person.id, Outgoing("campaign.chat_summary", params, actions=buttons), at=clock.now()
-    )
+    return Outgoing("campaign.chat_summary", params, actions=buttons)
 
 
-async def confirm(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, answer: str
-) -> Outcome:
+async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, answer: str) -> Outcome:
     """Create the campaign shown in the summary (once, however often pressed), or drop it."""
     mine = await _pressed(uow, actor, conv_id, CONFIRM)
     if mine is None or answer not in ("yes", "no"):

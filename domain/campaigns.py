@@ -238,9 +238,7 @@ async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Que
     return queued
 
 
-async def mark_done(
-    uow: UnitOfWork, clock: Clock, actor: Actor, phase_id: int, village_id: int
-) -> Outcome:
+async def mark_done(uow: UnitOfWork, clock: Clock, actor: Actor, phase_id: int, village_id: int) -> Outcome:
     """A cadre reports that their village has finished a phase: its reminders stop."""
     if actor.role is not Role.CADRE or village_id not in actor.village_ids:
         return Outcome(toast="campaign.not_yours", done=False, locale=actor.locale)

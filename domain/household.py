@@ -6,14 +6,16 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
-from domain.actor import Actor
+from domain.actor import Actor, acting
 from domain.cases import owner_in_place, recipients_of
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day, text
 from domain.model import (
     HOTLINE,
     Attachment,
     AttachmentKind,
     CaseEvent,
+    Conversation,
     Declaration,
     DeclarationStatus,
     Flow,
@@ -24,9 +26,6 @@ from domain.model import (
 from domain.ports import Clock, UnitOfWork
 from domain.procedure import move
 
-DRAFT_REMINDER_AFTER = timedelta(hours=24)
-DRAFT_DISCARDED_AFTER = timedelta(days=7)
-DAYTIME = range(8, 21)  # reminders are sent between 08:00 and 21:00 local time
 # What one person may add in a day (each item is a message to the cadre): enough for any household,
 # not a way to flood a cadre's chat, also not by opening 补充 again.
 ADDED_PER_DAY = (20, timedelta(days=1))
@@ -105,23 +104,38 @@ async def begin_adding(
     if check_owner and not own:
         return False
     data = {"declaration_id": declaration.id, "count": 0, "not_declarant": not own}
-    conv = await uow.conversations.start(person.id, Flow.ADD_INFO, "adding", data, clock.now())
-    await uow.outbox.add(
-        person.id,
-        Outgoing(
-            "status.add_prompt" if own else "status.add_prompt_other",
-            {"receipt": declaration.receipt} if own else {},
-            actions=((Action(b.AddDone(conv.id)), Action(b.Cancel(conv.id))),),
-            keyboard=None,
-        ),
-        at=clock.now(),
-    )
+    start = Start(Flow.ADD_INFO, {"declaration_id": declaration.id})
+    conv = await begin(uow, clock, acting(person), start, "adding", data)
+    if conv is not None:
+        await uow.outbox.add(person.id, await ask(uow, clock, conv), at=clock.now())
     return True
 
 
-async def press_add(
-    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
-) -> Outcome:
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """What adding information to a declaration asks for."""
+    own = not conv.data.get("not_declarant")
+    declaration = await uow.declarations.get(int(conv.data["declaration_id"]))
+    return Outgoing(
+        "status.add_prompt" if own else "status.add_prompt_other",
+        {"receipt": declaration.receipt if declaration else ""} if own else {},
+        actions=((Action(b.AddDone(conv.id)), Action(b.Cancel(conv.id))),),
+    )
+
+
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """Text, a voice note or a photo added to a declaration; anything else is explained."""
+    clock = tools.clock
+    if said.kind is Kind.TEXT:
+        await add_item(uow, clock, actor, conv.id, conv.data, AttachmentKind.TEXT, said.text.strip()[:1000])
+    elif said.kind is Kind.VOICE and said.ref:
+        await add_item(uow, clock, actor, conv.id, conv.data, AttachmentKind.VOICE, said.ref, said.seconds)
+    elif said.kind is Kind.PHOTO and said.ref:
+        await add_item(uow, clock, actor, conv.id, conv.data, AttachmentKind.PHOTO, said.ref)
+    else:
+        await uow.outbox.add(actor.id, Outgoing("status.add_kinds"), at=clock.now())
+
+
+async def press_add(uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int) -> Outcome:
     """The 补充材料 button of the status list."""
     declaration = await _own_open(uow, actor, declaration_id)
     if declaration is None:
@@ -183,9 +197,7 @@ async def _handlers_of(uow: UnitOfWork, task: Task | None) -> list[int]:
     return [p.id for p in await recipients_of(uow, task)]
 
 
-async def finish_adding(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int
-) -> Outcome:
+async def finish_adding(uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int) -> Outcome:
     """The 完成 button after adding information."""
     conv = await uow.conversations.get(actor.id)
     if conv is None or conv.id != conversation_id or conv.flow is not Flow.ADD_INFO:
@@ -197,9 +209,7 @@ async def finish_adding(
     return Outcome(locale=actor.locale)
 
 
-async def ask_withdraw(
-    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
-) -> Outcome:
+async def ask_withdraw(uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int) -> Outcome:
     """Ask once more before withdrawing: elderly hands press the wrong button."""
     declaration = await _own_open(uow, actor, declaration_id)
     if declaration is None:
@@ -216,9 +226,7 @@ async def ask_withdraw(
     return Outcome(locale=actor.locale, done=False)
 
 
-async def withdraw(
-    uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int
-) -> Outcome:
+async def withdraw(uow: UnitOfWork, clock: Clock, actor: Actor, declaration_id: int) -> Outcome:
     """Withdraw a declaration no cadre has acknowledged yet."""
     declaration = await _own_open(uow, actor, declaration_id)
     task = await uow.tasks.for_declaration(declaration_id) if declaration else None
@@ -244,32 +252,3 @@ async def withdraw(
         at=now,
     )
     return Outcome(toast="status.withdrawn_toast", locale=actor.locale)
-
-
-async def sweep_drafts(uow: UnitOfWork, clock: Clock) -> tuple[int, int]:
-    """Remind once after a day idle (in the daytime); discard after a week. Returns (reminded, discarded)."""
-    from domain.intake import prompt
-
-    now = clock.now()
-    reminded = discarded = 0
-    for conv in await uow.conversations.idle(Flow.INTAKE, now - DRAFT_REMINDER_AFTER):
-        if conv.updated_at <= now - DRAFT_DISCARDED_AFTER:
-            if await uow.conversations.finish(conv.id):
-                await uow.outbox.add(
-                    conv.person_id,
-                    Outgoing("draft.discarded", {"hotline": HOTLINE}, keyboard="remove"),
-                    key=f"draft-discarded:{conv.id}",
-                    at=now,
-                )
-                discarded += 1
-        elif conv.reminded_at is None and now.hour in DAYTIME:
-            if await uow.conversations.mark_reminded(conv.id, now):
-                question = await prompt(uow, conv)
-                await uow.outbox.add(
-                    conv.person_id,
-                    question.led_by("draft.reminder", days=DRAFT_DISCARDED_AFTER.days),
-                    key=f"draft-reminder:{conv.id}:{conv.updated_at.isoformat()}",
-                    at=now,
-                )
-                reminded += 1
-    return reminded, discarded

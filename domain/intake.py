@@ -18,6 +18,7 @@ from typing import Any
 from domain import buttons as b
 from domain import risk_types, validation
 from domain.actor import Actor
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day, money, risk_label, risk_labels, text
 from domain.model import (
     HOTLINE,
@@ -347,7 +348,6 @@ async def start(
     *,
     village_code: str | None,
     problem: str | None = None,
-    language: str | None = None,
 ) -> Outcome:
     """Begin (or resume) a declaration, for the village of a scanned QR code when there is one.
 
@@ -380,7 +380,10 @@ async def start(
         data.update(village_id=village.id, village_name=village.name)
     elif len(await uow.geography.townships()) == 1:
         data["one_township"] = True
-    conv = await uow.conversations.start(actor.id, Flow.INTAKE, S.CONSENT, data, clock.now())
+    start = Start(Flow.INTAKE, {"village_code": village.code} if village is not None else {})
+    conv = await begin(uow, clock, actor, start, S.CONSENT, data)
+    if conv is None:  # another conversation is open: the person was asked whether to drop it
+        return Outcome(locale=actor.locale)
     welcome = "intake.welcome" if village is not None else "intake.welcome_no_village"
     # One message: the welcome leads the consent question (one Bot API call, not two).
     ask = (await prompt(uow, conv)).led_by(welcome, village=village.name if village else "", hotline=HOTLINE)
@@ -402,9 +405,44 @@ async def start_for_household(uow: UnitOfWork, clock: Clock, actor: Actor) -> Ou
         village = await uow.geography.village(actor.village_ids[0])
         assert village is not None
         data.update(village_id=village.id, village_name=village.name)
-    conv = await uow.conversations.start(actor.id, Flow.INTAKE, S.CONSENT, data, clock.now())
-    await _say(uow, clock, actor, await prompt(uow, conv))
+    conv = await begin(uow, clock, actor, Start(Flow.INTAKE, {"for_household": True}), S.CONSENT, data)
+    if conv is not None:
+        await _say(uow, clock, actor, await prompt(uow, conv))
     return Outcome(locale=actor.locale)
+
+
+async def resume(uow: UnitOfWork, tools: Tools, actor: Actor, args: dict[str, Any]) -> Outcome:
+    """Start a declaration again as it was asked for (after the person dropped another conversation)."""
+    if args.get("for_household"):
+        return await start_for_household(uow, tools.clock, actor)
+    code = args.get("village_code")
+    return await start(uow, tools.clock, actor, village_code=str(code) if code else None)
+
+
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the declaration waits on."""
+    return await prompt(uow, conv)
+
+
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """A message in the declaration: typed text, a shared contact, a voice note, a photo; anything
+    else gets what the step wants said again."""
+    clock = tools.clock
+    if said.kind is Kind.TEXT:
+        await answer_text(uow, clock, tools.protector, actor, conv, said.text)
+    elif said.kind is Kind.CONTACT:
+        await answer_contact(uow, clock, actor, conv, said.text, own=said.own)
+    elif said.kind is Kind.VOICE and said.ref:
+        await answer_voice(uow, clock, actor, conv, said.ref, said.seconds)
+    elif said.kind is Kind.PHOTO and said.ref:
+        await answer_photo(uow, clock, actor, conv, said.ref)
+    else:
+        await answer_other(uow, clock, actor, conv)
+
+
+async def back(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation) -> None:
+    """A word for Back typed ("返回"): the question before, as the Back button does."""
+    await _back(uow, tools.clock, actor, conv)
 
 
 # --- typed answers -------------------------------------------------------------------------------
@@ -862,21 +900,6 @@ async def _add_to_existing(
     await uow.conversations.finish(conv.id)
     await begin_adding(uow, clock, person, existing, check_owner=False)
     return Outcome(locale=person.locale)
-
-
-async def cancel(
-    uow: UnitOfWork, clock: Clock, actor: Actor, conversation_id: int | None
-) -> Outcome:
-    """Drop whatever the actor was in the middle of (a declaration, a reason, adding information)."""
-    conv = await uow.conversations.get(actor.id)
-    if conv is None or (conversation_id is not None and conv.id != conversation_id):
-        if conversation_id is None:
-            await _say(uow, clock, actor, Outgoing("cancel.nothing"))
-            return Outcome(locale=actor.locale)
-        return Outcome(toast=STALE, locale=actor.locale, done=False)
-    await uow.conversations.finish(conv.id)
-    await _say(uow, clock, actor, Outgoing("cancel.done", {"hotline": HOTLINE}, keyboard="remove"))
-    return Outcome(locale=actor.locale)
 
 
 async def confirm(

@@ -8,8 +8,9 @@ from datetime import date, timedelta
 
 from domain import buttons as b
 from domain.actor import Actor
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import LedgerItem, LedgerStatus, Person, Role, ScheduledItem
+from domain.model import Conversation, Flow, LedgerItem, LedgerStatus, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 from domain.reports import morning
 from domain.validation import years_after
@@ -49,73 +50,83 @@ def parse_deadline(raw: str, today: date) -> date | None:
         return None
 
 
-async def _cadre(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person | None:
-    if actor.role is not Role.CADRE or not actor.village_ids:
-        await uow.outbox.add(actor.id, Outgoing("ledger.cadres_only"), at=clock.now())
-        return None
-    return actor
-
-
-async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/problem: a cadre begins adding a problem to the ledger."""
-    person = await _cadre(uow, clock, actor)
-    if person is None:
-        return
     now = clock.now()
-    if len(person.village_ids) == 1:
-        await uow.ledger.save_draft(person.id, "what", {"village": person.village_ids[0]}, now)
-        await uow.outbox.add(person.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=now)
-        return
-    await uow.ledger.save_draft(person.id, "village", {}, now)
-    villages = await uow.geography.villages(person.village_ids)
-    buttons = tuple((Action(b.LedgerVillage(v.id), label=v.name),) for v in villages)
-    await uow.outbox.add(person.id, Outgoing(QUESTIONS["village"], actions=buttons), at=now)
+    if actor.role is not Role.CADRE or not actor.village_ids:
+        await uow.outbox.add(actor.id, Outgoing("ledger.cadres_only"), at=now)
+        return Outcome(locale=actor.locale, done=False)
+    one = len(actor.village_ids) == 1
+    step, data = ("what", {"village": actor.village_ids[0]}) if one else ("village", {})
+    conv = await begin(uow, clock, actor, Start(Flow.LEDGER, {}), step, data)
+    if conv is not None:
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+    return Outcome(locale=actor.locale)
+
+
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the problem being added waits on."""
+    if conv.step == "village":
+        person = await uow.persons.get(conv.person_id)
+        villages = await uow.geography.villages(person.village_ids if person else ())
+        buttons = tuple((Action(b.LedgerVillage(conv.id, v.id), label=v.name),) for v in villages)
+        return Outgoing(QUESTIONS["village"], actions=buttons)
+    return Outgoing(QUESTIONS[conv.step], {"max": MAX_TEXT})
 
 
 async def choose_village(
-    uow: UnitOfWork, clock: Clock, actor: Actor, village_id: int
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, village_id: int
 ) -> Outcome:
-    draft = await uow.ledger.draft_of(actor.id) if actor else None
-    if actor is None or draft is None or draft[0] != "village" or village_id not in actor.village_ids:
+    """The village of the problem, one of the cadre's."""
+    conv = await uow.conversations.get(actor.id)
+    if (
+        conv is None
+        or conv.id != conv_id
+        or conv.flow is not Flow.LEDGER
+        or conv.step != "village"
+        or village_id not in actor.village_ids
+    ):
         return Outcome(toast="ledger.gone", done=False)
-    await uow.ledger.save_draft(actor.id, "what", {"village": village_id}, clock.now())
+    data = {**conv.data, "village": village_id}
+    await uow.conversations.update(conv.id, "what", data, clock.now())
     await uow.outbox.add(actor.id, Outgoing(QUESTIONS["what"], {"max": MAX_TEXT}), at=clock.now())
     return Outcome(locale=actor.locale)
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
-    """An answer while adding a problem; False when no problem is being added."""
-    draft = await uow.ledger.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
-    step, data = draft
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """An answer while adding a problem (typed text only)."""
+    clock = tools.clock
+    step, data = conv.step, dict(conv.data)
     now = clock.now()
-    value = raw.strip()
+    if said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("ledger.text_only"), at=now)
+        return
+    value = said.text.strip()
     if step == "village":
         await uow.outbox.add(actor.id, Outgoing("ledger.use_buttons"), at=now)
-        return True
+        return
     if step == "deadline":
         deadline = parse_deadline(value, now.date())
         if deadline is None or deadline < now.date():
             await uow.outbox.add(actor.id, Outgoing("ledger.bad_deadline"), at=now)
-            return True
+            return
         latest = years_after(now.date(), MAX_YEARS_AHEAD)
         if deadline > latest:
             message = Outgoing("ledger.deadline_too_far", {"latest": latest.isoformat()})
             await uow.outbox.add(actor.id, message, at=now)
-            return True
+            return
         data[step] = deadline.isoformat()
     elif not value or len(value) > (60 if step == "responsible" else MAX_TEXT):
         await uow.outbox.add(actor.id, Outgoing("ledger.bad_text", {"max": MAX_TEXT}), at=now)
-        return True
+        return
     else:
         data[step] = value
     if step != "responsible":
         following = STEPS[STEPS.index(step) + 1]
-        await uow.ledger.save_draft(actor.id, following, data, now)
+        await uow.conversations.update(conv.id, following, data, now)
         await uow.outbox.add(actor.id, Outgoing(QUESTIONS[following], {"max": MAX_TEXT}), at=now)
-        return True
-    await uow.ledger.drop_draft(actor.id)
+        return
+    await uow.conversations.finish(conv.id)
     deadline = date.fromisoformat(data["deadline"])
     item_id = await uow.ledger.add(
         int(data["village"]), actor.id, data["what"], data["measure"], deadline, data["responsible"], now
@@ -127,22 +138,6 @@ async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool
         )
     params = {"id": item_id, "what": data["what"], "deadline": deadline.strftime("%Y-%m-%d")}
     await uow.outbox.add(actor.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
-    return True
-
-
-async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    draft = await uow.ledger.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
-    await uow.outbox.add(actor.id, Outgoing("ledger.text_only"), at=clock.now())
-    return True
-
-
-async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    if actor is None or not await uow.ledger.drop_draft(actor.id):
-        return False
-    await uow.outbox.add(actor.id, Outgoing("ledger.cancelled"), at=clock.now())
-    return True
 
 
 def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:

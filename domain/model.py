@@ -94,6 +94,9 @@ class Flow(enum.StrEnum):
     VISIT = "visit"
     OBJECTION = "objection"
     CAMPAIGN = "campaign"  # township staff defining a campaign (/campaign)
+    NOTICE = "notice"  # township staff writing a notice (/notice)
+    REPORT = "report"  # a cadre answering a village's progress report (填报)
+    LEDGER = "ledger"  # a cadre adding a problem to the ledger (/problem)
 
 
 class IntakeStep(enum.StrEnum):
@@ -262,14 +265,13 @@ class Invite:
 
 
 class NoticeStatus(enum.StrEnum):
-    DRAFT = "draft"
-    SCHEDULED = "scheduled"
+    SCHEDULED = "scheduled"  # stored when sent, or for later: a notice being written is a conversation
     SENT = "sent"
     CANCELLED = "cancelled"
 
 
 class NoticeStep(enum.StrEnum):
-    """The question a draft notice is waiting on."""
+    """The question a notice being written waits on (its conversation's step)."""
 
     TEXT = "text"
     AUDIENCE = "audience"
@@ -286,7 +288,6 @@ class Notice:
     township_id: int
     author_id: int
     status: NoticeStatus
-    step: NoticeStep
     body: str | None
     audience: dict[str, Any]
     send_at: datetime | None
@@ -354,6 +355,8 @@ class Report:
 
 @dataclass(frozen=True)
 class ReportDraft:
+    """A village's report being answered in chat (its conversation's step and answers)."""
+
     person_id: int
     campaign_id: int
     period: date

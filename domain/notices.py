@@ -1,18 +1,31 @@
-"""Township notices: drafted in chat, sent to an audience now or later, acknowledged with 收到.
+"""Township notices: written in chat, sent to an audience now or later, acknowledged with 收到.
 
-A draft lives in the `notices` table (status draft, `step` the question asked), so a restart
-mid-draft loses nothing. Each recipient's copy is queued with the key notice:<id>:<person>, so
-a notice reaches a person once however often sending is retried.
+The notice being written is the writer's conversation (flow notice: its text, photo, audience and
+time are the conversation's data), so a restart mid-way loses nothing; the notice itself is
+stored once it is sent or scheduled. Each recipient's copy is queued with the key
+notice:<id>:<person>, so a notice reaches a person once however often sending is retried.
 """
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from domain import buttons as b
 from domain.actor import Actor
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, Queued, text
-from domain.model import Audience, Notice, NoticeStatus, NoticeStep, Person, Role, ScheduledItem
+from domain.model import (
+    Audience,
+    Conversation,
+    Flow,
+    Notice,
+    NoticeStatus,
+    NoticeStep,
+    Person,
+    Role,
+    ScheduledItem,
+)
 from domain.personal_data import looks_personal  # notices must carry no ID or phone number
 from domain.ports import Clock, UnitOfWork
 
@@ -24,6 +37,7 @@ MAX_AHEAD = timedelta(days=366)  # a notice for later than a year ahead is a typ
 # One reminder round a notice per this time, whoever presses 提醒未确认的人 and however often:
 # every round is a message to each cadre who has not confirmed.
 REMIND_EVERY = timedelta(hours=1)
+STEPS = tuple(step.value for step in NoticeStep if step is not NoticeStep.DONE)
 
 AUDIENCE_LABELS = {
     Audience.CADRES.value: "notice.audience_cadres",
@@ -36,61 +50,80 @@ def _ack_action(notice_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.NoticeAck(notice_id), label="notice.ack_button"),),)
 
 
-async def _staff(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person | None:
-    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
-        await uow.outbox.add(actor.id, Outgoing("notice.not_allowed"), at=clock.now())
-        return None
-    return actor
-
-
-async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
+async def start(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
     """/notice: township staff begin a notice; anyone else is told it is not for them."""
-    person = await _staff(uow, clock, actor)
-    if person is None:
-        return
-    assert person.township_id is not None
-    old = await uow.notices.draft_of(person.id)
-    if old is not None:
-        await uow.notices.transition(
-            old.id, expected=(NoticeStatus.DRAFT,), to=NoticeStatus.CANCELLED, at=clock.now()
-        )
-    await uow.notices.add_draft(person.township_id, person.id, clock.now())
-    await uow.outbox.add(person.id, Outgoing("notice.ask_text", {"max": MAX_BODY}), at=clock.now())
-
-
-async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    """/cancel while drafting a notice: drop the draft. False when there was none."""
-    draft = await uow.notices.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
-    await uow.notices.transition(
-        draft.id, expected=(NoticeStatus.DRAFT,), to=NoticeStatus.CANCELLED, at=clock.now()
-    )
-    await uow.outbox.add(actor.id, Outgoing("notice.cancelled"), at=clock.now())
-    return True
-
-
-async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
-    """Typed text while drafting: the notice's text or its time. False when no draft is open."""
-    draft = await uow.notices.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
     now = clock.now()
-    if draft.step is NoticeStep.TEXT:
-        body = raw.strip()
-        limit = MAX_CAPTION_BODY if draft.media else MAX_BODY
-        if not body or len(body) > limit:
-            await uow.outbox.add(
-                actor.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
-            )
-        elif looks_personal(body):
-            # Held back: a public notice must carry no ID or phone number.
-            await uow.outbox.add(actor.id, Outgoing("notice.personal_data"), at=now)
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        await uow.outbox.add(actor.id, Outgoing("notice.not_allowed"), at=now)
+        return Outcome(locale=actor.locale, done=False)
+    data = {"township_id": actor.township_id, "audience": {}}
+    conv = await begin(uow, clock, actor, Start(Flow.NOTICE, {}), NoticeStep.TEXT.value, data)
+    if conv is not None:
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+    return Outcome(locale=actor.locale)
+
+
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the notice being written waits on."""
+    step, data = NoticeStep(conv.step), conv.data
+    if step is NoticeStep.TEXT:
+        if data.get("media"):
+            return Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY})
+        return Outgoing("notice.ask_text", {"max": MAX_BODY})
+    if step is NoticeStep.AUDIENCE:
+        kinds = tuple(
+            (Action(b.NoticeAudience(conv.id, kind), label=AUDIENCE_LABELS[kind.value]),) for kind in Audience
+        )
+        return Outgoing("notice.ask_audience", actions=kinds)
+    if step is NoticeStep.VILLAGES:
+        chosen = {int(v) for v in data.get("audience", {}).get("villages", [])}
+        villages = await uow.notices.township_villages(int(data["township_id"]))
+        rows = [
+            (Action(b.NoticeVillage(conv.id, v.id), label=("✅ " if v.id in chosen else "") + v.name),)
+            for v in villages
+        ]
+        rows.append((Action(b.NoticeVillagesDone(conv.id), label="notice.villages_done"),))
+        return Outgoing("notice.ask_villages", actions=tuple(rows))
+    if step is NoticeStep.WHEN:
+        when = (
+            Action(b.NoticeWhen(conv.id, "now"), label="notice.when_now"),
+            Action(b.NoticeWhen(conv.id, "later"), label="notice.when_later"),
+        )
+        return Outgoing("notice.ask_when", actions=(when,))
+    if step is NoticeStep.TIME:
+        return Outgoing("notice.ask_time")
+    return await _summary(uow, clock, conv)
+
+
+async def _move(
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv: Conversation, step: NoticeStep, **changes: Any
+) -> None:
+    """Store the answer, go to `step` and ask its question."""
+    data = {**conv.data, **changes}
+    await uow.conversations.update(conv.id, step.value, data, clock.now())
+    moved = Conversation(conv.id, conv.person_id, conv.flow, step.value, data, clock.now())
+    await uow.outbox.add(actor.id, await ask(uow, clock, moved), at=clock.now())
+
+
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """A message while writing a notice: its text or its time typed; a photo or document to go with
+    it (its caption, if any, is the text); anything else is refused."""
+    clock = tools.clock
+    now = clock.now()
+    step = NoticeStep(conv.step)
+    if said.kind in (Kind.PHOTO, Kind.DOCUMENT) and said.ref and step is NoticeStep.TEXT:
+        media = {"kind": said.kind.value, "file_id": said.ref}
+        if said.text.strip():
+            await _take_text(uow, clock, actor, conv, said.text, media)
         else:
-            await uow.notices.update_draft(draft.id, body=body, step=NoticeStep.AUDIENCE.value)
-            await _ask_audience(uow, actor, draft.id, now)
-    elif draft.step is NoticeStep.TIME:
-        when = parse_time(raw, now)
+            await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
+            await uow.outbox.add(actor.id, Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY}), at=now)
+    elif said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("notice.text_only"), at=now)
+    elif step is NoticeStep.TEXT:
+        await _take_text(uow, clock, actor, conv, said.text, conv.data.get("media"))
+    elif step is NoticeStep.TIME:
+        when = parse_time(said.text, now)
         if when is None:
             await uow.outbox.add(actor.id, Outgoing("notice.bad_time"), at=now)
         elif when <= now:
@@ -99,33 +132,28 @@ async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool
             latest = (now + MAX_AHEAD).strftime("%Y-%m-%d")
             await uow.outbox.add(actor.id, Outgoing("notice.time_too_far", {"latest": latest}), at=now)
         else:
-            await uow.notices.update_draft(draft.id, send_at=when, step=NoticeStep.CONFIRM.value)
-            await _summary(uow, actor, draft.id, now)
+            await _move(uow, clock, actor, conv, NoticeStep.CONFIRM, send_at=when.isoformat())
     else:
         await uow.outbox.add(actor.id, Outgoing("notice.use_buttons"), at=now)
-    return True
 
 
-async def on_other(
-    uow: UnitOfWork,
-    clock: Clock,
-    actor: Actor,
-    media: dict[str, str] | None = None,
-    caption: str | None = None,
-) -> bool:
-    """A photo or document while writing the notice goes with it (its caption, if any, is the
-    text); anything else is refused. False when no draft is open."""
-    draft = await uow.notices.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
-    if media is None or draft.step is not NoticeStep.TEXT:
-        await uow.outbox.add(actor.id, Outgoing("notice.text_only"), at=clock.now())
-        return True
-    await uow.notices.update_draft(draft.id, media=media)
-    if caption and caption.strip():
-        return await on_text(uow, clock, actor, caption)
-    await uow.outbox.add(actor.id, Outgoing("notice.ask_caption", {"max": MAX_CAPTION_BODY}), at=clock.now())
-    return True
+async def _take_text(
+    uow: UnitOfWork, clock: Clock, actor: Actor, conv: Conversation, raw: str, media: dict[str, str] | None
+) -> None:
+    now = clock.now()
+    body = raw.strip()
+    limit = MAX_CAPTION_BODY if media else MAX_BODY
+    if not body or len(body) > limit:
+        await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
+        await uow.outbox.add(
+            actor.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
+        )
+    elif looks_personal(body):
+        # Held back: a public notice must carry no ID or phone number.
+        await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
+        await uow.outbox.add(actor.id, Outgoing("notice.personal_data"), at=now)
+    else:
+        await _move(uow, clock, actor, conv, NoticeStep.AUDIENCE, body=body, media=media)
 
 
 def parse_time(raw: str, now: datetime) -> datetime | None:
@@ -155,192 +183,146 @@ def parse_time(raw: str, now: datetime) -> datetime | None:
     return None
 
 
-async def _ask_audience(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
-    buttons = tuple(
-        (Action(b.NoticeAudience(notice_id, kind), label=AUDIENCE_LABELS[kind.value]),) for kind in Audience
-    )
-    await uow.outbox.add(person.id, Outgoing("notice.ask_audience", actions=buttons), at=now)
-
-
-async def _own_draft(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
-) -> tuple[Person, Notice] | None:
-    draft = await uow.notices.draft_of(actor.id) if actor else None
-    if actor is None or draft is None or draft.id != notice_id:
+async def _own_draft(uow: UnitOfWork, actor: Actor, conv_id: int, step: NoticeStep) -> Conversation | None:
+    """The notice the actor is writing, when the button is of it and of the question it is at."""
+    conv = await uow.conversations.get(actor.id)
+    if conv is None or conv.id != conv_id or conv.flow is not Flow.NOTICE or conv.step != step.value:
         return None
-    return actor, draft
+    return conv
 
 
-async def choose_audience(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, kind: str
-) -> Outcome:
-    """A press on an audience button of the draft."""
-    found = await _own_draft(uow, clock, actor, notice_id)
-    if found is None or kind not in {a.value for a in Audience}:
+async def choose_audience(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, kind: str) -> Outcome:
+    """A press on an audience button of the notice being written."""
+    conv = await _own_draft(uow, actor, conv_id, NoticeStep.AUDIENCE)
+    if conv is None or kind not in {a.value for a in Audience}:
         return Outcome(toast="notice.gone", done=False)
-    person, draft = found
-    now = clock.now()
     if kind == Audience.VILLAGES.value:
-        await uow.notices.update_draft(
-            notice_id, audience={"kind": kind, "villages": []}, step=NoticeStep.VILLAGES.value
-        )
-        await _ask_villages(uow, person, draft.township_id, notice_id, (), now)
+        await _move(uow, clock, actor, conv, NoticeStep.VILLAGES, audience={"kind": kind, "villages": []})
     else:
-        await uow.notices.update_draft(notice_id, audience={"kind": kind}, step=NoticeStep.WHEN.value)
-        await _ask_when(uow, person, notice_id, now)
-    return Outcome(locale=person.locale)
+        await _move(uow, clock, actor, conv, NoticeStep.WHEN, audience={"kind": kind})
+    return Outcome(locale=actor.locale)
 
 
-async def _ask_villages(
-    uow: UnitOfWork,
-    person: Person,
-    township_id: int,
-    notice_id: int,
-    chosen: tuple[int, ...],
-    now: datetime,
-) -> None:
-    villages = await uow.notices.township_villages(township_id)
-    rows = [
-        (Action(b.NoticeVillage(notice_id, v.id), label=("✅ " if v.id in chosen else "") + v.name),)
-        for v in villages
-    ]
-    rows.append((Action(b.NoticeVillagesDone(notice_id), label="notice.villages_done"),))
-    await uow.outbox.add(person.id, Outgoing("notice.ask_villages", actions=tuple(rows)), at=now)
-
-
-async def toggle_village(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, arg: str
-) -> Outcome:
-    """Add or remove a village from the draft's audience, or finish choosing ("done")."""
-    found = await _own_draft(uow, clock, actor, notice_id)
-    if found is None or found[1].step is not NoticeStep.VILLAGES:
+async def toggle_village(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, arg: str) -> Outcome:
+    """Add or remove a village from the notice's audience, or finish choosing ("done")."""
+    conv = await _own_draft(uow, actor, conv_id, NoticeStep.VILLAGES)
+    if conv is None:
         return Outcome(toast="notice.gone", done=False)
-    person, draft = found
-    now = clock.now()
-    chosen = [int(v) for v in draft.audience.get("villages", [])]
+    audience = dict(conv.data.get("audience") or {})
+    chosen = [int(v) for v in audience.get("villages", [])]
     if arg == "done":
         if not chosen:
-            return Outcome(toast="notice.villages_none", alert=True, done=False, locale=person.locale)
-        await uow.notices.update_draft(notice_id, step=NoticeStep.WHEN.value)
-        await _ask_when(uow, person, notice_id, now)
-        return Outcome(locale=person.locale)
+            return Outcome(toast="notice.villages_none", alert=True, done=False, locale=actor.locale)
+        await _move(uow, clock, actor, conv, NoticeStep.WHEN)
+        return Outcome(locale=actor.locale)
     village_id = int(arg)
-    if village_id not in {v.id for v in await uow.notices.township_villages(draft.township_id)}:
+    if village_id not in {v.id for v in await uow.notices.township_villages(int(conv.data["township_id"]))}:
         return Outcome(toast="notice.gone", done=False)
     chosen = [v for v in chosen if v != village_id] if village_id in chosen else [*chosen, village_id]
-    await uow.notices.update_draft(notice_id, audience={"kind": Audience.VILLAGES.value, "villages": chosen})
-    await _ask_villages(uow, person, draft.township_id, notice_id, tuple(chosen), now)
-    return Outcome(locale=person.locale)
-
-
-async def _ask_when(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
-    buttons = (
-        (
-            Action(b.NoticeWhen(notice_id, "now"), label="notice.when_now"),
-            Action(b.NoticeWhen(notice_id, "later"), label="notice.when_later"),
-        ),
+    await _move(
+        uow,
+        clock,
+        actor,
+        conv,
+        NoticeStep.VILLAGES,
+        audience={"kind": Audience.VILLAGES.value, "villages": chosen},
     )
-    await uow.outbox.add(person.id, Outgoing("notice.ask_when", actions=buttons), at=now)
+    return Outcome(locale=actor.locale)
 
 
-async def choose_when(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int, when: str
-) -> Outcome:
+async def choose_when(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, when: str) -> Outcome:
     """Send now (to the summary) or later (ask the time)."""
-    found = await _own_draft(uow, clock, actor, notice_id)
-    if found is None or found[1].step is not NoticeStep.WHEN or when not in ("now", "later"):
+    conv = await _own_draft(uow, actor, conv_id, NoticeStep.WHEN)
+    if conv is None or when not in ("now", "later"):
         return Outcome(toast="notice.gone", done=False)
-    person, _ = found
-    now = clock.now()
     if when == "later":
-        await uow.notices.update_draft(notice_id, step=NoticeStep.TIME.value)
-        await uow.outbox.add(person.id, Outgoing("notice.ask_time"), at=now)
+        await _move(uow, clock, actor, conv, NoticeStep.TIME)
     else:
-        await uow.notices.update_draft(notice_id, send_at=None, step=NoticeStep.CONFIRM.value)
-        await _summary(uow, person, notice_id, now)
-    return Outcome(locale=person.locale)
+        await _move(uow, clock, actor, conv, NoticeStep.CONFIRM, send_at=None)
+    return Outcome(locale=actor.locale)
 
 
-async def audience_of(uow: UnitOfWork, notice: Notice) -> list[Person]:
+async def audience_of(
+    uow: UnitOfWork, township_id: int, audience: dict[str, Any], author_id: int
+) -> list[Person]:
     """Who a notice goes to (never its author)."""
-    kind = notice.audience.get("kind")
+    kind = audience.get("kind")
     if kind == Audience.CADRES.value:
-        people = await uow.notices.cadres_of_township(notice.township_id)
+        people = await uow.notices.cadres_of_township(township_id)
     elif kind == Audience.VILLAGES.value:
-        chosen = tuple(int(v) for v in notice.audience.get("villages", []))
+        chosen = tuple(int(v) for v in audience.get("villages", []))
         people = await uow.notices.cadres_of_villages(chosen)
     elif kind == Audience.STAFF.value:
-        people = await uow.persons.staff_of_township(notice.township_id)
+        people = await uow.persons.staff_of_township(township_id)
     else:
         people = []
-    return [p for p in people if p.id != notice.author_id]
+    return [p for p in people if p.id != author_id]
 
 
-def _when_text(notice: Notice, now: datetime) -> object:
+def _when_text(send_at: datetime | None, now: datetime) -> object:
     """The send time in the service's time zone (the clock's), as the staff member typed it."""
-    if notice.send_at is None:
+    if send_at is None:
         return text("notice.when_now")
-    return notice.send_at.astimezone(now.tzinfo).strftime("%Y-%m-%d %H:%M")
+    return send_at.astimezone(now.tzinfo).strftime("%Y-%m-%d %H:%M")
 
 
-async def _audience_label(uow: UnitOfWork, notice: Notice) -> object:
-    kind = notice.audience.get("kind", "")
+def _send_at(data: dict[str, Any]) -> datetime | None:
+    raw = data.get("send_at")
+    return datetime.fromisoformat(raw) if raw else None
+
+
+async def _audience_label(uow: UnitOfWork, audience: dict[str, Any]) -> object:
+    kind = audience.get("kind", "")
     if kind == Audience.VILLAGES.value:
-        chosen = tuple(int(v) for v in notice.audience.get("villages", []))
+        chosen = tuple(int(v) for v in audience.get("villages", []))
         return "、".join(v.name for v in await uow.geography.villages(chosen))
     return text(AUDIENCE_LABELS.get(kind, "notice.audience_cadres"))
 
 
-async def _summary(uow: UnitOfWork, person: Person, notice_id: int, now: datetime) -> None:
-    notice = await uow.notices.get(notice_id)
-    assert notice is not None
-    count = len(await audience_of(uow, notice))
+async def _summary(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    data = conv.data
+    audience = dict(data.get("audience") or {})
+    count = len(await audience_of(uow, int(data["township_id"]), audience, conv.person_id))
     buttons = (
         (
-            Action(b.NoticeSend(notice_id), label="notice.send_button"),
-            Action(b.NoticeCancel(notice_id), label="notice.cancel_button"),
+            Action(b.NoticeSend(conv.id), label="notice.send_button"),
+            Action(b.Cancel(conv.id), label="notice.cancel_button"),
         ),
     )
     params = {
-        "text": notice.body or "",
-        "audience": await _audience_label(uow, notice),
+        "text": data.get("body") or "",
+        "audience": await _audience_label(uow, audience),
         "count": count,
-        "when": _when_text(notice, now),
+        "when": _when_text(_send_at(data), clock.now()),
     }
-    await uow.outbox.add(person.id, Outgoing("notice.summary", params, actions=buttons), at=now)
+    return Outgoing("notice.summary", params, actions=buttons)
 
 
-async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
-    """Send the draft now, or schedule it for its time."""
-    found = await _own_draft(uow, clock, actor, notice_id)
-    if found is None or found[1].step is not NoticeStep.CONFIRM:
+async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int) -> Outcome:
+    """Send the notice now, or schedule it for its time."""
+    conv = await _own_draft(uow, actor, conv_id, NoticeStep.CONFIRM)
+    if conv is None:
         return Outcome(toast="notice.gone", done=False)
-    person, draft = found
     now = clock.now()
-    if not await audience_of(uow, draft):
-        return Outcome(toast="notice.nobody", alert=True, done=False, locale=person.locale)
-    await uow.notices.update_draft(notice_id, step=NoticeStep.DONE.value)
-    if draft.send_at is not None and draft.send_at > now:
-        await uow.notices.transition(
-            notice_id, expected=(NoticeStatus.DRAFT,), to=NoticeStatus.SCHEDULED, at=now
-        )
-        await uow.schedule.add(f"notice:{notice_id}", SEND_KIND, draft.send_at, {"notice": notice_id}, now)
-        await uow.outbox.add(
-            person.id, Outgoing("notice.scheduled", {"when": _when_text(draft, now)}), at=now
-        )
-        return Outcome(toast="notice.scheduled_toast", locale=person.locale)
-    await dispatch(uow, clock, notice_id)
-    return Outcome(toast="notice.sent_toast", locale=person.locale)
-
-
-async def cancel_button(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
-) -> Outcome:
-    found = await _own_draft(uow, clock, actor, notice_id)
-    if found is None:
+    data = conv.data
+    township_id, audience = int(data["township_id"]), dict(data.get("audience") or {})
+    if not await audience_of(uow, township_id, audience, actor.id):
+        return Outcome(toast="notice.nobody", alert=True, done=False, locale=actor.locale)
+    if not await uow.conversations.finish(conv.id):
         return Outcome(toast="notice.gone", done=False)
-    await cancel(uow, clock, actor)
-    return Outcome(locale=found[0].locale)
+    send_at = _send_at(data)
+    notice = await uow.notices.add(
+        township_id, actor.id, body=data.get("body") or "", audience=audience, media=data.get("media"),
+        send_at=send_at, at=now,
+    )  # fmt: skip
+    if send_at is not None and send_at > now:
+        await uow.schedule.add(f"notice:{notice.id}", SEND_KIND, send_at, {"notice": notice.id}, now)
+        await uow.outbox.add(
+            actor.id, Outgoing("notice.scheduled", {"when": _when_text(send_at, now)}), at=now
+        )
+        return Outcome(toast="notice.scheduled_toast", locale=actor.locale)
+    await dispatch(uow, clock, notice.id)
+    return Outcome(toast="notice.sent_toast", locale=actor.locale)
 
 
 async def send_scheduled(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:
@@ -353,12 +335,12 @@ async def dispatch(uow: UnitOfWork, clock: Clock, notice_id: int) -> int:
     """Send a notice to its audience; returns how many it went to (0 when already sent)."""
     now = clock.now()
     if not await uow.notices.transition(
-        notice_id, expected=(NoticeStatus.DRAFT, NoticeStatus.SCHEDULED), to=NoticeStatus.SENT, at=now
+        notice_id, expected=(NoticeStatus.SCHEDULED,), to=NoticeStatus.SENT, at=now
     ):
         return 0
     notice = await uow.notices.get(notice_id)
     assert notice is not None
-    people = await audience_of(uow, notice)
+    people = await audience_of(uow, notice.township_id, notice.audience, notice.author_id)
     await uow.notices.add_recipients(notice_id, [p.id for p in people])
     township = await _township_name(uow, notice)
     message = Outgoing(
@@ -424,9 +406,7 @@ async def _staff_notice(
     return actor, notice
 
 
-async def show_status(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
-) -> Outcome:
+async def show_status(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
     """Who has acknowledged a notice, x of y, and who has not."""
     found = await _staff_notice(uow, clock, actor, notice_id)
     if found is None:
@@ -452,9 +432,7 @@ async def remind(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) ->
             done=False,
             locale=person.locale,
         )
-    missing = [
-        r for r in await uow.notices.recipients(notice_id) if r.acknowledged_at is None
-    ]
+    missing = [r for r in await uow.notices.recipients(notice_id) if r.acknowledged_at is None]
     round_ = await uow.notices.next_remind_round(notice_id)
     township = await _township_name(uow, notice)
     message = Outgoing(
@@ -473,9 +451,7 @@ async def remind(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) ->
     return Outcome(toast="notice.reminded", params={"count": len(missing)}, locale=person.locale)
 
 
-async def acknowledge(
-    uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int
-) -> Outcome:
+async def acknowledge(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
     """收到: the recipient confirms they have read the notice."""
     recorded = await uow.notices.acknowledge(notice_id, actor.id, clock.now())
     if recorded is None:

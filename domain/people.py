@@ -95,9 +95,7 @@ async def redeem_invite(uow: UnitOfWork, clock: Clock, channel: Channel, address
     return Outcome(locale=person.locale, params={"role": person.role.value})
 
 
-async def set_language(
-    uow: UnitOfWork, clock: Clock, actor: Actor, locale: str | None
-) -> Outcome:
+async def set_language(uow: UnitOfWork, clock: Clock, actor: Actor, locale: str | None) -> Outcome:
     """Remember the language a person chose and confirm it in that language."""
     if locale not in {code for code, _ in LANGUAGES}:
         return Outcome(toast="button.invalid", locale=actor.locale, done=False)

@@ -15,8 +15,9 @@ from typing import Any
 
 from domain import buttons as b
 from domain.actor import Actor
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Person, Report, ReportStep, Role, ScheduledItem
+from domain.model import Conversation, Flow, Report, ReportDraft, ReportStep, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 
 REQUEST_KIND = "report-request"
@@ -27,6 +28,7 @@ MAX_NOTE = 500
 
 
 STEPS = list(ReportStep)
+ANSWERS = {step.value for step in ReportStep}
 QUESTIONS = {
     ReportStep.VISITED: "report.ask_visited",
     ReportStep.NEW_RISKS: "report.ask_new_risks",
@@ -109,12 +111,7 @@ async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Que
 
 
 async def start(
-    uow: UnitOfWork,
-    clock: Clock,
-    actor: Actor,
-    campaign_id: int,
-    period: date,
-    village_id: int,
+    uow: UnitOfWork, clock: Clock, actor: Actor, campaign_id: int, period: date, village_id: int
 ) -> Outcome:
     """The 填报 button: begin the questions of the village's report."""
     if actor.role is not Role.CADRE or village_id not in actor.village_ids:
@@ -129,20 +126,34 @@ async def start(
     due = periods(campaign.reports, campaign.created_at.date(), campaign.end)
     if village_id not in in_campaign or period not in due:
         return Outcome(toast="report.not_yours", done=False, locale=actor.locale)
-    await uow.campaigns.start_draft(
-        actor.id, campaign_id, period, village_id, ReportStep.VISITED.value, clock.now()
-    )
-    await uow.outbox.add(
-        actor.id,
-        Outgoing("report.start", {"village": village.name, "period": period.strftime("%m-%d")}),
-        at=clock.now(),
-    )
-    await _ask(uow, actor, ReportStep.VISITED, clock.now())
+    subject = {"campaign_id": campaign_id, "period": period.isoformat(), "village_id": village_id}
+    conv = await begin(uow, clock, actor, Start(Flow.REPORT, subject), ReportStep.VISITED.value, subject)
+    if conv is not None:
+        now = clock.now()
+        await uow.outbox.add(
+            actor.id,
+            Outgoing("report.start", {"village": village.name, "period": period.strftime("%m-%d")}),
+            at=now,
+        )
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
     return Outcome(done=False, locale=actor.locale)  # the button stays, to start again
 
 
-async def _ask(uow: UnitOfWork, person: Person, step: ReportStep, now: datetime) -> None:
-    await uow.outbox.add(person.id, Outgoing(QUESTIONS[step], {"max": MAX_NOTE}), at=now)
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the report waits on."""
+    return Outgoing(QUESTIONS[ReportStep(conv.step)], {"max": MAX_NOTE})
+
+
+def _draft(conv: Conversation) -> ReportDraft:
+    data = conv.data
+    return ReportDraft(
+        conv.person_id,
+        int(data["campaign_id"]),
+        date.fromisoformat(str(data["period"])),
+        int(data["village_id"]),
+        ReportStep(conv.step),
+        {k: v for k, v in data.items() if k in ANSWERS},
+    )
 
 
 def number(raw: str) -> int | None:
@@ -154,19 +165,23 @@ def number(raw: str) -> int | None:
     return value if value <= MAX_NUMBER else None
 
 
-async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool:
-    """An answer to the open report draft; False when there is none."""
-    draft = await uow.campaigns.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """An answer to the report's question; anything but typed text: numbers are wanted."""
+    clock = tools.clock
     now = clock.now()
+    draft = _draft(conv)
+    if said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=now)
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+        return
     data = dict(draft.data)
     if draft.step is ReportStep.NOTE:
-        note = raw.strip()
+        note = said.text.strip()
         if len(note) > MAX_NOTE:
             await uow.outbox.add(actor.id, Outgoing("report.note_too_long", {"max": MAX_NOTE}), at=now)
-            return True
+            return
         data["note"] = "" if note in ("无", "没有", "-", "none") else note
+        await uow.conversations.finish(conv.id)
         await uow.campaigns.save_report(draft, data, now)
         village = await uow.geography.village(draft.village_id)
         await uow.outbox.add(
@@ -183,38 +198,20 @@ async def on_text(uow: UnitOfWork, clock: Clock, actor: Actor, raw: str) -> bool
             ),
             at=now,
         )
-        return True
-    value = number(raw)
+        return
+    value = number(said.text)
     if value is None:
         await uow.outbox.add(actor.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=now)
-        await _ask(uow, actor, draft.step, now)
-        return True
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+        return
     if draft.step is ReportStep.CLOSED and value > int(data.get("problems_found", 0)):
         await uow.outbox.add(actor.id, Outgoing("report.closed_too_many"), at=now)
-        await _ask(uow, actor, draft.step, now)
-        return True
-    data[draft.step.value] = value
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=now)
+        return
     following = STEPS[STEPS.index(draft.step) + 1]
-    await uow.campaigns.update_draft(actor.id, following.value, data, now)
-    await _ask(uow, actor, following, now)
-    return True
-
-
-async def on_other(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    """A photo, voice note or sticker in answer to a report question: numbers are wanted."""
-    draft = await uow.campaigns.draft_of(actor.id) if actor else None
-    if actor is None or draft is None:
-        return False
-    await uow.outbox.add(actor.id, Outgoing("report.need_number", {"max": MAX_NUMBER}), at=clock.now())
-    await _ask(uow, actor, draft.step, clock.now())
-    return True
-
-
-async def cancel(uow: UnitOfWork, clock: Clock, actor: Actor) -> bool:
-    if actor is None or not await uow.campaigns.drop_draft(actor.id):
-        return False
-    await uow.outbox.add(actor.id, Outgoing("report.cancelled"), at=clock.now())
-    return True
+    moved = {**conv.data, draft.step.value: value}
+    await uow.conversations.update(conv.id, following.value, moved, now)
+    await uow.outbox.add(actor.id, Outgoing(QUESTIONS[following], {"max": MAX_NOTE}), at=now)
 
 
 @dataclass(frozen=True)

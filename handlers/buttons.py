@@ -12,6 +12,7 @@ from typing import Any
 from domain import buttons as b
 from domain import campaign_chat, campaigns, cases, household, intake, ledger, notices, people, reports, work
 from domain.actor import Actor
+from domain.conversations import router
 from domain.messages import Outcome
 from domain.ports import Clock, UnitOfWork
 from handlers.context import Services
@@ -27,7 +28,8 @@ def _intake(button: Any, s: Services) -> UseCase:
 
 ROUTES: dict[type[b.Button], Route] = {
     **{cls: _intake for cls in intake.INTAKE_BUTTONS},
-    b.Cancel: lambda x, s: lambda uow, clock, actor: intake.cancel(uow, clock, actor, x.conv),
+    b.Cancel: lambda x, s: lambda uow, clock, actor: router.cancel(uow, clock, actor, x.conv),
+    b.Switch: lambda x, s: lambda uow, clock, actor: router.switch(uow, s, actor, x.conv, x.answer == "drop"),
     b.Acknowledge: lambda x, s: (
         lambda uow, clock, actor: cases.acknowledge(uow, clock, s.rules, actor, x.task)
     ),
@@ -59,19 +61,18 @@ ROUTES: dict[type[b.Button], Route] = {
     b.NoticeAck: lambda x, s: lambda uow, clock, actor: notices.acknowledge(uow, clock, actor, x.notice),
     b.NoticeStatus: lambda x, s: lambda uow, clock, actor: notices.show_status(uow, clock, actor, x.notice),
     b.NoticeRemind: lambda x, s: lambda uow, clock, actor: notices.remind(uow, clock, actor, x.notice),
-    b.NoticeSend: lambda x, s: lambda uow, clock, actor: notices.confirm(uow, clock, actor, x.notice),
-    b.NoticeCancel: lambda x, s: lambda uow, clock, actor: notices.cancel_button(uow, clock, actor, x.notice),
+    b.NoticeSend: lambda x, s: lambda uow, clock, actor: notices.confirm(uow, clock, actor, x.conv),
     b.NoticeAudience: lambda x, s: (
-        lambda uow, clock, actor: notices.choose_audience(uow, clock, actor, x.notice, x.audience.value)
+        lambda uow, clock, actor: notices.choose_audience(uow, clock, actor, x.conv, x.audience.value)
     ),
     b.NoticeVillage: lambda x, s: (
-        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.notice, str(x.village))
+        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.conv, str(x.village))
     ),
     b.NoticeVillagesDone: lambda x, s: (
-        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.notice, "done")
+        lambda uow, clock, actor: notices.toggle_village(uow, clock, actor, x.conv, "done")
     ),
     b.NoticeWhen: lambda x, s: (
-        lambda uow, clock, actor: notices.choose_when(uow, clock, actor, x.notice, x.when)
+        lambda uow, clock, actor: notices.choose_when(uow, clock, actor, x.conv, x.when)
     ),
     b.CampaignVillage: lambda x, s: (
         lambda uow, clock, actor: campaign_chat.choose_village(uow, clock, actor, x.conv, x.code)
@@ -92,7 +93,7 @@ ROUTES: dict[type[b.Button], Route] = {
         lambda uow, clock, actor: reports.start(uow, clock, actor, x.campaign, x.period, x.village)
     ),
     b.LedgerVillage: lambda x, s: (
-        lambda uow, clock, actor: ledger.choose_village(uow, clock, actor, x.village)
+        lambda uow, clock, actor: ledger.choose_village(uow, clock, actor, x.conv, x.village)
     ),
     b.LedgerClose: lambda x, s: lambda uow, clock, actor: ledger.close(uow, clock, actor, x.item),
 }
@@ -122,6 +123,7 @@ FOLDS: frozenset[type[b.Button]] = frozenset(
         b.CampaignRhythm,
         b.CampaignDefaultReminders,
         b.LedgerVillage,
+        b.Switch,
         b.ChooseLanguage,
     }
 )

@@ -29,14 +29,15 @@ from telegram.ext import (
     filters,
 )
 
-from domain import dialog, household, intake, people, web_intake, work
 from domain import export as export_cases
+from domain import household, intake, people, web_intake, work
 from domain.actor import Actor
+from domain.conversations import router
+from domain.dialogue import Kind, Said
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Role
 from domain.people import INVITE_PREFIX, ROLE_COMMANDS
 from domain.ports import Clock, UnitOfWork
-from handlers import notifications, web_links
 from handlers.buttons import folds, use_case_for
 from handlers.context import AppContext, Services, address_of, resolve, run
 from handlers.keyboards import render
@@ -102,8 +103,8 @@ async def start(update: Update, context: AppContext) -> None:
 
 
 async def cancel(update: Update, context: AppContext) -> None:
-    """/cancel: drop whatever the person was filling in."""
-    await run(update, context, lambda uow, clock, actor: intake.cancel(uow, clock, actor, None))
+    """/cancel: drop whatever the person was in the middle of."""
+    await run(update, context, lambda uow, clock, actor: router.cancel(uow, clock, actor, None))
 
 
 def _for_sender(
@@ -180,32 +181,25 @@ async def export(update: Update, context: AppContext) -> None:
         await update.effective_chat.send_message(gettext(catalog, "error.generic"))
 
 
+async def _say(update: Update, context: AppContext, said: Said) -> None:
+    """What the person sent, to their open conversation (the router decides where it goes)."""
+    services = context.services
+    await run(update, context, lambda uow, clock, actor: router.answer(uow, services, actor, said))
+
+
 async def text(update: Update, context: AppContext) -> None:
-    """Typed text: an answer to the open conversation."""
+    """Typed text: an answer to the open conversation, or a word for a button."""
     assert update.effective_message is not None
-    raw = update.effective_message.text or ""
-    protector, rules = context.services.protector, context.services.rules
-
-    async def answer(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
-        # A draft of township work first (notice, campaign, report, ledger), then the person's
-        # conversation: one transaction, so one that wrote marks the update done.
-        if await notifications.answer_draft(uow, clock, actor, raw):
-            return
-        await dialog.on_text(uow, clock, protector, rules, actor, raw)
-
-    await run(update, context, answer)
+    await _say(update, context, Said.typed(update.effective_message.text or ""))
 
 
 async def contact(update: Update, context: AppContext) -> None:
     """A shared contact: the phone number of the declaration."""
     assert update.effective_message is not None and update.effective_message.contact is not None
     card = update.effective_message.contact
-    number = card.phone_number
     # "发送我的手机号" shares the sender's own card; one with another user_id (or none) was forwarded.
     own = update.effective_user is not None and card.user_id == update.effective_user.id
-    await run(
-        update, context, lambda uow, clock, actor: dialog.on_contact(uow, clock, actor, number, own=own)
-    )
+    await _say(update, context, Said(Kind.CONTACT, card.phone_number, own=own))
 
 
 async def voice(update: Update, context: AppContext) -> None:
@@ -218,21 +212,24 @@ async def voice(update: Update, context: AppContext) -> None:
         warnings.simplefilter("ignore")
         duration = media.duration
     seconds = int(duration.total_seconds()) if isinstance(duration, timedelta) else int(duration or 0)
-    file_id = media.file_id
-    await run(update, context, lambda uow, clock, actor: dialog.on_voice(uow, clock, actor, file_id, seconds))
+    await _say(update, context, Said(Kind.VOICE, ref=media.file_id, seconds=seconds))
 
 
 async def photo(update: Update, context: AppContext) -> None:
-    """A photo: the largest size Telegram offers is kept."""
-    assert update.effective_message is not None and update.effective_message.photo
-    file_id = update.effective_message.photo[-1].file_id
-    rules = context.services.rules
-    await run(update, context, lambda uow, clock, actor: dialog.on_photo(uow, clock, rules, actor, file_id))
+    """A photo (the largest size Telegram offers is kept); its caption, if any, comes with it."""
+    message = update.effective_message
+    assert message is not None and message.photo
+    await _say(update, context, Said(Kind.PHOTO, message.caption or "", ref=message.photo[-1].file_id))
 
 
 async def other(update: Update, context: AppContext) -> None:
-    """Stickers, files, locations: not taken; say what is wanted."""
-    await run(update, context, dialog.on_other)
+    """A file (a notice's attachment), or a sticker or location: not taken; say what is wanted."""
+    message = update.effective_message
+    if message is not None and message.document is not None:
+        said = Said(Kind.DOCUMENT, message.caption or "", ref=message.document.file_id)
+    else:
+        said = Said(Kind.OTHER)
+    await _say(update, context, said)
 
 
 def _pressed_label(query: CallbackQuery) -> str | None:
@@ -347,10 +344,9 @@ async def on_error(update: object, context: AppContext) -> None:
         log.warning("could not apologise for the failure")
 
 
-def handlers() -> list[BaseHandler[Any, Any, Any]]:
-    """All handlers, in the order they must be tried."""
+def commands() -> list[BaseHandler[Any, Any, Any]]:
+    """The chat's commands. A deep-linked /start carries a payload: it is tried before the plain one."""
     return [
-        # A deep-linked /start carries a payload; it must be tried before the plain /start.
         CommandHandler("start", start_with_payload, filters=PRIVATE & filters.Regex(r"^/start\s+\S")),
         CommandHandler("start", start, filters=PRIVATE),
         CommandHandler("cancel", cancel, filters=PRIVATE),
@@ -358,12 +354,18 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         CommandHandler("help", show_help, filters=PRIVATE),
         CommandHandler("status", status, filters=PRIVATE),
         CommandHandler("daibao", daibao, filters=PRIVATE),
-        *web_links.handlers(),  # /daibao_web: 代报 on the web form
         CommandHandler("tasks", tasks, filters=PRIVATE),
         CommandHandler("overdue", overdue, filters=PRIVATE),
         CommandHandler("stats", stats, filters=PRIVATE),
         CommandHandler("case", case, filters=PRIVATE),
         CommandHandler("export", export, filters=PRIVATE),
+    ]
+
+
+def messages() -> list[BaseHandler[Any, Any, Any]]:
+    """Buttons, and every message that is not a command; after all the commands (any command left
+    over gets the help)."""
+    return [
         CallbackQueryHandler(button),
         MessageHandler(PRIVATE & filters.CONTACT, contact),
         MessageHandler(PRIVATE & (filters.VOICE | filters.AUDIO), voice),
@@ -372,13 +374,6 @@ def handlers() -> list[BaseHandler[Any, Any, Any]]:
         MessageHandler(PRIVATE & filters.COMMAND, show_help),
         MessageHandler(PRIVATE & ~filters.StatusUpdate.ALL, other),
     ]
-
-
-def register(application: Application) -> None:
-    """Add every handler and the error handler to the application."""
-    application.add_handlers(handlers())
-    application.add_handlers(notifications.handlers(), group=notifications.GROUP)
-    application.add_error_handler(on_error)
 
 
 async def publish_commands(application: Application, default_locale: str) -> None:

@@ -37,5 +37,6 @@ async def daibao_web(update: Update, context: AppContext) -> None:
     )
 
 
-def handlers() -> list[BaseHandler[Update, AppContext, None]]:
+def commands() -> list[BaseHandler[Update, AppContext, None]]:
+    """The 代报 link command (composed with the chat's in bot/)."""
     return [CommandHandler("daibao_web", daibao_web, filters=PRIVATE)]

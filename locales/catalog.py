@@ -29,7 +29,7 @@ NAMESPACES = (
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
     "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit", "work", "event",
     "step", "visit", "deadline", "export", "sandbox", "notice", "sender", "campaign", "report", "ledger",
-    "web",
+    "web", "conversation", "flow",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 
@@ -57,6 +57,9 @@ def dynamic_keys() -> set[str]:
     keys |= {cls.label for cls in REGISTRY.values() if cls.label}
     keys |= {f"command.{name}" for name in COMMANDS}
     keys |= {"language.zh", "language.en"}
+    from domain.model import Flow
+
+    keys |= {f"flow.{flow.value}" for flow in Flow}
     return keys
 
 

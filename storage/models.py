@@ -120,7 +120,8 @@ class InviteRow(Base):
 
 
 class ConversationRow(Base):
-    """What a person is in the middle of; survives restarts. One open conversation a person."""
+    """What a person is in the middle of, whatever its flow (a declaration, a visit, a notice, a
+    report...); survives restarts. One open conversation a person (`person_id` is unique)."""
 
     __tablename__ = "conversations"
     # Buttons carry the conversation id, so an id must never come back after a delete.
@@ -255,7 +256,7 @@ class ScheduledRow(Base):
 
 
 class NoticeRow(Base):
-    """A township notice, from its draft (status draft, `step` the question asked) to sent."""
+    """A township notice, scheduled or sent (one being written is its writer's conversation)."""
 
     __tablename__ = "notices"
     __table_args__ = (Index("ix_notices_author_status", "author_id", "status"),)
@@ -263,7 +264,6 @@ class NoticeRow(Base):
     township_id: Mapped[int] = mapped_column(ForeignKey("townships.id"), index=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("persons.id"))
     status: Mapped[str] = mapped_column(String(16))
-    step: Mapped[str] = mapped_column(String(16))
     body: Mapped[str | None] = mapped_column(Text)
     audience: Mapped[dict[str, Any]] = mapped_column(JSON)
     media: Mapped[dict[str, Any] | None] = mapped_column(JSON)  # a photo or document sent with it
@@ -339,19 +339,6 @@ class ReportRow(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
-class ReportDraftRow(Base):
-    """A report being answered in chat, question by question; survives restarts."""
-
-    __tablename__ = "report_drafts"
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
-    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id", ondelete="CASCADE"))
-    period: Mapped[date] = mapped_column(Date())
-    village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"))
-    step: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-
 class LedgerItemRow(Base):
     """A problem in the ledger (问题台账): what, the measure, deadline, who answers for it."""
 
@@ -368,16 +355,6 @@ class LedgerItemRow(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     closed_by: Mapped[int | None] = mapped_column(ForeignKey("persons.id"))
-
-
-class LedgerDraftRow(Base):
-    """A problem being added in chat, question by question."""
-
-    __tablename__ = "ledger_drafts"
-    person_id: Mapped[int] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), primary_key=True)
-    step: Mapped[str] = mapped_column(String(16))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON)
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class QrScanRow(Base):

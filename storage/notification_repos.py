@@ -7,7 +7,7 @@ from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -21,14 +21,12 @@ from domain.model import (
     LedgerStatus,
     Notice,
     NoticeStatus,
-    NoticeStep,
     OutboxStatus,
     Person,
     Phase,
     Recipient,
     Report,
     ReportDraft,
-    ReportStep,
     Role,
     ScheduledItem,
     Village,
@@ -40,14 +38,12 @@ from storage.models import (
     CampaignVillageRow,
     ChannelAccountRow,
     DeclarationRow,
-    LedgerDraftRow,
     LedgerItemRow,
     NoticeRecipientRow,
     NoticeRow,
     OutboxRow,
     PersonRow,
     PhaseDoneRow,
-    ReportDraftRow,
     ReportRow,
     ScheduledRow,
     TownshipRow,
@@ -125,7 +121,6 @@ class NoticeRepository(_Repo):
             township_id=row.township_id,
             author_id=row.author_id,
             status=NoticeStatus(row.status),
-            step=NoticeStep(row.step),
             body=row.body,
             audience=dict(row.audience or {}),
             send_at=row.send_at,
@@ -135,13 +130,25 @@ class NoticeRepository(_Repo):
             media=dict(row.media) if row.media else None,
         )
 
-    async def add_draft(self, township_id: int, author_id: int, at: datetime) -> Notice:
+    async def add(
+        self,
+        township_id: int,
+        author_id: int,
+        *,
+        body: str,
+        audience: dict[str, Any],
+        media: dict[str, str] | None,
+        send_at: datetime | None,
+        at: datetime,
+    ) -> Notice:
         row = NoticeRow(
             township_id=township_id,
             author_id=author_id,
-            status=NoticeStatus.DRAFT.value,
-            step=NoticeStep.TEXT.value,
-            audience={},
+            status=NoticeStatus.SCHEDULED.value,
+            body=body,
+            audience=audience,
+            media=media,
+            send_at=send_at,
             created_at=at,
             remind_rounds=0,
         )
@@ -152,24 +159,6 @@ class NoticeRepository(_Repo):
     async def get(self, notice_id: int) -> Notice | None:
         row = await self.session.get(NoticeRow, notice_id, populate_existing=True)
         return self._notice(row) if row else None
-
-    async def draft_of(self, author_id: int) -> Notice | None:
-        row = await self.session.scalar(
-            select(NoticeRow)
-            .where(NoticeRow.author_id == author_id, NoticeRow.status == NoticeStatus.DRAFT.value)
-            .order_by(NoticeRow.id.desc())
-            .limit(1)
-        )
-        return self._notice(row) if row else None
-
-    async def update_draft(self, notice_id: int, **values: Any) -> bool:
-        result = await self.session.execute(
-            update(NoticeRow)
-            .where(NoticeRow.id == notice_id, NoticeRow.status == NoticeStatus.DRAFT.value)
-            .values(**values)
-            .execution_options(synchronize_session=False)
-        )
-        return _rowcount(result) == 1
 
     async def transition(
         self, notice_id: int, *, expected: tuple[NoticeStatus, ...], to: NoticeStatus, at: datetime
@@ -504,40 +493,6 @@ class CampaignRepository(_Repo):
             for r in rows
         ]  # fmt: skip
 
-    async def start_draft(
-        self, person_id: int, campaign_id: int, period: date, village_id: int, step: str, at: datetime
-    ) -> None:
-        await self.session.execute(delete(ReportDraftRow).where(ReportDraftRow.person_id == person_id))
-        self.session.add(
-            ReportDraftRow(
-                person_id=person_id, campaign_id=campaign_id, period=period, village_id=village_id,
-                step=step, data={}, updated_at=at,
-            )
-        )  # fmt: skip
-        await self.session.flush()
-
-    async def draft_of(self, person_id: int) -> ReportDraft | None:
-        row = await self.session.scalar(select(ReportDraftRow).where(ReportDraftRow.person_id == person_id))
-        if row is None:
-            return None
-        return ReportDraft(
-            row.person_id, row.campaign_id, row.period, row.village_id, ReportStep(row.step), dict(row.data)
-        )
-
-    async def update_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None:
-        await self.session.execute(
-            update(ReportDraftRow)
-            .where(ReportDraftRow.person_id == person_id)
-            .values(step=step, data=data, updated_at=at)
-            .execution_options(synchronize_session=False)
-        )
-
-    async def drop_draft(self, person_id: int) -> bool:
-        result = await self.session.execute(
-            delete(ReportDraftRow).where(ReportDraftRow.person_id == person_id)
-        )
-        return _rowcount(result) == 1
-
     async def save_report(self, draft: ReportDraft, data: dict[str, Any], at: datetime) -> None:
         values = {
             "campaign_id": draft.campaign_id,
@@ -558,7 +513,6 @@ class CampaignRepository(_Repo):
             .on_conflict_do_update(index_elements=["campaign_id", "period", "village_id"], set_=replace)
         )
         await self.session.execute(statement)
-        await self.drop_draft(draft.person_id)
 
 
 class LedgerRepository(_Repo):
@@ -618,21 +572,6 @@ class LedgerRepository(_Repo):
             .order_by(LedgerItemRow.status.desc(), LedgerItemRow.deadline, LedgerItemRow.id)
         )
         return [self._item(*found) for found in result.all()]
-
-    async def draft_of(self, person_id: int) -> tuple[str, dict[str, Any]] | None:
-        row = await self.session.get(LedgerDraftRow, person_id, populate_existing=True)
-        return (row.step, dict(row.data)) if row else None
-
-    async def save_draft(self, person_id: int, step: str, data: dict[str, Any], at: datetime) -> None:
-        await self.session.execute(delete(LedgerDraftRow).where(LedgerDraftRow.person_id == person_id))
-        self.session.add(LedgerDraftRow(person_id=person_id, step=step, data=data, updated_at=at))
-        await self.session.flush()
-
-    async def drop_draft(self, person_id: int) -> bool:
-        result = await self.session.execute(
-            delete(LedgerDraftRow).where(LedgerDraftRow.person_id == person_id)
-        )
-        return _rowcount(result) == 1
 
 
 __all__ = [

@@ -95,6 +95,7 @@ async def home(request: web.Request) -> web.Response:
 
 def _refusals(handler: Handler) -> Handler:
     """Answer a refusal or a malformed request with a JSON error the page shows as is."""
+
     async def wrapped(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)

@@ -8,8 +8,9 @@ from domain.actor import Actor
 from domain.cases.access import refused
 from domain.cases.actions import step_actions
 from domain.cases.moves import apply_move, tell_township
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing
-from domain.model import DeclarationStatus, Flow, Person
+from domain.model import Conversation, DeclarationStatus, Flow, Person
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.validation import Invalid
 
@@ -23,19 +24,31 @@ async def start_objection(uow: UnitOfWork, clock: Clock, actor: Actor, declarati
         return refused(actor, "case.not_allowed")
     if declaration.status is not S.NOT_ELIGIBLE:
         return refused(actor, "case.step_done")
-    conv = await uow.conversations.start(
-        actor.id, Flow.OBJECTION, "text", {"declaration_id": declaration.id}, clock.now()
-    )
-    await uow.outbox.add(
-        actor.id,
-        Outgoing(
-            "farmer.ask_objection",
-            {"receipt": declaration.receipt},
-            actions=((Action(b.Cancel(conv.id)),),),
-        ),
-        at=clock.now(),
-    )
+    subject = {"declaration_id": declaration.id}
+    conv = await begin(uow, clock, actor, Start(Flow.OBJECTION, subject), "text", subject)
+    if conv is not None:
+        await uow.outbox.add(actor.id, await ask(uow, clock, conv), at=clock.now())
     return Outcome(locale=actor.locale)
+
+
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question for what the household disagrees with."""
+    declaration = await uow.declarations.get(int(conv.data["declaration_id"]))
+    return Outgoing(
+        "farmer.ask_objection",
+        {"receipt": declaration.receipt if declaration else ""},
+        actions=((Action(b.Cancel(conv.id)),),),
+    )
+
+
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """The objection typed; anything but text is explained."""
+    if said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("intake.need_text"), at=tools.clock.now())
+        return
+    await give_objection(
+        uow, tools.clock, tools.rules, actor, conv.id, int(conv.data["declaration_id"]), said.text
+    )
 
 
 async def give_objection(

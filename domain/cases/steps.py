@@ -13,8 +13,19 @@ from domain.cases.access import is_handler, open_task, recipients_of, refusal_of
 from domain.cases.actions import GREEN_CHANNEL_RISKS, step_actions
 from domain.cases.moves import allowed, apply_move, tell_household, tell_township
 from domain.cases.visit import start_visit
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day, text
-from domain.model import HOTLINE, CaseEvent, Declaration, DeclarationStatus, Flow, Person, Task, Verdict
+from domain.model import (
+    HOTLINE,
+    CaseEvent,
+    Conversation,
+    Declaration,
+    DeclarationStatus,
+    Flow,
+    Person,
+    Task,
+    Verdict,
+)
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.procedure import Party
 from domain.validation import Invalid
@@ -86,18 +97,10 @@ async def choose_verdict(
         step, refusal = await allowed(uow, actor, task, declaration, "reject")
         if step is None:
             return refused(actor, refusal)
-        conv = await uow.conversations.start(
-            actor.id, Flow.VERDICT_REASON, "reason", {"task_id": task.id}, clock.now()
-        )
-        await uow.outbox.add(
-            actor.id,
-            Outgoing(
-                "case.ask_reason",
-                {"receipt": declaration.receipt, "limit": validation.MAX_REASON},
-                actions=((Action(b.Cancel(conv.id)),),),
-            ),
-            at=clock.now(),
-        )
+        subject = {"task_id": task.id}
+        conv = await begin(uow, clock, actor, Start(Flow.VERDICT_REASON, subject), "reason", subject)
+        if conv is not None:
+            await uow.outbox.add(actor.id, await ask_reason(uow, clock, conv), at=clock.now())
         return Outcome(locale=actor.locale)
     after, refusal = await apply_move(uow, clock, rules, actor, task, declaration, "propose", verdict=verdict)
     if after is None:
@@ -121,6 +124,25 @@ async def choose_verdict(
         Outgoing("farmer.proposed", {"receipt": declaration.receipt, "verdict": verdict_text}),
     )
     return Outcome(toast="case.decided_toast", locale=actor.locale)
+
+
+async def ask_reason(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question for the reason of 不纳入."""
+    task = await uow.tasks.get(int(conv.data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    return Outgoing(
+        "case.ask_reason",
+        {"receipt": declaration.receipt if declaration else "", "limit": validation.MAX_REASON},
+        actions=((Action(b.Cancel(conv.id)),),),
+    )
+
+
+async def answer_reason(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """The reason typed for 不纳入; anything but text is explained."""
+    if said.kind is not Kind.TEXT:
+        await uow.outbox.add(actor.id, Outgoing("intake.need_text"), at=tools.clock.now())
+        return
+    await give_reason(uow, tools.clock, tools.rules, actor, conv.id, int(conv.data["task_id"]), said.text)
 
 
 async def give_reason(

@@ -10,8 +10,9 @@ from domain.actor import Actor
 from domain.cases.access import open_task, refused
 from domain.cases.actions import step_actions
 from domain.cases.moves import allowed, apply_move, tell_household
+from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day
-from domain.model import Attachment, AttachmentKind, Flow, Person
+from domain.model import Attachment, AttachmentKind, Conversation, Flow, Person
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.validation import Invalid
 
@@ -29,11 +30,34 @@ async def start_visit(
     step, refusal = await allowed(uow, actor, task, declaration, "visit")
     if step is None:
         return refused(actor, refusal)
-    conv = await uow.conversations.start(
-        actor.id, Flow.VISIT, "date", {"task_id": task.id, "photos": []}, clock.now()
+    conv = await begin(
+        uow, clock, actor, Start(Flow.VISIT, {"task_id": task.id}), "date", {"task_id": task.id, "photos": []}
     )
-    await uow.outbox.add(actor.id, _visit_prompt(conv.id, "date", declaration.receipt, 0), at=clock.now())
+    if conv is not None:
+        await uow.outbox.add(actor.id, _visit_prompt(conv.id, "date", declaration.receipt, 0), at=clock.now())
     return Outcome(locale=actor.locale, done=False)
+
+
+async def ask(uow: UnitOfWork, clock: Clock, conv: Conversation) -> Outgoing:
+    """The question the visit being recorded waits on."""
+    task = await uow.tasks.get(int(conv.data["task_id"]))
+    declaration = await uow.declarations.get(task.declaration_id) if task else None
+    receipt = declaration.receipt if declaration else ""
+    return _visit_prompt(conv.id, conv.step, receipt, len(conv.data.get("photos", [])))
+
+
+async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation, said: Said) -> None:
+    """A typed day or notes, or a photo, while recording a visit; anything else is explained."""
+    if said.kind is Kind.TEXT:
+        await visit_answer(
+            uow, tools.clock, tools.rules, actor, conv.id, conv.data, conv.step, text_answer=said.text
+        )
+    elif said.kind is Kind.PHOTO and said.ref:
+        await visit_answer(
+            uow, tools.clock, tools.rules, actor, conv.id, conv.data, conv.step, photo=said.ref
+        )
+    else:
+        await uow.outbox.add(actor.id, Outgoing("intake.need_text"), at=tools.clock.now())
 
 
 def _visit_prompt(conversation_id: int, step: str, receipt: str, photos: int) -> Outgoing:

@@ -280,7 +280,7 @@ async def test_a_failing_handler_apologises_and_keeps_the_draft(
 ) -> None:
     import pytest
 
-    from domain import dialog
+    from domain.conversations import router
 
     farmer = chat(1001)
     await emu.send_command(farmer.user, "start", village_payload())
@@ -291,7 +291,7 @@ async def test_a_failing_handler_apologises_and_keeps_the_draft(
         raise RuntimeError("database went away")
 
     patch = pytest.MonkeyPatch()
-    patch.setattr(dialog, "on_text", broken)
+    patch.setattr(router, "answer", broken)
     try:
         await farmer.send("王大山")
         await farmer.expect("系统出了点问题", "不会丢失")

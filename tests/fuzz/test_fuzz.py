@@ -32,8 +32,9 @@ from hypothesis import strategies as st
 from telegram.ext import CommandHandler
 
 from domain import buttons as b
-from domain import campaign_chat, dialog, intake, risk_types
-from handlers import notifications, telegram
+from domain import campaign_chat, intake, risk_types
+from domain.conversations import router
+from handlers import notifications, telegram, web_links
 from handlers.buttons import ROUTES
 from qr.payload import sign_village
 from storage.db import create_engine
@@ -254,7 +255,7 @@ RANDOM_DATA = st.one_of(
 
 # --- strategies: what people type -----------------------------------------------------------------
 
-WORDS = sorted(dialog.BACK_WORDS | dialog.CANCEL_WORDS | dialog.MENU_WORDS | campaign_chat.CANCEL_WORDS)
+WORDS = sorted(router.BACK_WORDS | router.CANCEL_WORDS | router.MENU_WORDS)
 SPECIAL_TEXTS = [
     "9999-12-31", "0001-01-01", "9999-12-31 23:59", "0001-01-01 00:00", "2026-02-29", "2028-02-29", "02-29",
     "2-29", "12-31", "13-01", "00-00", "12月32日", "12月5日", "25:00", "24:00", "23:59", "00:00", "09:00",
@@ -441,7 +442,7 @@ def test_every_button_and_command_is_fuzzed() -> None:
     assert set(ROUTES) == set(b.REGISTRY.values())
     registered = {
         name
-        for handler in (*telegram.handlers(), *notifications.handlers())
+        for handler in (*telegram.commands(), *notifications.commands(), *web_links.commands())
         if isinstance(handler, CommandHandler)
         for name in handler.commands
     }
@@ -458,7 +459,7 @@ def test_a_failing_use_case_fails_the_example(
         logging.getLogger("domain.notices").error("a message could not be rendered")
         return False
 
-    monkeypatch.setattr(w.notices, "on_text", broken)
+    monkeypatch.setattr(w.router, "show_help", broken)  # staff typing with nothing open get the help
     monkeypatch.setattr(w, "STATS", w.Stats())
     with pytest.raises((ZeroDivisionError, AssertionError)):
         fuzz("text", "staff", ("staff", "none", {}, 0), w.Text("你好"))

@@ -13,6 +13,7 @@ everything queued can be rendered in both languages and that nothing logged an e
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterator
@@ -35,7 +36,6 @@ from domain import (
     cases,
     deadlines,
     delivery,
-    dialog,
     household,
     intake,
     ledger,
@@ -49,6 +49,8 @@ from domain import (
 )
 from domain import export as export_cases
 from domain.campaigns import CampaignSpec, PhaseSpec
+from domain.conversations import router
+from domain.dialogue import Kind, Said
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow, IntakeStep, NoticeStep, ReportStep
 from domain.policy import load_policy
@@ -388,7 +390,11 @@ async def build_world(engine: AsyncEngine) -> World:
         return f"{declaration.id} {task.id} {declaration.receipt}"
 
     cadre, staff, home = PEOPLE["cadre"], PEOPLE["staff"], PEOPLE["household"]
-    protector = services.protector
+
+    async def typed(u: SqlUnitOfWork, at: FakeClock, actor: Any, raw: str) -> None:
+        """Text typed in chat, as the router takes it (with the step's clock)."""
+        await router.answer(u, dataclasses.replace(services, clock=at), actor, Said.typed(raw))
+
     for name, steps in CASES.items():
         at = FakeClock(BUILT)
         risks = ["accident"] if "propose" in steps else ["illness", "disaster"]
@@ -402,7 +408,7 @@ async def build_world(engine: AsyncEngine) -> World:
             elif action == "visit":
                 await step(cases.start_visit, at, rules, _Who(cadre), task)
                 for answer in ("今天", "入户看过，情况属实"):
-                    await step(dialog.on_text, at, protector, rules, _Who(cadre), answer)
+                    await step(typed, at, _Who(cadre), answer)
                 assert (
                     await step(
                         cases.finish_visit,
@@ -421,14 +427,7 @@ async def build_world(engine: AsyncEngine) -> World:
                     task,
                     b.Verdict.NOT_ELIGIBLE,
                 )
-                await step(
-                    dialog.on_text,
-                    at,
-                    protector,
-                    rules,
-                    _Who(cadre),
-                    "收入超过监测标准",
-                )
+                await step(typed, at, _Who(cadre), "收入超过监测标准")
             elif action == "propose":
                 assert (
                     await step(
@@ -447,14 +446,7 @@ async def build_world(engine: AsyncEngine) -> World:
                     _Who(home),
                     int(declaration_id),
                 )
-                await step(
-                    dialog.on_text,
-                    at,
-                    protector,
-                    rules,
-                    _Who(home),
-                    "我家确实困难，不同意",
-                )
+                await step(typed, at, _Who(home), "我家确实困难，不同意")
             elif action == "wait":
                 at.advance(days=8)
             else:
@@ -470,11 +462,10 @@ async def build_world(engine: AsyncEngine) -> World:
     async def notice(u: SqlUnitOfWork) -> int:
         staff = await u.persons.get(ids["staff"])
         assert staff is not None and staff.township_id is not None
-        n = u
-        draft = await n.notices.add_draft(staff.township_id, staff.id, clock.now())
-        await n.notices.update_draft(draft.id, body="冬季防火", audience={"kind": "cadres"}, step="confirm")
-        assert (await notices.confirm(n, clock, await chat(n, clock, PEOPLE["staff"]), draft.id)).done
-        return draft.id
+        data = {"township_id": staff.township_id, "body": "冬季防火", "audience": {"kind": "cadres"}}
+        writing = await u.conversations.start(staff.id, Flow.NOTICE, "confirm", data, clock.now())
+        assert (await notices.confirm(u, clock, await chat(u, clock, PEOPLE["staff"]), writing.id)).done
+        return int((await u.session.execute(text("SELECT max(id) FROM notices"))).scalar_one())
 
     ids["notice"] = await step(notice)
 
@@ -704,9 +695,8 @@ class Turn:
         if ref.kind == "conv" and person_id is not None:
             conv = await self.uow.conversations.get(person_id)
             found = conv.id if conv else None
-        elif ref.kind == "notice" and person_id is not None:
-            draft = await self.n.notices.draft_of(person_id)
-            found = draft.id if draft else self.world.ids["notice"]
+        elif ref.kind == "notice":
+            found = self.world.ids["notice"]  # the notice sent (one being written is the "conv")
         elif ref.kind in self.world.ids:
             found = self.world.ids[ref.kind]
         return max(1, min(b.MAX_ID, (found or 1) + ref.offset))
@@ -738,7 +728,7 @@ class Turn:
             quiet = schedule.QuietHours(policy.quiet_start, policy.quiet_end)
             await schedule.tick(n, clock, schedule.default_handlers(), quiet)
             await deadlines.tick(uow, clock, s.rules)
-            await household.sweep_drafts(uow, clock)
+            await router.sweep_drafts(uow, clock)
             return
         if isinstance(message, Tap):
             person_id = await self.person_id(who)
@@ -757,47 +747,25 @@ class Turn:
             assert isinstance(outcome, Outcome), f"{message.data!r} gave {outcome!r}"
             self.outcomes.append(outcome)
         elif isinstance(message, Text):
-            raw = message.raw
+            # As handlers.telegram.text: the router takes it to the open conversation.
             actor = await chat(uow, clock, address, language=message.language)
-            if not (
-                await notices.on_text(n, clock, actor, raw)
-                or await campaign_chat.on_text(n, clock, actor, raw)
-                or await reports.on_text(n, clock, actor, raw)
-                or await ledger.on_text(n, clock, actor, raw)
-            ):
-                await dialog.on_text(
-                    uow,
-                    clock,
-                    s.protector,
-                    s.rules,
-                    actor,
-                    raw,
-                )
+            await router.answer(uow, s, actor, Said.typed(message.raw))
         elif isinstance(message, Command):
             words = [str(await self.resolve(who, a)) if isinstance(a, Ref) else a for a in message.args]
             await self._command(address, message.name, tuple(" ".join(words).split()), message.language)
         else:
             actor = await chat(uow, clock, address)
-            media: dict[str, str] | None = None
-            caption: str | None = None
             if isinstance(message, Photo):
-                media, caption = {"kind": "photo", "file_id": message.file_id}, message.caption
+                said = Said(Kind.PHOTO, message.caption or "", ref=message.file_id)
             elif isinstance(message, Other) and message.kind == "document":
-                media, caption = {"kind": "document", "file_id": message.file_id}, message.caption
-            if await notices.on_other(n, clock, actor, media, caption) or (
-                await campaign_chat.on_other(n, clock, actor)
-                or await reports.on_other(n, clock, actor)
-                or await ledger.on_other(n, clock, actor)
-            ):
-                return
-            if isinstance(message, Photo):
-                await dialog.on_photo(uow, clock, s.rules, actor, message.file_id)
+                said = Said(Kind.DOCUMENT, message.caption or "", ref=message.file_id)
             elif isinstance(message, Voice):
-                await dialog.on_voice(uow, clock, actor, message.file_id, message.seconds)
+                said = Said(Kind.VOICE, ref=message.file_id, seconds=message.seconds)
             elif isinstance(message, Contact):
-                await dialog.on_contact(uow, clock, actor, message.phone, own=message.own)
+                said = Said(Kind.CONTACT, message.phone, own=message.own)
             else:
-                await dialog.on_other(uow, clock, actor)
+                said = Said(Kind.OTHER)
+            await router.answer(uow, s, actor, said)
 
     async def _command(self, address: str, name: str, args: tuple[str, ...], language: str | None) -> None:
         uow, n, clock, s = self.uow, self.n, self.clock, self.services
@@ -822,13 +790,7 @@ class Turn:
         elif name == "failed":
             await delivery.show_failed(n, clock, actor)
         elif name == "cancel":
-            if not (
-                await notices.cancel(n, clock, actor)
-                or await campaign_chat.cancel(n, clock, actor)
-                or await reports.cancel(n, clock, actor)
-                or await ledger.cancel(n, clock, actor)
-            ):
-                await intake.cancel(uow, clock, actor, None)
+            await router.cancel(uow, clock, actor, None)
         elif name == "start" and args:
             await self._start_with_payload(address, args[0], language)
         elif name == "start":
@@ -1132,35 +1094,32 @@ class Turn:
     async def _next_draft(
         self, person_id: int, flow: str, options: dict[str, Any], state: dict[str, Any]
     ) -> tuple[str | None, Message | None]:
-        n = self.n
+        conv = await self.uow.conversations.get(person_id)
+        if conv is None or conv.flow.value != flow:
+            return None, None
+        c, data = conv.id, conv.data
         if flow == "notice":
-            draft = await n.notices.draft_of(person_id)
-            if draft is None:
-                return None, None
-            d, step = draft.id, draft.step
+            step = NoticeStep(conv.step)
             if step is NoticeStep.TEXT:
                 if options.get("photo"):
                     return step.value, Photo("notice-photo", caption=options.get("caption"))
                 return step.value, Text("冬季防火，请各村做好排查")
             if step is NoticeStep.AUDIENCE:
                 return step.value, Press(
-                    b.NoticeAudience(d, b.Audience(options.get("audience", "villages"))).pack()
+                    b.NoticeAudience(c, b.Audience(options.get("audience", "villages"))).pack()
                 )
             if step is NoticeStep.VILLAGES:
-                if not draft.audience.get("villages"):
-                    return step.value, Press(b.NoticeVillage(d, self.world.ids["QS01"]).pack())
-                return step.value, Press(b.NoticeVillagesDone(d).pack())
+                if not data.get("audience", {}).get("villages"):
+                    return step.value, Press(b.NoticeVillage(c, self.world.ids["QS01"]).pack())
+                return step.value, Press(b.NoticeVillagesDone(c).pack())
             if step is NoticeStep.WHEN:
-                return step.value, Press(b.NoticeWhen(d, options.get("when", "later")).pack())
+                return step.value, Press(b.NoticeWhen(c, options.get("when", "later")).pack())
             if step is NoticeStep.TIME:
                 return step.value, Text("2026-12-01 09:00")
             if step is NoticeStep.CONFIRM:
-                return step.value, Press(b.NoticeSend(d).pack())
+                return step.value, Press(b.NoticeSend(c).pack())
             return None, None
         if flow == "report":
-            report = await n.campaigns.draft_of(person_id)
-            if report is None:
-                return None, None
             answers = {
                 ReportStep.VISITED: "12",
                 ReportStep.NEW_RISKS: "1户",
@@ -1168,20 +1127,16 @@ class Turn:
                 ReportStep.CLOSED: "1",
                 ReportStep.NOTE: "无",
             }
-            return report.step.value, Text(answers[report.step])
-        found = await n.ledger.draft_of(person_id)
-        if found is None:
-            return None, None
-        step_name, _ = found
-        if step_name == "village":
-            return step_name, Press(b.LedgerVillage(self.world.ids["QS02"]).pack())
+            return conv.step, Text(answers[ReportStep(conv.step)])
+        if conv.step == "village":
+            return conv.step, Press(b.LedgerVillage(c, self.world.ids["QS02"]).pack())
         answers_by_step = {
             "what": "村东头危房",
             "measure": "加固屋顶",
             "deadline": "12-20",
             "responsible": "李娜",
         }
-        return step_name, Text(answers_by_step[step_name])
+        return conv.step, Text(answers_by_step[conv.step])
 
 
 # Every flow, who is in it, the options its path may take, and its steps (for the record).
