@@ -2,7 +2,7 @@
 without Telegram (and for cadres filing for one, 代报); scans of printed codes; the status page.
 
 A web page sends all answers at once, so they are checked together and every problem is
-reported beside its field; the declaration itself is submitted by `intake.submit_answers`, the
+reported beside its field; the declaration itself is submitted by `intake.submit`, the
 same use case the chat's confirm button calls.
 """
 
@@ -12,8 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from domain import intake, risk_types, validation
+from domain import risk_types, validation
 from domain.actor import Actor
+from domain.intake import CONSENT_VERSION, RELATIONS, Draft, open_declaration_of, steps, submit
 from domain.messages import Outcome, Outgoing
 from domain.model import HOTLINE, UPLOAD_REF, Declaration, Person, Role, Village
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
@@ -30,9 +31,9 @@ class Photo:
 
 @dataclass
 class Answers:
-    """The answers as checked: `data` in the chat's shape, `errors` field -> (key, params)."""
+    """The answers as checked: the draft (the same a chat builds), and errors field -> (key, params)."""
 
-    data: dict[str, Any] = field(default_factory=dict)
+    draft: Draft = field(default_factory=Draft)
     errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -48,10 +49,7 @@ class Submitted:
 async def record_scan(
     uow: UnitOfWork, clock: Clock, village_code: str, batch: str | None, channel: str
 ) -> Village | None:
-    """Count a scan of a village's code; the village, or None (and nothing counted) if unknown.
-
-    Takes any unit of work (the Telegram handlers hold the plain one); it must have `scans`.
-    """
+    """Count a scan of a village's code; the village, or None (and nothing counted) if unknown."""
     village = await uow.geography.village_by_code(village_code)
     if village is not None:
         await uow.scans.count(village_code, batch or "", channel, clock.now().date())
@@ -62,87 +60,72 @@ async def record_scan(
 
 
 def check(form: dict[str, Any], *, clock: Clock, protector: Protector, filed_by_cadre: int | None) -> Answers:
-    """Check every answer of the web form with the chat's validators; keep what was right.
+    """Check every answer of the web form with the chat's own parsing (domain.intake.steps); keep
+    what was right.
 
     `form` maps field names to the strings sent (risks: a list of codes).
     """
-    answers = Answers()
-    data = answers.data
+    errors: dict[str, tuple[str, dict[str, Any]]] = {}
+    changes: dict[str, Any] = {}
+    today = clock.now().date()
 
-    def take(name: str, check: Any) -> None:
+    def take(name: str, parse: Callable[[str], dict[str, Any]], invalid: str | None = None) -> None:
         raw = str(form.get(name) or "")
         try:
             if len(raw) > MAX_FIELD:
                 raise Invalid("web.too_long", limit=MAX_FIELD)
-            data.update(check(raw))
+            changes.update(parse(raw))
         except Invalid as exc:
-            answers.errors[name] = (exc.key, dict(exc.params))
+            errors[name] = (
+                (invalid, {}) if invalid and exc.key != "web.too_long" else (exc.key, dict(exc.params))
+            )
 
     if form.get("consent") != "yes":
-        answers.errors["consent"] = ("web.need_consent", {})
+        errors["consent"] = ("web.need_consent", {})
     else:
-        data.update(consent_version=intake.CONSENT_VERSION, consent_at=clock.now().isoformat())
-    take("name", lambda raw: {"name": validation.person_name(raw)})
+        changes.update(consent_version=CONSENT_VERSION, consent_at=clock.now().isoformat())
+    take("name", steps.parse_name)
     if filed_by_cadre is None:
         declarant = form.get("declarant")
         if declarant == "self":
-            data["declarant"] = "self"
+            changes["declarant"] = "self"
         elif declarant == "family":
-            data["declarant"] = "family"
+            changes["declarant"] = "family"
             relation = str(form.get("relation") or "")
-            if relation in intake.RELATIONS and relation != "other":
-                data["relation"] = relation
+            if relation in RELATIONS and relation != "other":
+                changes["relation"] = relation
             else:
-                take("relation_text", lambda raw: {"relation": validation.short_text(raw)})
+                take("relation_text", steps.parse_relation)
         else:
-            answers.errors["declarant"] = ("web.need_declarant", {})
+            errors["declarant"] = ("web.need_declarant", {})
     else:
-        data["filed_by_cadre"] = filed_by_cadre
-    take("phone", lambda raw: {"phone": validation.phone(raw)})
+        changes["filed_by_cadre"] = filed_by_cadre
+    take("phone", steps.parse_phone)
     if str(form.get("id_number") or "").strip():
-
-        def sealed(raw: str) -> dict[str, Any]:
-            try:
-                value = validation.id_number(raw)
-            except Invalid:
-                raise Invalid("web.id_number_invalid") from None
-            return {
-                "id_sealed": protector.seal(value),
-                "id_fingerprint": protector.fingerprint(value),
-                "id_masked": validation.mask_id(value),
-            }
-
-        take("id_number", sealed)
-    data["id_answered"] = True
-    take("household", lambda raw: {"household": validation.household_size(raw)})
+        take("id_number", lambda raw: steps.sealed_id(protector, raw), invalid="web.id_number_invalid")
+    changes["id_answered"] = True
+    take("household", steps.parse_household)
     chosen = [code for code in form.get("risks", []) if risk_types.by_code(code)]
     chosen = list(dict.fromkeys(chosen))
     if not chosen:
-        answers.errors["risks"] = ("web.need_risk", {})
+        errors["risks"] = ("web.need_risk", {})
     elif len(chosen) > risk_types.MAX_CHOSEN:
-        answers.errors["risks"] = ("intake.too_many_risks", {"max": risk_types.MAX_CHOSEN})
-    data["risks"] = chosen
+        errors["risks"] = ("intake.too_many_risks", {"max": risk_types.MAX_CHOSEN})
+    changes.update(risks=tuple(chosen), risks_done=True)
     followups: dict[str, Any] = {}
     for code in chosen:
         risk = risk_types.by_code(code)
         for question in risk.followups if risk else ():
-            name = f"fu_{code}_{question}"
-            kind = risk_types.FOLLOWUPS[question]
 
-            def answer(raw: str, kind: str = kind, key: str = f"{code}.{question}") -> dict[str, Any]:
-                if kind == "amount":
-                    followups[key] = validation.amount(raw)
-                elif kind == "date":
-                    followups[key] = validation.past_date(raw, clock.now().date()).isoformat()
-                else:
-                    followups[key] = validation.free_text(raw, limit=200, key="validate.followup_text")
+            def answer(raw: str, question: str = question, key: str = f"{code}.{question}") -> dict[str, Any]:
+                followups[key] = steps.followup_answer(question, raw, today)
                 return {}
 
-            take(name, answer)
-    data["followups"] = followups
-    take("description", lambda raw: {"description": validation.description(raw)})
-    data["description_done"] = True
-    return answers
+            take(f"fu_{code}_{question}", answer)
+    changes["followups"] = followups
+    take("description", steps.parse_description)
+    changes["description_done"] = True
+    return Answers(Draft().with_(**changes), errors)
 
 
 # --- submitting ------------------------------------------------------------------------------
@@ -153,7 +136,7 @@ async def declare(
     clock: Clock,
     rules: DeadlineRules,
     village: Village,
-    data: dict[str, Any],
+    draft: Draft,
     photos: list[Photo],
     *,
     cadre: Person | None = None,
@@ -163,24 +146,19 @@ async def declare(
     The declarant is a new person without a chat (the web page shows the receipt), or for 代报
     the cadre, as when they file in chat.
     """
+    assert draft.phone is not None
     # Two forms with one phone on two workers: looked at one after the other, so one is the repeat.
-    await uow.declarations.lock_phone(data["phone"])
-    existing = await intake.open_declaration_of(
-        uow, clock, phone=data["phone"], fingerprint=data.get("id_fingerprint")
-    )
+    await uow.declarations.lock_phone(draft.phone)
+    existing = await open_declaration_of(uow, clock, phone=draft.phone, fingerprint=draft.id_fingerprint)
     if existing is not None:
         return Submitted(repeat=existing)
     now = clock.now()
     refs = [UPLOAD_REF + str(await uow.uploads.add(p.content_type, p.data, now)) for p in photos]
-    answers = {
-        **data,
-        "village_id": village.id,
-        "village_name": village.name,
-        "photos": refs,
-        "photos_done": True,
-    }
+    draft = draft.with_(
+        village_id=village.id, village_name=village.name, photos=tuple(refs), photos_done=True
+    )
     declarant = cadre or await uow.persons.add(Role.FARMER, locale="zh_Hans")
-    declaration = await intake.submit_answers(uow, clock, rules, declarant, answers)
+    declaration = await submit(uow, clock, rules, declarant, draft)
     return Submitted(declaration=declaration)
 
 

@@ -218,7 +218,7 @@ class PublicPages:
                 photo_error=sent.photo_error or (("web.photos_again", {}) if sent.photos else None),
             )
             return self._html(request, pages.form(view), 400, cookie=cookie)
-        phone = answers.data["phone"]
+        phone = answers.draft.phone or ""
         sender = {"per_cadre": str(target.cadre.id)} if target.cadre else {"per_address": client}
         if not await self.counters.allow(**sender, per_phone=phone):
             return self._message(request, 429, "web.slow_down_title", "web.slow_down")
@@ -228,7 +228,7 @@ class PublicPages:
                 self.deps.clock,
                 self.deps.rules,
                 target.village,
-                answers.data,
+                answers.draft,
                 sent.photos,
                 cadre=target.cadre,
             )

@@ -48,7 +48,7 @@ from handlers.buttons import ROUTES, use_case_for
 from handlers.context import Services
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import Base
+from storage.tables import Base
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import SHANGHAI, FakeClock, chat
 
@@ -144,8 +144,8 @@ async def _build(path: Path, clock: FakeClock, services: Services) -> World:
             ("acked", "13912345002"),
             ("refused", "13912345003"),
         ):
-            declaration = await intake.submit_answers(
-                uow, clock, services.rules, household_person, _answers(qs01.id, phone)
+            declaration = await intake.submit(
+                uow, clock, services.rules, household_person, intake.Draft.from_json(_answers(qs01.id, phone))
             )
             task = await uow.tasks.for_declaration(declaration.id)
             assert task is not None

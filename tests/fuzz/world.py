@@ -51,6 +51,7 @@ from domain import export as export_cases
 from domain.campaigns import CampaignSpec, PhaseSpec
 from domain.conversations import router
 from domain.dialogue import Kind, Said
+from domain.intake.draft import pending_followups
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow, IntakeStep, NoticeStep, ReportStep
 from domain.policy import load_policy
@@ -65,7 +66,7 @@ from locales.render import value
 from qr.cadre_links import sign_cadre_link
 from qr.payload import PayloadError, is_village_payload, sign_village, verify_village
 from storage.db import session_factory
-from storage.models import OutboxRow, PersonRow
+from storage.tables import OutboxRow, PersonRow
 from storage.uow import SqlUnitOfWork, SqlUnitOfWorkFactory
 from tests.support import FakeClock, chat, seed_roster
 
@@ -382,8 +383,8 @@ async def build_world(engine: AsyncEngine) -> World:
     async def declare(u: SqlUnitOfWork, at: FakeClock, code: str, phone: str, risks: list[str]) -> str:
         householder = await u.persons.get(ids["household"])
         assert householder is not None
-        declaration = await intake.submit_answers(
-            u, at, rules, householder, _answers(ids[code], phone, risks)
+        declaration = await intake.submit(
+            u, at, rules, householder, intake.Draft.from_json(_answers(ids[code], phone, risks))
         )
         task = await u.tasks.for_declaration(declaration.id)
         assert task is not None
@@ -1071,7 +1072,7 @@ class Turn:
                 return Text(risk.label("zh_Hans")) if typed else Press(b.ToggleRisk(c, code).pack())
             return Press(b.RisksDone(c).pack())
         if step is S.FOLLOWUP:
-            question = intake._pending_followups(data)[0].split(".")[1]
+            question = pending_followups(intake.Draft.from_json(data))[0].split(".")[1]
             kind = risk_types.FOLLOWUPS[question]
             return Text({"amount": "5000元", "date": "2026-11-20", "text": "房屋倒塌两间"}[kind])
         if step is S.DESCRIPTION:
