@@ -31,6 +31,7 @@ run: locales
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m mypy
+	$(PY) -m mypy tests/fakes.py
 	$(VENV)/bin/lint-imports
 
 # The browser tests drive Debian's Chromium through Playwright (never a browser Playwright downloads).

@@ -1,0 +1,348 @@
+"""The household's declaration in chat, on the in-memory unit of work: each step as the handlers run
+it (intake.start, a button through handlers.buttons, typed text through the router), asserted on
+the catalog keys queued and on what is stored."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from domain import buttons as b
+from domain import intake
+from domain.actor import actor_for
+from domain.conversations import router
+from domain.dialogue import Said
+from domain.messages import Outcome, Outgoing
+from domain.model import DeclarationStatus, Flow, IntakeStep, RoutedTo
+from handlers.buttons import use_case_for
+from tests.fakes import (
+    CADRE,
+    CADRE_OTHER_VILLAGE,
+    COLLEAGUE,
+    FARMER,
+    OTHER_FARMER,
+    STAFF,
+    TG,
+    World,
+    build_world,
+)
+
+
+async def press(world: World, address: str, button: b.Button) -> Outcome:
+    """A press as the Telegram handler runs it: the button's packed data to its use case."""
+    use_case = use_case_for(button.pack(), world.services)
+    assert use_case is not None
+    return await world.run(address, use_case)
+
+
+async def say(world: World, address: str, text: str) -> None:
+    """Typed text, as the chat's message handler passes it to the router."""
+    await world.run(
+        address, lambda uow, clock, actor: router.answer(uow, world.services, actor, Said.typed(text))
+    )
+
+
+async def start(world: World, address: str = FARMER, village: str | None = "QS01") -> Outcome:
+    return await world.run(
+        address, lambda uow, clock, actor: intake.start(uow, clock, actor, village_code=village)
+    )
+
+
+def conv(world: World, address: str = FARMER) -> int:
+    """The id of the person's open conversation (what its buttons name)."""
+    found = world.conversation(address)
+    assert found is not None, f"{address} has no open conversation"
+    return found.id
+
+
+def keys(messages: list[Outgoing]) -> list[str]:
+    return [m.template for m in messages]
+
+
+def step(world: World, address: str = FARMER) -> str:
+    found = world.conversation(address)
+    assert found is not None
+    return found.step
+
+
+async def to_phone(world: World, address: str = FARMER) -> None:
+    """Consent given, the name typed, declaring for oneself: the phone number is asked."""
+    await start(world, address)
+    await press(world, address, b.Consent(conv(world, address), "yes"))
+    await say(world, address, "王大山")
+    await press(world, address, b.ChooseDeclarant(conv(world, address), "self"))
+    assert step(world, address) == IntakeStep.PHONE
+
+
+async def to_summary(world: World, address: str = FARMER, phone: str = "13912345678") -> None:
+    """Every answer given: the summary waits for 确认提交."""
+    await to_phone(world, address)
+    await say(world, address, phone)
+    await press(world, address, b.SkipId(conv(world, address)))
+    await press(world, address, b.HouseholdSize(conv(world, address), 4))
+    await press(world, address, b.ToggleRisk(conv(world, address), "disability"))
+    await press(world, address, b.RisksDone(conv(world, address)))
+    await say(world, address, "腿脚不便，干不了农活")
+    await press(world, address, b.PhotosDone(conv(world, address)))
+    assert step(world, address) == IntakeStep.CONFIRM
+
+
+async def test_a_whole_declaration_is_routed_to_the_village_cadres() -> None:
+    world = await build_world()
+    await start(world)
+    (welcome,) = world.unread(FARMER)
+    assert (welcome.template, welcome.lead) == ("intake.consent", "intake.welcome")
+    assert welcome.lead_params["village"] == "李家村"
+
+    outcome = await press(world, FARMER, b.Consent(conv(world), "yes"))
+    assert outcome.toast == "intake.consent_thanks"
+    assert keys(world.unread(FARMER)) == ["intake.ask_name"]
+    # (text typed, or the button pressed in the open conversation; what is asked next)
+    dialog: list[tuple[str | Callable[[int], b.Button], list[str]]] = [
+        ("王大山", ["intake.ask_declarant"]),
+        (lambda c: b.ChooseDeclarant(c, "self"), ["intake.ask_phone"]),
+        ("139 1234 5678", ["intake.ask_id"]),
+        (b.SkipId, ["intake.ask_household"]),
+        (lambda c: b.HouseholdSize(c, 4), ["intake.ask_risks"]),
+        (lambda c: b.ToggleRisk(c, "illness"), []),  # redrawn in place: nothing new is sent
+        (b.RisksDone, ["followup.cost"]),
+        ("3.5万", ["intake.ask_description"]),
+        ("老伴住院，花了很多钱", ["intake.ask_photos"]),
+        (b.PhotosDone, ["intake.summary"]),
+    ]
+    for sent, expected in dialog:
+        if isinstance(sent, str):
+            await say(world, FARMER, sent)
+        else:
+            button = sent(conv(world))
+            pressed = await press(world, FARMER, button)
+            if isinstance(button, b.ToggleRisk):
+                assert pressed.edit is not None and pressed.toast == "intake.noted"
+        assert keys(world.unread(FARMER)) == expected, sent
+
+    outcome = await press(world, FARMER, b.Confirm(conv(world)))
+
+    assert outcome.toast == "intake.submitted_toast" and outcome.done
+    assert world.conversation(FARMER) is None
+    (declaration,) = world.uow.store.declarations.values()
+    assert declaration.status is DeclarationStatus.SUBMITTED
+    assert declaration.village_id == world.villages["QS01"].id
+    assert declaration.declared_by == world.id(FARMER)
+    assert (declaration.head_name, declaration.phone) == ("王大山", "+8613912345678")
+    assert declaration.risk_types == ("illness",) and declaration.followups == {"illness.cost": 35000}
+    assert declaration.receipt == outcome.params["receipt"] == f"20261123{declaration.id:06d}"
+    task = world.task_of(declaration.id)
+    assert task.routed_to is RoutedTo.VILLAGE and task.due_at is not None
+    for cadre in (CADRE, COLLEAGUE):
+        (new,) = world.unread(cadre)
+        assert new.template == "case.new" and new.params["receipt"] == declaration.receipt
+        assert new.actions[0][0].button == b.Acknowledge(task.id)
+    assert world.texts_to(CADRE_OTHER_VILLAGE) == world.texts_to(STAFF) == []
+    (receipt,) = world.unread(FARMER)
+    assert receipt.template == "intake.submitted" and receipt.params["receipt"] == declaration.receipt
+    kinds = [e.kind for e in world.uow.store.events if e.declaration_id == declaration.id]
+    assert kinds == ["submitted", "assigned"]
+
+
+async def test_a_wrong_phone_number_is_asked_again_with_nothing_lost() -> None:
+    world = await build_world()
+    await to_phone(world)
+    before = world.conversation(FARMER)
+    world.unread(FARMER)
+
+    await say(world, FARMER, "12345")
+
+    (again,) = world.unread(FARMER)
+    assert (again.template, again.lead) == ("intake.ask_phone", "validate.phone")
+    after = world.conversation(FARMER)
+    assert after is not None and before is not None
+    assert (after.id, after.step, after.data) == (before.id, IntakeStep.PHONE, before.data)
+    assert after.data["name"] == "王大山" and "phone" not in after.data
+
+    await say(world, FARMER, "13912345678")
+    assert keys(world.unread(FARMER)) == ["intake.ask_id"]
+
+
+async def test_back_asks_the_question_before_and_not_past_the_first() -> None:
+    world = await build_world()
+    await to_phone(world)
+    world.unread(FARMER)
+
+    outcome = await press(world, FARMER, b.Back(conv(world)))
+    assert outcome.done and keys(world.unread(FARMER)) == ["intake.ask_declarant"]
+    assert step(world) == IntakeStep.DECLARANT
+
+    await say(world, FARMER, "返回")  # the word does what the button does
+    assert keys(world.unread(FARMER)) == ["intake.ask_name"]
+    found = world.conversation(FARMER)
+    assert found is not None and found.data["name"] == "王大山"  # asked again, not forgotten
+
+    # Consent is given or the declaration ends: Back never returns to it.
+    outcome = await press(world, FARMER, b.Back(conv(world)))
+    (first,) = world.unread(FARMER)
+    assert not outcome.done and (first.template, first.lead) == ("intake.ask_name", "intake.first_step")
+
+
+async def test_a_button_of_another_persons_conversation_is_refused() -> None:
+    world = await build_world()
+    await start(world, FARMER)
+    await start(world, OTHER_FARMER)
+    theirs = conv(world, FARMER)
+    world.unread(OTHER_FARMER)
+
+    outcome = await press(world, OTHER_FARMER, b.Consent(theirs, "yes"))
+
+    assert (outcome.toast, outcome.done) == ("intake.stale_button", False)
+    assert step(world, FARMER) == step(world, OTHER_FARMER) == IntakeStep.CONSENT
+    assert world.unread(OTHER_FARMER) == []
+
+
+async def test_a_button_of_an_earlier_question_is_refused() -> None:
+    world = await build_world()
+    await start(world)
+    consent = b.Consent(conv(world), "yes")
+    await press(world, FARMER, consent)
+    world.unread(FARMER)
+
+    outcome = await press(world, FARMER, consent)
+
+    assert (outcome.toast, outcome.done) == ("intake.stale_button", False)
+    assert step(world) == IntakeStep.NAME and world.unread(FARMER) == []
+
+
+async def test_declining_consent_keeps_nothing() -> None:
+    world = await build_world()
+    await start(world)
+
+    await press(world, FARMER, b.Consent(conv(world), "no"))
+
+    assert world.conversation(FARMER) is None
+    assert world.texts_to(FARMER)[-1] == "intake.consent_declined"
+
+
+async def test_an_unknown_village_opens_no_declaration() -> None:
+    world = await build_world()
+
+    outcome = await start(world, village="XX99")
+
+    assert not outcome.done and world.texts_to(FARMER) == ["start.unknown_village"]
+    assert world.conversation(FARMER) is None
+
+
+async def test_confirming_twice_submits_once() -> None:
+    world = await build_world()
+    await to_summary(world)
+    confirm = b.Confirm(conv(world))
+
+    first = await press(world, FARMER, confirm)
+    second = await press(world, FARMER, confirm)
+
+    assert first.done and (second.toast, second.done) == ("intake.already_submitted", False)
+    assert len(world.uow.store.declarations) == 1
+    assert world.texts_to(FARMER).count("intake.submitted") == 1
+
+
+async def test_with_no_cadre_bound_the_case_goes_to_the_township() -> None:
+    world = await build_world()
+    await start(world, village="QS03")  # 陈家村: its cadre never opened the invite
+    await press(world, FARMER, b.Consent(conv(world), "yes"))
+    await say(world, FARMER, "王大山")
+    await press(world, FARMER, b.ChooseDeclarant(conv(world), "self"))
+    await say(world, FARMER, "13912345678")
+    await press(world, FARMER, b.SkipId(conv(world)))
+    await press(world, FARMER, b.HouseholdSize(conv(world), 2))
+    await press(world, FARMER, b.ToggleRisk(conv(world), "housing"))
+    await press(world, FARMER, b.RisksDone(conv(world)))
+    await say(world, FARMER, "房子漏雨")
+    await press(world, FARMER, b.PhotosDone(conv(world)))
+
+    await press(world, FARMER, b.Confirm(conv(world)))
+
+    (declaration,) = world.uow.store.declarations.values()
+    assert world.task_of(declaration.id).routed_to is RoutedTo.TOWNSHIP
+    assert world.texts_to(STAFF) == ["case.new_township"]
+    assert world.texts_to(CADRE) == []
+
+
+async def test_a_repeat_declaration_is_offered_to_add_to_the_open_one() -> None:
+    world = await build_world()
+    first = await world.declare(FARMER, phone="+8613912345678")
+    await to_phone(world, FARMER)
+    world.unread(FARMER)
+
+    await say(world, FARMER, "13912345678")
+
+    (offer,) = world.unread(FARMER)
+    assert offer.template == "intake.repeat_own" and offer.params["receipt"] == first.receipt
+    add = offer.actions[0][0].button
+    assert add == b.AddToExisting(conv(world), first.id)
+    assert isinstance(add, b.AddToExisting)
+    await press(world, FARMER, add)
+    found = world.conversation(FARMER)
+    assert found is not None and found.flow is Flow.ADD_INFO
+    assert keys(world.unread(FARMER)) == ["status.add_prompt"]
+
+    # Someone else typing the same number is offered to add too, but not shown the receipt.
+    await to_phone(world, OTHER_FARMER)
+    world.unread(OTHER_FARMER)
+    await say(world, OTHER_FARMER, "13912345678")
+    (other,) = world.unread(OTHER_FARMER)
+    assert other.template == "intake.repeat_other" and "receipt" not in other.params
+    assert len(world.uow.store.declarations) == 1
+
+
+async def test_past_the_days_limit_the_draft_waits_for_tomorrow() -> None:
+    world = await build_world()
+    for n in range(3):
+        await world.declare(FARMER, phone=f"+861391234500{n}")
+    await to_summary(world, phone="13912345999")
+    world.unread(FARMER)
+
+    refused = await press(world, FARMER, b.Confirm(conv(world)))
+
+    assert (refused.toast, refused.done) == ("intake.too_many_declarations_toast", False)
+    assert keys(world.unread(FARMER)) == ["intake.too_many_declarations"]
+    assert step(world) == IntakeStep.CONFIRM and len(world.uow.store.declarations) == 3
+    world.clock.advance(days=1, minutes=1)
+    assert (await press(world, FARMER, b.Confirm(conv(world)))).done
+    assert len(world.uow.store.declarations) == 4
+
+
+async def test_a_cadre_files_a_declaration_for_a_household() -> None:
+    world = await build_world()
+    refused = await world.run(FARMER, intake.start_for_household)
+    assert not refused.done and world.texts_to(FARMER) == ["daibao.not_cadre"]
+
+    await world.run(CADRE, intake.start_for_household)
+    assert keys(world.unread(CADRE)) == ["intake.consent_cadre"]
+    await press(world, CADRE, b.Consent(conv(world, CADRE), "yes"))
+    await say(world, CADRE, "王大山")
+    # The cadre is not asked who declares; the phone question is the cadre's.
+    assert keys(world.unread(CADRE)) == ["intake.ask_name", "intake.ask_phone_cadre"]
+    await say(world, CADRE, "13912345678")
+    await press(world, CADRE, b.SkipId(conv(world, CADRE)))
+    await press(world, CADRE, b.HouseholdSize(conv(world, CADRE), 3))
+    await press(world, CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
+    await press(world, CADRE, b.RisksDone(conv(world, CADRE)))
+    await say(world, CADRE, "残疾，无劳动力")
+    await press(world, CADRE, b.PhotosDone(conv(world, CADRE)))
+    await press(world, CADRE, b.Confirm(conv(world, CADRE)))
+
+    (declaration,) = world.uow.store.declarations.values()
+    assert declaration.filed_by_cadre == world.id(CADRE)
+    assert declaration.village_id == world.villages["QS01"].id
+    assert "case.new" in world.texts_to(COLLEAGUE)
+
+
+async def test_a_start_not_committed_leaves_nothing_and_ids_are_not_reused() -> None:
+    world = await build_world()
+    async with world.uow() as uow:
+        actor = await actor_for(uow, world.clock, TG, FARMER)
+        await intake.start(uow, world.clock, actor, village_code="QS01")
+        dropped = await uow.conversations.get(actor.id)
+        # never committed: the handler failed after the use case, say
+
+    assert dropped is not None
+    assert world.uow.store.conversations == {} and world.uow.sent == []
+    assert world.uow.store.accounts.get((TG.value, FARMER)) is None  # the stranger was not kept either
+    await start(world)
+    assert conv(world) != dropped.id
