@@ -47,7 +47,9 @@ class Outcome:
     edit: Outgoing | None = None  # redraw the message whose button was pressed (e.g. a toggle)
     locale: str | None = None
     params: dict[str, Any] = field(default_factory=dict)
-    done: bool = True  # False: the request was refused; nothing changed
+    # False: the press did not answer the question it was on (refused, or it opened something
+    # beside it), so the pressed message keeps its keyboard; True: it took effect, the keyboard goes.
+    done: bool = True
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,12 @@ async def acknowledge(
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    if declaration.status is not S.SUBMITTED and await is_handler(uow, actor, task):
+    if not await is_handler(uow, actor, task):
+        # Someone the case did not go to learns nothing of where it stands.
+        return refused(actor, "case.not_allowed")
+    if declaration.status is S.WITHDRAWN:
+        return refused(actor, "case.step_done")
+    if declaration.status is not S.SUBMITTED:
         return refused(actor, "case.already_acknowledged")
     after, refusal = await apply_move(uow, clock, rules, actor, task, declaration, "acknowledge")
     if after is None:

@@ -40,8 +40,13 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, said: Said) -> Non
     if word in CANCEL_WORDS:
         await cancel(uow, tools.clock, actor, None)
         return
-    if word in MENU_WORDS and (conv is None or conv.flow is not Flow.INTAKE):
+    if word in MENU_WORDS:
+        # The household's standing menu button: its list, and a declaration under way asked
+        # again (the button's words are no answer to a question of it).
         await my_declarations(uow, tools.clock, actor)
+        if conv is not None and conv.flow is Flow.INTAKE:
+            question = await FLOWS[conv.flow].ask(uow, tools.clock, conv)
+            await uow.outbox.add(actor.id, question.led_by("intake.resumed"), at=tools.clock.now())
         return
     if conv is None:
         await show_help(uow, tools.clock, actor)

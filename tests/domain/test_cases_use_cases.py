@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain import buttons as b
-from domain import cases
+from domain import cases, household
 from domain.actor import actor_for
 from domain.conversations import router
 from domain.dialogue import Said
@@ -178,6 +178,23 @@ async def test_a_case_is_acknowledged_once() -> None:
     assert world.task_of(declaration.id).acknowledged_by == world.id(CADRE)
     assert world.unread(FARMER) == world.unread(COLLEAGUE) == []
     assert world.texts_to(FARMER).count("farmer.acknowledged") == 1
+
+
+async def test_acknowledging_tells_a_stranger_nothing_and_a_withdrawn_case_is_not_called_acknowledged() -> (
+    None
+):
+    world = await build_world()
+    _, task = await acknowledged(world)
+    # A cadre of another village learns nothing of where the case stands.
+    assert refused(await acknowledge(world, CADRE_OTHER_VILLAGE, task.id), "case.not_allowed")
+
+    other = await world.declare(FARMER, phone="+8613912345099")
+    other_task = world.task_of(other.id)
+    withdrawn = await world.run(
+        FARMER, lambda uow, clock, actor: household.withdraw(uow, clock, actor, other.id)
+    )
+    assert withdrawn.done and world.declaration(other.id).status is S.WITHDRAWN
+    assert refused(await acknowledge(world, CADRE, other_task.id), "case.step_done")
 
 
 async def test_a_case_that_does_not_exist_is_not_found() -> None:

@@ -221,3 +221,16 @@ async def test_the_menu_word_lists_the_households_declarations() -> None:
     await say(world, FARMER, "我的申报")
 
     assert keys(world.unread(FARMER)) == ["status.list"]
+
+
+async def test_the_menu_word_during_a_declaration_shows_the_list_and_asks_again_taking_nothing() -> None:
+    world = await build_world()
+    await world.declare(FARMER)
+    conv = await intake_at_name(world)
+
+    await say(world, FARMER, "我的申报")  # the standing menu button, tapped mid-way
+
+    assert keys(world.unread(FARMER)) == ["status.list", "intake.ask_name"]
+    found = world.conversation(FARMER)
+    assert found is not None and found.id == conv and found.step == IntakeStep.NAME
+    assert "name" not in found.data  # the button's words were not taken as the name
