@@ -33,8 +33,8 @@ from domain.model import Audience, Channel, Role
 from handlers.keyboards import markup_of
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import CadreVillageRow, ChannelAccountRow, PersonRow
 from storage.outbox_store import OutboxStore
+from storage.tables import CadreVillageRow, ChannelAccountRow, PersonRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.emulator import BotAPIEmulator
 

@@ -45,7 +45,7 @@ from domain.model import Channel, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import ScheduledRow
+from storage.tables import ScheduledRow
 from storage.uow import SqlUnitOfWorkFactory
 
 TARGET_MS = 20
@@ -61,7 +61,7 @@ class FixedClock:
 
 
 def stamp(moment: datetime) -> str:
-    """How SQLAlchemy stores a datetime in SQLite (in UTC, see storage.models.UTCDateTime)."""
+    """How SQLAlchemy stores a datetime in SQLite (in UTC, see storage.tables.UTCDateTime)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

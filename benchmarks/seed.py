@@ -47,7 +47,7 @@ SEQUENCED = (
 
 
 def stamp(moment: datetime) -> str:
-    """How SQLAlchemy stores a datetime in SQLite (in UTC, see storage.models.UTCDateTime)."""
+    """How SQLAlchemy stores a datetime in SQLite (in UTC, see storage.tables.UTCDateTime)."""
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
 
 

@@ -26,13 +26,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete, event, func, select, text, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
 from storage import statements
-from storage.models import InboxRow, WorkerRow
+from storage.base import dialect_of, insert_or_ignore
+from storage.tables import InboxRow, WorkerRow
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +54,6 @@ current: contextvars.ContextVar[InboxMark | None] = contextvars.ContextVar("inbo
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
-
-
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
 
 
 def _chat_lock_key(chat_id: int) -> int:
@@ -138,20 +134,12 @@ class InboxStore:
         self.sessions = sessions
         self.worker = worker
 
-    @staticmethod
-    def _dialect(session: AsyncSession) -> str:
-        return session.bind.dialect.name if session.bind is not None else "sqlite"
-
     async def record(self, update_id: int, chat_id: int | None, payload: dict[str, Any]) -> bool:
         """Record an update pending (the webhook's way in); False when it was recorded before."""
         async with self.sessions() as session, session.begin():
-            statement = (
-                _insert(self._dialect(session))(InboxRow)
-                .values(
-                    update_id=update_id, chat_id=chat_id, payload=payload, received_at=_utcnow(),
-                    worker=self.worker,
-                )
-                .on_conflict_do_nothing(index_elements=["update_id"])
+            statement = insert_or_ignore(session, InboxRow, ["update_id"]).values(
+                update_id=update_id, chat_id=chat_id, payload=payload, received_at=_utcnow(),
+                worker=self.worker,
             )  # fmt: skip
             result = await session.execute(statement)
             return int(getattr(result, "rowcount", 0) or 0) > 0
@@ -163,21 +151,11 @@ class InboxStore:
             return
         now = _utcnow()
         async with self.sessions() as session, session.begin():
-            statement = (
-                _insert(self._dialect(session))(InboxRow)
-                .values(
-                    [
-                        {
-                            "update_id": u,
-                            "chat_id": c,
-                            "payload": p,
-                            "received_at": now,
-                            "worker": self.worker,
-                        }
-                        for u, c, p in items
-                    ]
-                )
-                .on_conflict_do_nothing(index_elements=["update_id"])
+            statement = insert_or_ignore(session, InboxRow, ["update_id"]).values(
+                [
+                    {"update_id": u, "chat_id": c, "payload": p, "received_at": now, "worker": self.worker}
+                    for u, c, p in items
+                ]
             )
             await session.execute(statement)
 
@@ -201,7 +179,7 @@ class InboxStore:
                 .order_by(InboxRow.update_id)
                 .limit(limit)
             )
-            if self._dialect(session) == "postgresql":
+            if dialect_of(session) == "postgresql":
                 query = query.with_for_update(skip_locked=True)
             rows = (await session.execute(query)).all()
             if not rows:

@@ -20,7 +20,7 @@ from sqlalchemy import ColumnElement, and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.model import OutboxStatus
-from storage.models import OutboxRow
+from storage.tables import OutboxRow
 
 PURGED = "purged"
 DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value)

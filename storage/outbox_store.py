@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import aliased
 
 from domain.model import OutboxStatus
-from storage.models import ChannelAccountRow, OutboxRow, PersonRow, UploadRow
+from storage.tables import ChannelAccountRow, OutboxRow, PersonRow, UploadRow
 from storage.workers import live_ids, utcnow
 
 OPEN = (OutboxStatus.PENDING.value, OutboxStatus.SENDING.value)

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.ports import Unreadable
-from storage.models import ConversationRow, DeclarationRow
+from storage.tables import ConversationRow, DeclarationRow
 
 log = logging.getLogger(__name__)
 

@@ -16,11 +16,11 @@ import functools
 from typing import Any, cast
 
 from sqlalchemy import Column, Table, and_, bindparam, delete, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import BindParameter
 
 from domain.model import OutboxStatus
-from storage.models import (
+from storage.base import dialect_insert, insert_or_ignore
+from storage.tables import (
     CadreVillageRow,
     ChannelAccountRow,
     ConversationRow,
@@ -134,26 +134,18 @@ OUTBOX_PAYLOAD = (
 )
 
 
-def _insert(dialect: str) -> Any:
-    return postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-
 @functools.cache
 def outbox_insert(dialect: str) -> Any:
     """Insert outbox rows (executed with a list of rows), skipping keys queued before; returns
     (id, key) of those inserted."""
-    return (
-        _insert(dialect)(OUTBOX)
-        .on_conflict_do_nothing(index_elements=["key"])
-        .returning(OUTBOX.c.id, OUTBOX.c.key)
-    )
+    return insert_or_ignore(dialect, OUTBOX, ["key"]).returning(OUTBOX.c.id, OUTBOX.c.key)
 
 
 @functools.cache
 def inbox_done(dialect: str) -> Any:
     """Record an update as handled (:u_update, :u_chat, :u_worker, :u_at), dropping its
     payload: a new row, or the one the poller or the webhook recorded."""
-    statement = _insert(dialect)(INBOX).values(
+    statement = dialect_insert(dialect, INBOX).values(
         update_id=bindparam("u_update"),
         chat_id=bindparam("u_chat"),
         payload=None,

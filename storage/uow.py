@@ -9,9 +9,20 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from storage import notification_repos, web_repos
-from storage import repositories as repos
+from storage.cases import AttachmentRepository, DeclarationRepository, EventLog, TaskRepository
+from storage.conversations import ConversationRepository
+from storage.limits import RateLimits
+from storage.notifications import (
+    CampaignRepository,
+    DeliveryRepository,
+    LedgerRepository,
+    NoticeRepository,
+    ScheduleRepository,
+)
+from storage.outbox import OUTBOX_TOUCHED, Outbox, Splitter
 from storage.outbox_store import Claimed, Mark
+from storage.people import GeographyRepository, InviteRepository, PersonRepository
+from storage.web import ScanRepository, UploadRepository
 
 log = logging.getLogger(__name__)
 
@@ -24,28 +35,28 @@ Answered = Callable[[int], Mark | None]
 class SqlUnitOfWork:
     """The one implementation of domain.ports.UnitOfWork."""
 
-    geography: repos.GeographyRepository
-    persons: repos.PersonRepository
-    invites: repos.InviteRepository
-    conversations: repos.ConversationRepository
-    declarations: repos.DeclarationRepository
-    tasks: repos.TaskRepository
-    events: repos.EventLog
-    attachments: repos.AttachmentRepository
-    outbox: repos.Outbox
-    limits: repos.RateLimits
-    schedule: notification_repos.ScheduleRepository
-    notices: notification_repos.NoticeRepository
-    delivery: notification_repos.DeliveryRepository
-    campaigns: notification_repos.CampaignRepository
-    ledger: notification_repos.LedgerRepository
-    scans: web_repos.ScanRepository
-    uploads: web_repos.UploadRepository
+    geography: GeographyRepository
+    persons: PersonRepository
+    invites: InviteRepository
+    conversations: ConversationRepository
+    declarations: DeclarationRepository
+    tasks: TaskRepository
+    events: EventLog
+    attachments: AttachmentRepository
+    outbox: Outbox
+    limits: RateLimits
+    schedule: ScheduleRepository
+    notices: NoticeRepository
+    delivery: DeliveryRepository
+    campaigns: CampaignRepository
+    ledger: LedgerRepository
+    scans: ScanRepository
+    uploads: UploadRepository
 
     def __init__(
         self,
         sessions: async_sessionmaker[AsyncSession],
-        split: repos.Splitter | None = None,
+        split: Splitter | None = None,
         *,
         worker: str | None = None,
         on_commit: OnCommit | None = None,
@@ -65,23 +76,23 @@ class SqlUnitOfWork:
     async def __aenter__(self) -> Self:
         session = self._sessions()
         self._session = session
-        self.geography = repos.GeographyRepository(session)
-        self.persons = repos.PersonRepository(session)
-        self.invites = repos.InviteRepository(session)
-        self.conversations = repos.ConversationRepository(session)
-        self.declarations = repos.DeclarationRepository(session)
-        self.tasks = repos.TaskRepository(session)
-        self.events = repos.EventLog(session)
-        self.attachments = repos.AttachmentRepository(session)
-        self.outbox = repos.Outbox(session, self._split, worker=self._worker, answered=self._answered)
-        self.schedule = notification_repos.ScheduleRepository(session)
-        self.notices = notification_repos.NoticeRepository(session)
-        self.delivery = notification_repos.DeliveryRepository(session, self._split)
-        self.campaigns = notification_repos.CampaignRepository(session)
-        self.ledger = notification_repos.LedgerRepository(session)
-        self.scans = web_repos.ScanRepository(session)
-        self.limits = repos.RateLimits(session)
-        self.uploads = web_repos.UploadRepository(session)
+        self.geography = GeographyRepository(session)
+        self.persons = PersonRepository(session)
+        self.invites = InviteRepository(session)
+        self.conversations = ConversationRepository(session)
+        self.declarations = DeclarationRepository(session)
+        self.tasks = TaskRepository(session)
+        self.events = EventLog(session)
+        self.attachments = AttachmentRepository(session)
+        self.outbox = Outbox(session, self._split, worker=self._worker, answered=self._answered)
+        self.schedule = ScheduleRepository(session)
+        self.notices = NoticeRepository(session)
+        self.delivery = DeliveryRepository(session, self._split)
+        self.campaigns = CampaignRepository(session)
+        self.ledger = LedgerRepository(session)
+        self.scans = ScanRepository(session)
+        self.limits = RateLimits(session)
+        self.uploads = UploadRepository(session)
         return self
 
     async def __aexit__(
@@ -107,9 +118,7 @@ class SqlUnitOfWork:
         await self.outbox.release_holds()  # a press held back and never settled is written as it is
         await session.commit()
         claimed = self.outbox.claimed
-        pending = self.outbox.wrote_pending or bool(
-            session.sync_session.info.pop(repos.OUTBOX_TOUCHED, False)
-        )
+        pending = self.outbox.wrote_pending or bool(session.sync_session.info.pop(OUTBOX_TOUCHED, False))
         self.wrote_pending = self.wrote_pending or pending
         self.outbox.reset()
         if pending and self._on_pending is not None:
@@ -123,7 +132,7 @@ class SqlUnitOfWork:
 
     async def rollback(self) -> None:
         await self.session.rollback()
-        self.session.sync_session.info.pop(repos.OUTBOX_TOUCHED, None)
+        self.session.sync_session.info.pop(OUTBOX_TOUCHED, None)
         self.outbox.reset()
 
 
@@ -146,7 +155,7 @@ class SqlUnitOfWorkFactory:
         self,
         sessions: async_sessionmaker[AsyncSession],
         *,
-        split: repos.Splitter | None = None,
+        split: Splitter | None = None,
         worker: str | None = None,
         on_commit: OnCommit | None = None,
         on_pending: Callable[[], None] | None = None,

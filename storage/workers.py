@@ -21,7 +21,7 @@ from sqlalchemy import Table, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from storage.db import urgent
-from storage.models import WorkerRow
+from storage.tables import WorkerRow
 
 log = logging.getLogger(__name__)
 

@@ -33,8 +33,8 @@ from domain.model import OutboxStatus
 from locales import catalog_for, gettext
 from qr.links import deep_link
 from qr.payload import sign_village
-from storage.models import Base
 from storage.outbox_store import OutboxStore
+from storage.tables import Base
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from alembic import context
 from sqlalchemy.engine import Connection
 
 from storage.db import create_engine
-from storage.models import Base
+from storage.tables import Base
 
 config = context.config
 target_metadata = Base.metadata

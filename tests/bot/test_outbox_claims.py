@@ -20,8 +20,8 @@ from bot.sender import OutboxSender
 from domain.messages import Outgoing
 from handlers.keyboards import markup_of
 from storage.db import session_factory
-from storage.models import OutboxRow, WorkerRow
 from storage.outbox_store import OutboxStore
+from storage.tables import OutboxRow, WorkerRow
 from storage.uow import SqlUnitOfWorkFactory
 from storage.workers import WorkerRegistry, utcnow
 from tests.bot.test_sender import TOKEN, people, queue, statuses, texts, until

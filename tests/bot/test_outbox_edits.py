@@ -18,8 +18,8 @@ from bot.sender import OutboxSender
 from domain.messages import Action, Outgoing
 from handlers.keyboards import markup_of
 from storage.db import session_factory
-from storage.models import OutboxRow
 from storage.outbox_store import Mark, OutboxStore
+from storage.tables import OutboxRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.bot.test_sender import TOKEN, people
 from tests.emulator import BotAPIEmulator

@@ -21,8 +21,8 @@ from domain.messages import Action, Outgoing
 from domain.model import Channel, Role
 from handlers.keyboards import markup_of
 from storage.db import session_factory
-from storage.models import ChannelAccountRow, OutboxRow, UploadRow
 from storage.outbox_store import OutboxStore
+from storage.tables import ChannelAccountRow, OutboxRow, UploadRow
 from storage.uow import SqlUnitOfWorkFactory
 from storage.workers import WorkerRegistry
 from tests.emulator import BotAPIEmulator

@@ -17,7 +17,7 @@ from telegram import Bot, Update
 from bot.updates import SECRET_HEADER, Dispatcher, Incoming, Poller, Webhook, add_webhook_route, take_over
 from storage import inbox
 from storage.db import session_factory
-from storage.models import InboxRow
+from storage.tables import InboxRow
 from tests.emulator import BotAPIEmulator
 
 TOKEN = "123456:TEST-TOKEN"

@@ -12,7 +12,7 @@ from bot.service import Service
 from domain import roster
 from domain.model import Role
 from domain.validation import phone
-from storage.models import AttachmentRow, OutboxRow, PersonRow
+from storage.tables import AttachmentRow, OutboxRow, PersonRow
 from tests.e2e.conftest import Chat, bind, declare
 from tests.e2e.test_notices import NOTICE, write_notice
 from tests.emulator import BotAPIEmulator, EmuMessage

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.service import Service
 from bot.settings import Settings
 from domain import intake
-from storage.models import AttachmentRow, ConversationRow, DeclarationRow, InboxRow, QrScanRow
+from storage.tables import AttachmentRow, ConversationRow, DeclarationRow, InboxRow, QrScanRow
 from tests.e2e.conftest import Chat, bind, declare, village_payload
 from tests.emulator import BotAPIEmulator, EmuMessage
 from tests.support import SHANGHAI, FakeClock, seed_roster

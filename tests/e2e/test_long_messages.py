@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.limits import TEXT_LIMIT, utf16_len
 from bot.service import Service
 from domain.model import CaseEvent, Channel, OutboxStatus
-from storage.models import OutboxRow
+from storage.tables import OutboxRow
 from tests.e2e.conftest import Chat, bind
 from tests.e2e.test_procedure import clocked, declaration_receipt, submitted  # noqa: F401 (the fixture)
 from tests.emulator import EmuMessage

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from bot.service import Service
 from bot.settings import Settings
 from domain.model import Channel, Role
-from storage.models import OutboxRow
+from storage.tables import OutboxRow
 from tests.e2e.conftest import Chat, bind
 from tests.emulator import BotAPIEmulator, EmuMessage
 from tests.support import FakeClock, seed_roster

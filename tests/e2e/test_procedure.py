@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from bot.service import Service
 from bot.settings import Settings
-from storage.models import CaseEventRow, DeclarationRow, TaskRow
+from storage.tables import CaseEventRow, DeclarationRow, TaskRow
 from tests.e2e.conftest import Chat, bind, declare, visit
 from tests.emulator import BotAPIEmulator, EmuMessage
 from tests.support import SHANGHAI, FakeClock, seed_roster

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 
 from bot.service import Service
 from bot.settings import Settings
-from storage.models import CaseEventRow, DeclarationRow, OutboxRow
+from storage.tables import CaseEventRow, DeclarationRow, OutboxRow
 from tests.e2e.conftest import Chat, bind, declare, village_payload
 from tests.support import FakeClock, seed_roster
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 
 from bot.service import Service
 from domain.validation import phone
-from storage.models import AttachmentRow, DeclarationRow
+from storage.tables import AttachmentRow, DeclarationRow
 from tests.e2e.conftest import Chat, bind, declare, village_payload
 from tests.e2e.test_intake import consent
 from tests.emulator import BotAPIEmulator

@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from bot.service import Service
 from bot.settings import Settings
-from storage.models import DeclarationRow, OutboxRow
+from storage.tables import DeclarationRow, OutboxRow
 from tests.e2e.conftest import Chat, bind, declare, service_today, village_payload, visit
 from tests.emulator import BotAPIEmulator
 

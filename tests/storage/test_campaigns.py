@@ -12,7 +12,7 @@ from domain import campaigns, schedule
 from domain.actor import actor_for
 from domain.model import Channel
 from storage.db import session_factory
-from storage.models import OutboxRow, ScheduledRow
+from storage.tables import OutboxRow, ScheduledRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.domain.test_campaigns import rows
 from tests.support import SHANGHAI, FakeClock, seed_roster

@@ -11,9 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from domain.messages import Outgoing
 from domain.model import CaseEvent, Channel, OutboxStatus, Role
 from storage.db import session_factory
-from storage.models import CaseEventRow, DeclarationRow, OutboxRow, TaskRow
 from storage.outbox_retention import purge_done_before
 from storage.outbox_store import OutboxStore
+from storage.tables import CaseEventRow, DeclarationRow, OutboxRow, TaskRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.storage.test_storage import _declaration
 from tests.support import FakeClock

@@ -15,7 +15,7 @@ from domain.model import Channel, Role, ScheduledItem
 from domain.ports import Clock, UnitOfWork
 from storage.db import session_factory
 from storage.migrate import upgrade
-from storage.models import OutboxRow, ScheduledRow
+from storage.tables import OutboxRow, ScheduledRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, database
 

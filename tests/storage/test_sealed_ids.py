@@ -10,8 +10,8 @@ from bot.crypto import FernetProtector
 from domain import intake
 from domain.model import Flow, NewDeclaration, Role
 from storage.db import session_factory
-from storage.models import ConversationRow, DeclarationRow
 from storage.sealed_ids import RotationCounts, rotate
+from storage.tables import ConversationRow, DeclarationRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, seed_roster
 

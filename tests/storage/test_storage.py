@@ -16,8 +16,8 @@ from domain.model import Channel, DeclarationStatus, Flow, NewDeclaration, Role,
 from locales.render import text_of
 from storage.db import session_factory
 from storage.migrate import upgrade
-from storage.models import OutboxRow
 from storage.outbox_store import OutboxStore
+from storage.tables import OutboxRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, seed_roster
 
@@ -318,7 +318,7 @@ async def test_migrations_match_the_models(engine: AsyncEngine) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
-    from storage.models import Base
+    from storage.tables import Base
 
     def diff(connection: object) -> list[object]:
         context = MigrationContext.configure(connection, opts={"compare_type": False})  # type: ignore[arg-type]

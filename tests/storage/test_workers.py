@@ -13,7 +13,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.db import session_factory
-from storage.models import WorkerRow
+from storage.tables import WorkerRow
 from storage.workers import WorkerRegistry, live_ids, utcnow
 
 

@@ -11,7 +11,7 @@ import pytest
 from aiohttp import ClientTimeout
 
 from bot.webform.safety import MAX_BODY, MAX_TEXT_BODY, MAX_TEXT_PART
-from storage.models import DeclarationRow, UploadRow
+from storage.tables import DeclarationRow, UploadRow
 from tests.web.conftest import Site, answers
 from tests.web.test_pages import count, form_path
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from bot.webform.safety import MAX_BODY, MAX_PHOTO
 from domain.model import Channel, Role
 from qr.cadre_links import sign_cadre_link
-from storage.models import AttachmentRow, DeclarationRow, OutboxRow, QrScanRow, UploadRow
+from storage.tables import AttachmentRow, DeclarationRow, OutboxRow, QrScanRow, UploadRow
 from tests.web.conftest import SECRET, Site, answers
 
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 2000

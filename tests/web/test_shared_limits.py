@@ -20,8 +20,8 @@ from bot.webform.safety import Counters, Limits
 from domain.policy import load_policy
 from storage.db import create_engine, session_factory
 from storage.migrate import upgrade
-from storage.models import RateLimitRow
 from storage.outbox_store import OutboxStore
+from storage.tables import RateLimitRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, database, postgres_url, seed_roster
 from tests.web.conftest import SECRET, Site, answers, public_pages

@@ -1,17 +1,16 @@
-"""Repositories of the schedule, notices and delivery state: return dataclasses, never commit."""
+"""Repositories of the schedule, notices, campaigns, the ledger and delivery state: return
+dataclasses, never commit."""
 
 from __future__ import annotations
 
-import logging
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import func, insert, or_, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.delivery import CHANNELS, choose
+from domain.delivery import CHANNELS
 from domain.messages import Queued
 from domain.model import (
     Campaign,
@@ -31,7 +30,10 @@ from domain.model import (
     ScheduledItem,
     Village,
 )
-from storage.models import (
+from storage import outbox
+from storage.base import Repo, dialect_insert, insert_or_ignore, rowcount
+from storage.people import GeographyRepository
+from storage.tables import (
     CadreVillageRow,
     CampaignPhaseRow,
     CampaignRow,
@@ -49,37 +51,18 @@ from storage.models import (
     TownshipRow,
     VillageRow,
 )
-from storage.repositories import (
-    GeographyRepository,
-    PersonRepository,
-    Splitter,
-    _Repo,
-    _rowcount,
-    bound_to,
-    outbox_rows,
-)
-
-log = logging.getLogger(__name__)
-BOUND_CHUNK = 5000  # person ids a query asks about at once (both databases cap the parameters)
 
 PENDING = "pending"
 DONE = "done"
 FAILED = "failed"
 
 
-def _dialect_insert(repo: _Repo, table: Any) -> Any:
-    dialect = repo.session.bind.dialect.name if repo.session.bind else "sqlite"
-    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
-
-
-class ScheduleRepository(_Repo):
+class ScheduleRepository(Repo):
     async def add(self, key: str, kind: str, due_at: datetime, payload: dict[str, Any], at: datetime) -> bool:
-        statement = (
-            _dialect_insert(self, ScheduledRow)
-            .values(key=key, kind=kind, payload=payload, status=PENDING, due_at=due_at, created_at=at)
-            .on_conflict_do_nothing(index_elements=["key"])
+        statement = insert_or_ignore(self.session, ScheduledRow, ["key"]).values(
+            key=key, kind=kind, payload=payload, status=PENDING, due_at=due_at, created_at=at
         )
-        return _rowcount(await self.session.execute(statement)) == 1
+        return rowcount(await self.session.execute(statement)) == 1
 
     async def due(self, now: datetime, limit: int) -> list[ScheduledItem]:
         rows = await self.session.scalars(
@@ -113,7 +96,7 @@ class ScheduleRepository(_Repo):
         return self.session.begin_nested()
 
 
-class NoticeRepository(_Repo):
+class NoticeRepository(Repo):
     @staticmethod
     def _notice(row: NoticeRow) -> Notice:
         return Notice(
@@ -172,7 +155,7 @@ class NoticeRepository(_Repo):
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def next_remind_round(self, notice_id: int) -> int:
         await self.session.execute(
@@ -288,7 +271,7 @@ class NoticeRepository(_Repo):
             )
             .values(acknowledged_at=at)
         )
-        if _rowcount(result) == 1:
+        if rowcount(result) == 1:
             return True
         exists = await self.session.scalar(
             select(func.count())
@@ -298,8 +281,8 @@ class NoticeRepository(_Repo):
         return False if exists else None
 
 
-class DeliveryRepository(_Repo):
-    def __init__(self, session: AsyncSession, split: Splitter | None = None) -> None:
+class DeliveryRepository(Repo):
+    def __init__(self, session: AsyncSession, split: outbox.Splitter | None = None) -> None:
         super().__init__(session)
         self.split = split
 
@@ -313,7 +296,7 @@ class DeliveryRepository(_Repo):
             )
             .values(unreachable_at=at)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def townships_of(self, person_id: int) -> list[int]:
         own = await self.session.scalar(select(PersonRow.township_id).where(PersonRow.id == person_id))
@@ -358,38 +341,11 @@ class DeliveryRepository(_Repo):
         ]
 
     async def queue_many(self, messages: list[Queued], at: datetime) -> int:
-        """Queue keyed messages, a long one as several rows, each on its person's channel (the
-        first of `CHANNELS` they have an address on); those to a person with none are left out."""
-        if not messages:
-            return 0
-        wanted = sorted({m.person_id for m in messages})
-        bound: dict[int, tuple[str | None, set[str]]] = {}
-        for start in range(0, len(wanted), BOUND_CHUNK):
-            found = await self.session.execute(bound_to(wanted[start : start + BOUND_CHUNK]))
-            for person_id, locale, channel in found.all():
-                bound.setdefault(person_id, (locale, set()))[1].add(channel)
-        to: dict[int, tuple[str | None, Channel]] = {}
-        for person_id, (locale, channels) in bound.items():
-            chosen = choose(channels)
-            if chosen is not None:
-                to[person_id] = (locale, chosen)
-        if unbound := sum(1 for m in messages if m.person_id not in to):
-            log.info("outbox: %s messages not queued: no address to send them to", unbound)
-        rows = [
-            row
-            for m in messages
-            if m.person_id in to
-            for row in outbox_rows(
-                m.key, m.person_id, to[m.person_id][1], m.message, to[m.person_id][0], at, self.split
-            )
-        ]
-        if not rows:
-            return 0
-        statement = _dialect_insert(self, OutboxRow).on_conflict_do_nothing(index_elements=["key"])
-        return _rowcount(await self.session.execute(statement, rows))
+        """Queue keyed messages, each on its person's channel (written by the outbox's writer)."""
+        return await outbox.queue_many(self.session, messages, at, self.split)
 
 
-class CampaignRepository(_Repo):
+class CampaignRepository(Repo):
     async def add(
         self, township_id: int, name: str, reports: dict[str, Any], village_ids: list[int], at: datetime
     ) -> int:
@@ -448,12 +404,10 @@ class CampaignRepository(_Repo):
         return [GeographyRepository.village_of(row, name) for row, name in result.all()]
 
     async def mark_done(self, phase_id: int, village_id: int, person_id: int, at: datetime) -> bool:
-        statement = (
-            _dialect_insert(self, PhaseDoneRow)
-            .values(phase_id=phase_id, village_id=village_id, person_id=person_id, at=at)
-            .on_conflict_do_nothing(index_elements=["phase_id", "village_id"])
+        statement = insert_or_ignore(self.session, PhaseDoneRow, ["phase_id", "village_id"]).values(
+            phase_id=phase_id, village_id=village_id, person_id=person_id, at=at
         )
-        return _rowcount(await self.session.execute(statement)) == 1
+        return rowcount(await self.session.execute(statement)) == 1
 
     async def _campaign(self, row: CampaignRow | None) -> Campaign | None:
         if row is None:
@@ -508,14 +462,14 @@ class CampaignRepository(_Repo):
         }
         replace = {k: v for k, v in values.items() if k not in ("campaign_id", "period", "village_id")}
         statement = (
-            _dialect_insert(self, ReportRow)
+            dialect_insert(self.session, ReportRow)
             .values(**values)
             .on_conflict_do_update(index_elements=["campaign_id", "period", "village_id"], set_=replace)
         )
         await self.session.execute(statement)
 
 
-class LedgerRepository(_Repo):
+class LedgerRepository(Repo):
     def _query(self) -> Any:
         return select(LedgerItemRow, VillageRow.name).join(
             VillageRow, VillageRow.id == LedgerItemRow.village_id
@@ -556,7 +510,7 @@ class LedgerRepository(_Repo):
             .where(LedgerItemRow.id == item_id, LedgerItemRow.status == LedgerStatus.OPEN.value)
             .values(status=LedgerStatus.CLOSED.value, closed_at=at, closed_by=person_id)
         )
-        return _rowcount(result) == 1
+        return rowcount(result) == 1
 
     async def of_villages(self, village_ids: tuple[int, ...], *, open_only: bool) -> list[LedgerItem]:
         query = self._query().where(LedgerItemRow.village_id.in_(village_ids))
@@ -572,12 +526,3 @@ class LedgerRepository(_Repo):
             .order_by(LedgerItemRow.status.desc(), LedgerItemRow.deadline, LedgerItemRow.id)
         )
         return [self._item(*found) for found in result.all()]
-
-
-__all__ = [
-    "CampaignRepository",
-    "DeliveryRepository",
-    "NoticeRepository",
-    "PersonRepository",
-    "ScheduleRepository",
-]

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from domain.model import ScanTotal
-from storage.models import QrScanRow, UploadRow
+from storage.base import Repo, dialect_insert
+from storage.tables import QrScanRow, UploadRow
 
 
-class ScanRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class ScanRepository(Repo):
     async def count(self, village_code: str, batch: str, channel: str, day: date) -> None:
         """One more scan; the day's row is made by the first."""
-        dialect = self.session.bind.dialect.name if self.session.bind else "sqlite"
-        insert: Any = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        statement = insert(QrScanRow).values(
+        statement = dialect_insert(self.session, QrScanRow).values(
             village_code=village_code, batch=batch, channel=channel, day=day, count=1
         )
         statement = statement.on_conflict_do_update(
@@ -46,10 +39,7 @@ class ScanRepository:
         ]
 
 
-class UploadRepository:
-    def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-
+class UploadRepository(Repo):
     async def add(self, content_type: str, data: bytes, at: datetime) -> int:
         row = UploadRow(content_type=content_type, data=data, at=at)
         self.session.add(row)
