@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from domain import buttons as b
@@ -42,9 +42,14 @@ NEXT_STEP = {
 }
 
 
-def _line(declaration: Declaration, task: Task | None, now: datetime) -> dict[str, Any]:
+def due_day(task: Task | None, now: datetime) -> date | None:
+    """When the step a case waits for is due, as a day in the service's zone; None when nothing is."""
     due = task.due_at if task and task.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED) else None
-    due = due.astimezone(now.tzinfo) if due else None  # stored in UTC, shown in the service's zone
+    return due.astimezone(now.tzinfo).date() if due else None  # stored in UTC
+
+
+def _line(declaration: Declaration, task: Task | None, now: datetime) -> dict[str, Any]:
+    due = due_day(task, now)
     return {
         "$t": "status.line_due" if due else "status.line",
         "$with": {
@@ -52,7 +57,7 @@ def _line(declaration: Declaration, task: Task | None, now: datetime) -> dict[st
             "date": day(declaration.created_at.astimezone(now.tzinfo).date().isoformat()),
             "state": text(f"state.{declaration.status.value}"),
             "next": text(NEXT_STEP.get(declaration.status, "status.next_none")),
-            "due": day(due.date().isoformat()) if due else "",
+            "due": day(due.isoformat()) if due else "",
         },
     }
 

@@ -8,18 +8,22 @@ same use case the chat's confirm button calls.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from domain import risk_types, validation
 from domain.actor import Actor
+from domain.household import NEXT_STEP, due_day
 from domain.intake import CONSENT_VERSION, RELATIONS, Draft, open_declaration_of, steps, submit
 from domain.messages import Outcome, Outgoing
-from domain.model import HOTLINE, UPLOAD_REF, Declaration, Person, Role, Village
-from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
+from domain.model import HOTLINE, UPLOAD_REF, Declaration, DeclarationStatus, Person, Role, Village
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork, Unreadable
 from domain.validation import Invalid
 
+log = logging.getLogger(__name__)
 MAX_FIELD = 1000  # characters; no single field of the form may be longer (the description's limit)
 
 
@@ -206,10 +210,49 @@ async def offer_links(
     return Outcome(locale=actor.locale, done=villages is not None)
 
 
-# --- the status page ---------------------------------------------------------------------------
+# --- the receipt and the status page ------------------------------------------------------------
 
 
-async def look_up(uow: UnitOfWork, receipt: str, raw_phone: str) -> Declaration | None:
+async def village_of(uow: UnitOfWork, village_code: str) -> Village | None:
+    """The village of a printed code, without counting a scan (the form's own requests)."""
+    return await uow.geography.village_by_code(village_code)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the receipt page shows: the number and the village, nothing else."""
+
+    receipt: str
+    village: str
+
+
+async def receipt_of(uow: UnitOfWork, receipt: str) -> Receipt | None:
+    declaration = await uow.declarations.by_receipt(receipt)
+    village = await uow.geography.village(declaration.village_id) if declaration else None
+    if declaration is None or village is None:
+        return None
+    return Receipt(declaration.receipt, village.name)
+
+
+@dataclass(frozen=True)
+class Status:
+    """Where a declaration stands, as the status page shows it (the chat's 我的申报 line, and the
+    risk types and the masked ID number)."""
+
+    receipt: str
+    village: str
+    submitted_on: date  # in the service's zone
+    state: DeclarationStatus
+    next_step: str  # catalog key
+    due: date | None
+    risks: tuple[str, ...]
+    id_masked: str | None  # None: no ID number given
+    id_unreadable: bool = False  # sealed under a key the service no longer has
+
+
+async def look_up(
+    uow: UnitOfWork, clock: Clock, protector: Protector, receipt: str, raw_phone: str
+) -> Status | None:
     """The declaration with this receipt number, only when the phone number is its own."""
     try:
         number = validation.phone(raw_phone)
@@ -221,4 +264,26 @@ async def look_up(uow: UnitOfWork, receipt: str, raw_phone: str) -> Declaration 
     declaration = await uow.declarations.by_receipt(cleaned)
     if declaration is None or declaration.phone != number:
         return None
-    return declaration
+    village = await uow.geography.village(declaration.village_id)
+    if village is None:
+        return None
+    task = await uow.tasks.for_declaration(declaration.id)
+    now = clock.now()
+    masked, unreadable = None, False
+    if declaration.id_sealed:
+        try:
+            masked = validation.mask_id(protector.unseal(declaration.id_sealed))
+        except Unreadable:  # sealed under a key the service no longer has: say so, not a failure
+            log.warning("status page: declaration %s has an ID number no key opens", declaration.id)
+            unreadable = True
+    return Status(
+        receipt=declaration.receipt,
+        village=village.name,
+        submitted_on=declaration.created_at.astimezone(now.tzinfo).date(),
+        state=declaration.status,
+        next_step=NEXT_STEP.get(declaration.status, "status.next_none"),
+        due=due_day(task, now),
+        risks=declaration.risk_types,
+        id_masked=masked,
+        id_unreadable=unreadable,
+    )

@@ -37,10 +37,9 @@ from bot.webform.safety import (
     security_headers,
     set_csrf_cookie,
 )
-from domain import validation, web_intake
-from domain.household import NEXT_STEP
-from domain.model import Person, TaskStatus, Village
-from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork, Unreadable
+from domain import web_intake
+from domain.model import Person, Village
+from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.web_intake import Photo
 from qr.cadre_links import verify_cadre_link
 from qr.links import deep_link
@@ -129,7 +128,7 @@ class PublicPages:
                 )
                 await uow.commit()
             else:
-                village = await uow.geography.village_by_code(scanned.village_code)
+                village = await web_intake.village_of(uow, scanned.village_code)
         return village
 
     async def _target(self, request: web.Request) -> Target | web.Response:
@@ -242,14 +241,13 @@ class PublicPages:
     async def show_receipt(self, request: web.Request) -> web.Response:
         """The receipt page a submitted form is redirected to: the number and the village only."""
         receipt = receipt_of(self.deps.secret, request.match_info["token"][:80])
-        declaration = None
+        found = None
         if receipt is not None:
             async with self.deps.uow() as uow:
-                declaration = await uow.declarations.by_receipt(receipt)
-                village = await uow.geography.village(declaration.village_id) if declaration else None
-        if declaration is None or village is None:
+                found = await web_intake.receipt_of(uow, receipt)
+        if found is None:
             return self._message(request, 404, "web.not_found_title", "start.bad_payload")
-        return self._html(request, pages.receipt(declaration.receipt, village.name))
+        return self._html(request, pages.receipt(found.receipt, found.village))
 
     # --- the status page ----------------------------------------------------------------------
 
@@ -274,38 +272,26 @@ class PublicPages:
             return self._message(request, 403, "web.csrf_title", "web.csrf")
         receipt, phone = str(form.get("receipt", ""))[:40], str(form.get("phone", ""))[:40]
         async with self.deps.uow() as uow:
-            declaration = await web_intake.look_up(uow, receipt, phone)
-            task = await uow.tasks.for_declaration(declaration.id) if declaration else None
-            village = await uow.geography.village(declaration.village_id) if declaration else None
-        if declaration is None or village is None:
+            status = await web_intake.look_up(uow, self.deps.clock, self.deps.protector, receipt, phone)
+        if status is None:
             cookie = csrf_cookie(request)
             token = csrf_token(self.deps.secret, cookie[0], "/status")
             return self._html(
                 request, pages.status_form(token, receipt=receipt, not_found=True), cookie=cookie
             )
-        zone = self.deps.clock.now().tzinfo
         shown = pages.value
         rows = [
-            ("web.receipt", declaration.receipt),
-            ("web.village", village.name),
-            (
-                "web.submitted_on",
-                shown({"$date": declaration.created_at.astimezone(zone).date().isoformat()}, pages.LANG),
-            ),
-            ("web.state", shown({"$t": f"state.{declaration.status.value}"}, pages.LANG)),
-            ("web.next", shown({"$t": NEXT_STEP.get(declaration.status, "status.next_none")}, pages.LANG)),
+            ("web.receipt", status.receipt),
+            ("web.village", status.village),
+            ("web.submitted_on", shown({"$date": status.submitted_on.isoformat()}, pages.LANG)),
+            ("web.state", shown({"$t": f"state.{status.state.value}"}, pages.LANG)),
+            ("web.next", shown({"$t": status.next_step}, pages.LANG)),
         ]
-        if task and task.due_at and task.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED):
-            rows.append(
-                ("web.due", shown({"$date": task.due_at.astimezone(zone).date().isoformat()}, pages.LANG))
-            )
-        rows.append(("web.risks_short", shown({"$risks": list(declaration.risk_types)}, pages.LANG)))
-        if declaration.id_sealed:
-            try:
-                masked = validation.mask_id(self.deps.protector.unseal(declaration.id_sealed))
-            except Unreadable:  # sealed under a key the service no longer has: say so, not a 500
-                log.warning("status page: declaration %s has an ID number no key opens", declaration.id)
-                masked = shown({"$t": "web.id_unreadable"}, pages.LANG)
+        if status.due is not None:
+            rows.append(("web.due", shown({"$date": status.due.isoformat()}, pages.LANG)))
+        rows.append(("web.risks_short", shown({"$risks": list(status.risks)}, pages.LANG)))
+        if status.id_masked is not None or status.id_unreadable:
+            masked = status.id_masked or shown({"$t": "web.id_unreadable"}, pages.LANG)
             rows.append(("web.id_number_short", masked))
         return self._html(request, pages.status(rows))
 
