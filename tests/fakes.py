@@ -31,9 +31,10 @@ from typing import Any, NamedTuple, Self, TypeVar
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
 from domain.actor import Actor, actor_for
+from domain.buttons import Button
 from domain.cases import receipt_number, submit_declaration
 from domain.delivery import CHANNELS
-from domain.messages import Outgoing, Queued
+from domain.messages import Outcome, Outgoing, Queued
 from domain.model import (
     Attachment,
     Campaign,
@@ -1266,6 +1267,24 @@ class World:
             result = await use_case(uow, self.clock, actor)
             await uow.commit()
         return result
+
+    async def press(self, address: str, button: Button) -> Outcome:
+        """A press as the Telegram handler runs it: the button's packed data to its use case."""
+        from handlers.buttons import use_case_for  # the handlers' table of buttons, as the chat
+
+        use_case = use_case_for(button.pack(), self.services)
+        assert use_case is not None
+        return await self.run(address, use_case)
+
+    async def say(self, address: str, text: str) -> None:
+        """Typed text, as the chat's message handler passes it to the router."""
+        from domain.conversations import router
+        from domain.dialogue import Said
+
+        services = self.services
+        await self.run(
+            address, lambda uow, clock, actor: router.answer(uow, services, actor, Said.typed(text))
+        )
 
     def texts_to(self, address: str) -> list[str]:
         return self.uow.texts_to(self.id(address))

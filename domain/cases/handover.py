@@ -6,7 +6,7 @@ from dataclasses import replace
 
 from domain import buttons as b
 from domain.actor import Actor
-from domain.cases.access import is_handler, is_township_of, open_task, refused
+from domain.cases.access import Opened, is_handler, is_township_of, open_task, refused
 from domain.cases.actions import step_actions
 from domain.cases.moves import FINAL
 from domain.messages import Action, Outcome, Outgoing
@@ -25,15 +25,21 @@ async def _may_hand_over(uow: UnitOfWork, person: Person, task: Task) -> str | N
     return None if task.acknowledged_by == person.id else "case.not_yours"
 
 
-async def offer_handover(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -> Outcome:
-    """转交: the colleagues of the same village the owner may hand the case to."""
+async def _open(uow: UnitOfWork, actor: Actor, task_id: int) -> Opened | Outcome:
+    """The case, when the actor may hand it on; else the refusal."""
     opened = await open_task(uow, actor, task_id)
     if isinstance(opened, Outcome):
         return opened
+    refusal = await _may_hand_over(uow, actor, opened.task)
+    return refused(actor, refusal) if refusal else opened
+
+
+async def offer_handover(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -> Outcome:
+    """转交: the colleagues of the same village the owner may hand the case to."""
+    opened = await _open(uow, actor, task_id)
+    if isinstance(opened, Outcome):
+        return opened
     task, declaration = opened.task, opened.declaration
-    refusal = await _may_hand_over(uow, actor, task)
-    if refusal:
-        return refused(actor, refusal)
     colleagues = [
         p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
     ]
@@ -57,13 +63,10 @@ async def offer_handover(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: i
 
 async def hand_over(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int, colleague_id: int) -> Outcome:
     """Give the case to a colleague of the same village (the owner, or township staff, may)."""
-    opened = await open_task(uow, actor, task_id)
+    opened = await _open(uow, actor, task_id)
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    refusal = await _may_hand_over(uow, actor, task)
-    if refusal:
-        return refused(actor, refusal)
     colleague = await uow.persons.get(colleague_id)
     if (
         colleague is None

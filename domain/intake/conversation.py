@@ -62,13 +62,18 @@ class _Turn:
     async def stay(self, draft: Draft, step: S | None = None) -> Conversation:
         at = (step or S(self.conv.step)).value
         now = self.clock.now()
-        await self.uow.conversations.update(self.conv.id, at, draft.to_json(), now)
-        self.conv = Conversation(self.conv.id, self.conv.person_id, self.conv.flow, at, draft.to_json(), now)
+        data = draft.to_json()
+        await self.uow.conversations.update(self.conv.id, at, data, now)
+        self.conv = Conversation(self.conv.id, self.conv.person_id, self.conv.flow, at, data, now)
         self.draft = draft
         return self.conv
 
+    async def question(self) -> Outgoing:
+        """The question of the step the conversation is at, from the draft in hand."""
+        return await STEP[S(self.conv.step)].ask(Asking(self.uow, self.conv.id, self.draft))
+
     async def again(self, key: str, **params: Any) -> None:
-        await self.say((await prompt(self.uow, self.conv)).led_by(key, **params))
+        await self.say((await self.question()).led_by(key, **params))
 
     async def go(
         self,
@@ -89,8 +94,8 @@ class _Turn:
             history.append(entry or current.value)
         nxt = after(draft, current)
         draft = draft.with_(history=tuple(history), editing=draft.editing and nxt is not S.CONFIRM)
-        moved = await self.stay(draft, nxt)
-        question = await prompt(self.uow, moved)
+        await self.stay(draft, nxt)
+        question = await self.question()
         await self.say(question.led_by(lead) if lead else question)
 
 
@@ -218,8 +223,8 @@ async def _back(turn: _Turn) -> Outcome:
         step = S(previous)
         if step is S.CONFIRM:
             draft = draft.with_(editing=False)
-    moved = await turn.stay(draft, step)
-    await turn.say(await prompt(turn.uow, moved))
+    await turn.stay(draft, step)
+    await turn.say(await turn.question())
     return Outcome(locale=turn.actor.locale)
 
 

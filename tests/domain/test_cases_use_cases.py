@@ -8,8 +8,6 @@ import pytest
 from domain import buttons as b
 from domain import cases, household
 from domain.actor import actor_for
-from domain.conversations import router
-from domain.dialogue import Said
 from domain.messages import Outcome, Outgoing
 from domain.model import Declaration, DeclarationStatus, Flow, Role, Task, TaskStatus, Verdict
 from tests.fakes import (
@@ -27,12 +25,6 @@ from tests.fakes import (
 )
 
 S = DeclarationStatus
-
-
-async def say(world: World, address: str, text: str) -> None:
-    await world.run(
-        address, lambda uow, clock, actor: router.answer(uow, world.services, actor, Said.typed(text))
-    )
 
 
 async def acknowledge(world: World, address: str, task_id: int) -> Outcome:
@@ -108,7 +100,7 @@ async def visited(world: World) -> tuple[Declaration, Task]:
     rules = world.services.rules
     c = conv(world, CADRE)
     await world.run(CADRE, lambda uow, clock, actor: cases.visit_day_button(uow, clock, rules, actor, c, 0))
-    await say(world, CADRE, "家中两人住院，收入下降")
+    await world.say(CADRE, "家中两人住院，收入下降")
     assert (
         await world.run(CADRE, lambda uow, clock, actor: cases.finish_visit(uow, clock, rules, actor, c))
     ).done
@@ -121,7 +113,7 @@ async def visited(world: World) -> tuple[Declaration, Task]:
 async def not_eligible(world: World) -> tuple[Declaration, Task]:
     declaration, task = await visited(world)
     await verdict(world, CADRE, task.id, Verdict.NOT_ELIGIBLE)
-    await say(world, CADRE, "家庭人均收入高于监测线")
+    await world.say(CADRE, "家庭人均收入高于监测线")
     assert world.declaration(declaration.id).status is S.NOT_ELIGIBLE
     for address in (FARMER, CADRE):
         world.unread(address)
@@ -133,7 +125,7 @@ async def objected(world: World) -> tuple[Declaration, Task]:
     await world.run(
         FARMER, lambda uow, clock, actor: cases.start_objection(uow, clock, actor, declaration.id)
     )
-    await say(world, FARMER, "我家确实困难，收入没有那么高")
+    await world.say(FARMER, "我家确实困难，收入没有那么高")
     assert world.declaration(declaration.id).status is S.OBJECTED
     for address in (FARMER, CADRE, STAFF):
         world.unread(address)
@@ -218,7 +210,7 @@ async def test_visit_then_not_eligible_with_a_reason_then_objection_and_township
     await world.run(
         CADRE, lambda uow, clock, actor: cases.visit_day_button(uow, clock, rules, actor, visit.id, 0)
     )
-    await say(world, CADRE, "家中两人住院，收入下降")
+    await world.say(CADRE, "家中两人住院，收入下降")
     assert keys(world.unread(CADRE)) == ["visit.ask_date", "visit.ask_notes", "visit.ask_photos"]
     outcome = await world.run(
         CADRE, lambda uow, clock, actor: cases.finish_visit(uow, clock, rules, actor, visit.id)
@@ -238,10 +230,10 @@ async def test_visit_then_not_eligible_with_a_reason_then_objection_and_township
     asking = world.conversation(CADRE)
     assert asking is not None and asking.flow is Flow.VERDICT_REASON
     assert world.declaration(declaration.id).status is S.VISITED
-    await say(world, CADRE, "高")
+    await world.say(CADRE, "高")
     assert keys(world.unread(CADRE)) == ["case.ask_reason", "validate.reason"]
     assert world.conversation(CADRE) == asking
-    await say(world, CADRE, "家庭人均收入高于监测线")
+    await world.say(CADRE, "家庭人均收入高于监测线")
     assert keys(world.unread(CADRE)) == ["case.decided"]
     decided = world.declaration(declaration.id)
     assert (decided.status, decided.verdict, decided.verdict_reason) == (
@@ -262,7 +254,7 @@ async def test_visit_then_not_eligible_with_a_reason_then_objection_and_township
     await world.run(
         FARMER, lambda uow, clock, actor: cases.start_objection(uow, clock, actor, declaration.id)
     )
-    await say(world, FARMER, "我家确实困难，收入没有那么高")
+    await world.say(FARMER, "我家确实困难，收入没有那么高")
     assert keys(world.unread(FARMER)) == ["farmer.ask_objection", "farmer.objection_received"]
     assert world.declaration(declaration.id).status is S.OBJECTED
     (recheck,) = world.unread(STAFF)
@@ -300,7 +292,7 @@ async def test_an_objection_too_short_is_explained_and_the_question_stays() -> N
         FARMER, lambda uow, clock, actor: cases.start_objection(uow, clock, actor, declaration.id)
     )
 
-    await say(world, FARMER, "不")
+    await world.say(FARMER, "不")
 
     assert keys(world.unread(FARMER)) == ["farmer.ask_objection", "validate.objection"]
     found = world.conversation(FARMER)

@@ -9,11 +9,8 @@ from collections.abc import Callable
 from domain import buttons as b
 from domain import intake
 from domain.actor import actor_for
-from domain.conversations import router
-from domain.dialogue import Said
 from domain.messages import Outcome, Outgoing
 from domain.model import DeclarationStatus, Flow, IntakeStep, RoutedTo
-from handlers.buttons import use_case_for
 from tests.fakes import (
     CADRE,
     CADRE_OTHER_VILLAGE,
@@ -25,20 +22,6 @@ from tests.fakes import (
     World,
     build_world,
 )
-
-
-async def press(world: World, address: str, button: b.Button) -> Outcome:
-    """A press as the Telegram handler runs it: the button's packed data to its use case."""
-    use_case = use_case_for(button.pack(), world.services)
-    assert use_case is not None
-    return await world.run(address, use_case)
-
-
-async def say(world: World, address: str, text: str) -> None:
-    """Typed text, as the chat's message handler passes it to the router."""
-    await world.run(
-        address, lambda uow, clock, actor: router.answer(uow, world.services, actor, Said.typed(text))
-    )
 
 
 async def start(world: World, address: str = FARMER, village: str | None = "QS01") -> Outcome:
@@ -67,22 +50,22 @@ def step(world: World, address: str = FARMER) -> str:
 async def to_phone(world: World, address: str = FARMER) -> None:
     """Consent given, the name typed, declaring for oneself: the phone number is asked."""
     await start(world, address)
-    await press(world, address, b.Consent(conv(world, address), "yes"))
-    await say(world, address, "王大山")
-    await press(world, address, b.ChooseDeclarant(conv(world, address), "self"))
+    await world.press(address, b.Consent(conv(world, address), "yes"))
+    await world.say(address, "王大山")
+    await world.press(address, b.ChooseDeclarant(conv(world, address), "self"))
     assert step(world, address) == IntakeStep.PHONE
 
 
 async def to_summary(world: World, address: str = FARMER, phone: str = "13912345678") -> None:
     """Every answer given: the summary waits for 确认提交."""
     await to_phone(world, address)
-    await say(world, address, phone)
-    await press(world, address, b.SkipId(conv(world, address)))
-    await press(world, address, b.HouseholdSize(conv(world, address), 4))
-    await press(world, address, b.ToggleRisk(conv(world, address), "disability"))
-    await press(world, address, b.RisksDone(conv(world, address)))
-    await say(world, address, "腿脚不便，干不了农活")
-    await press(world, address, b.PhotosDone(conv(world, address)))
+    await world.say(address, phone)
+    await world.press(address, b.SkipId(conv(world, address)))
+    await world.press(address, b.HouseholdSize(conv(world, address), 4))
+    await world.press(address, b.ToggleRisk(conv(world, address), "disability"))
+    await world.press(address, b.RisksDone(conv(world, address)))
+    await world.say(address, "腿脚不便，干不了农活")
+    await world.press(address, b.PhotosDone(conv(world, address)))
     assert step(world, address) == IntakeStep.CONFIRM
 
 
@@ -93,7 +76,7 @@ async def test_a_whole_declaration_is_routed_to_the_village_cadres() -> None:
     assert (welcome.template, welcome.lead) == ("intake.consent", "intake.welcome")
     assert welcome.lead_params["village"] == "李家村"
 
-    outcome = await press(world, FARMER, b.Consent(conv(world), "yes"))
+    outcome = await world.press(FARMER, b.Consent(conv(world), "yes"))
     assert outcome.toast == "intake.consent_thanks"
     assert keys(world.unread(FARMER)) == ["intake.ask_name"]
     # (text typed, or the button pressed in the open conversation; what is asked next)
@@ -111,15 +94,15 @@ async def test_a_whole_declaration_is_routed_to_the_village_cadres() -> None:
     ]
     for sent, expected in dialog:
         if isinstance(sent, str):
-            await say(world, FARMER, sent)
+            await world.say(FARMER, sent)
         else:
             button = sent(conv(world))
-            pressed = await press(world, FARMER, button)
+            pressed = await world.press(FARMER, button)
             if isinstance(button, b.ToggleRisk):
                 assert pressed.edit is not None and pressed.toast == "intake.noted"
         assert keys(world.unread(FARMER)) == expected, sent
 
-    outcome = await press(world, FARMER, b.Confirm(conv(world)))
+    outcome = await world.press(FARMER, b.Confirm(conv(world)))
 
     assert outcome.toast == "intake.submitted_toast" and outcome.done
     assert world.conversation(FARMER) is None
@@ -149,7 +132,7 @@ async def test_a_wrong_phone_number_is_asked_again_with_nothing_lost() -> None:
     before = world.conversation(FARMER)
     world.unread(FARMER)
 
-    await say(world, FARMER, "12345")
+    await world.say(FARMER, "12345")
 
     (again,) = world.unread(FARMER)
     assert (again.template, again.lead) == ("intake.ask_phone", "validate.phone")
@@ -158,7 +141,7 @@ async def test_a_wrong_phone_number_is_asked_again_with_nothing_lost() -> None:
     assert (after.id, after.step, after.data) == (before.id, IntakeStep.PHONE, before.data)
     assert after.data["name"] == "王大山" and "phone" not in after.data
 
-    await say(world, FARMER, "13912345678")
+    await world.say(FARMER, "13912345678")
     assert keys(world.unread(FARMER)) == ["intake.ask_id"]
 
 
@@ -167,17 +150,17 @@ async def test_back_asks_the_question_before_and_not_past_the_first() -> None:
     await to_phone(world)
     world.unread(FARMER)
 
-    outcome = await press(world, FARMER, b.Back(conv(world)))
+    outcome = await world.press(FARMER, b.Back(conv(world)))
     assert outcome.done and keys(world.unread(FARMER)) == ["intake.ask_declarant"]
     assert step(world) == IntakeStep.DECLARANT
 
-    await say(world, FARMER, "返回")  # the word does what the button does
+    await world.say(FARMER, "返回")  # the word does what the button does
     assert keys(world.unread(FARMER)) == ["intake.ask_name"]
     found = world.conversation(FARMER)
     assert found is not None and found.data["name"] == "王大山"  # asked again, not forgotten
 
     # Consent is given or the declaration ends: Back never returns to it.
-    outcome = await press(world, FARMER, b.Back(conv(world)))
+    outcome = await world.press(FARMER, b.Back(conv(world)))
     (first,) = world.unread(FARMER)
     assert not outcome.done and (first.template, first.lead) == ("intake.ask_name", "intake.first_step")
 
@@ -189,7 +172,7 @@ async def test_a_button_of_another_persons_conversation_is_refused() -> None:
     theirs = conv(world, FARMER)
     world.unread(OTHER_FARMER)
 
-    outcome = await press(world, OTHER_FARMER, b.Consent(theirs, "yes"))
+    outcome = await world.press(OTHER_FARMER, b.Consent(theirs, "yes"))
 
     assert (outcome.toast, outcome.done) == ("intake.stale_button", False)
     assert step(world, FARMER) == step(world, OTHER_FARMER) == IntakeStep.CONSENT
@@ -200,10 +183,10 @@ async def test_a_button_of_an_earlier_question_is_refused() -> None:
     world = await build_world()
     await start(world)
     consent = b.Consent(conv(world), "yes")
-    await press(world, FARMER, consent)
+    await world.press(FARMER, consent)
     world.unread(FARMER)
 
-    outcome = await press(world, FARMER, consent)
+    outcome = await world.press(FARMER, consent)
 
     assert (outcome.toast, outcome.done) == ("intake.stale_button", False)
     assert step(world) == IntakeStep.NAME and world.unread(FARMER) == []
@@ -213,7 +196,7 @@ async def test_declining_consent_keeps_nothing() -> None:
     world = await build_world()
     await start(world)
 
-    await press(world, FARMER, b.Consent(conv(world), "no"))
+    await world.press(FARMER, b.Consent(conv(world), "no"))
 
     assert world.conversation(FARMER) is None
     assert world.texts_to(FARMER)[-1] == "intake.consent_declined"
@@ -233,8 +216,8 @@ async def test_confirming_twice_submits_once() -> None:
     await to_summary(world)
     confirm = b.Confirm(conv(world))
 
-    first = await press(world, FARMER, confirm)
-    second = await press(world, FARMER, confirm)
+    first = await world.press(FARMER, confirm)
+    second = await world.press(FARMER, confirm)
 
     assert first.done and (second.toast, second.done) == ("intake.already_submitted", False)
     assert len(world.uow.store.declarations) == 1
@@ -244,18 +227,18 @@ async def test_confirming_twice_submits_once() -> None:
 async def test_with_no_cadre_bound_the_case_goes_to_the_township() -> None:
     world = await build_world()
     await start(world, village="QS03")  # 陈家村: its cadre never opened the invite
-    await press(world, FARMER, b.Consent(conv(world), "yes"))
-    await say(world, FARMER, "王大山")
-    await press(world, FARMER, b.ChooseDeclarant(conv(world), "self"))
-    await say(world, FARMER, "13912345678")
-    await press(world, FARMER, b.SkipId(conv(world)))
-    await press(world, FARMER, b.HouseholdSize(conv(world), 2))
-    await press(world, FARMER, b.ToggleRisk(conv(world), "housing"))
-    await press(world, FARMER, b.RisksDone(conv(world)))
-    await say(world, FARMER, "房子漏雨")
-    await press(world, FARMER, b.PhotosDone(conv(world)))
+    await world.press(FARMER, b.Consent(conv(world), "yes"))
+    await world.say(FARMER, "王大山")
+    await world.press(FARMER, b.ChooseDeclarant(conv(world), "self"))
+    await world.say(FARMER, "13912345678")
+    await world.press(FARMER, b.SkipId(conv(world)))
+    await world.press(FARMER, b.HouseholdSize(conv(world), 2))
+    await world.press(FARMER, b.ToggleRisk(conv(world), "housing"))
+    await world.press(FARMER, b.RisksDone(conv(world)))
+    await world.say(FARMER, "房子漏雨")
+    await world.press(FARMER, b.PhotosDone(conv(world)))
 
-    await press(world, FARMER, b.Confirm(conv(world)))
+    await world.press(FARMER, b.Confirm(conv(world)))
 
     (declaration,) = world.uow.store.declarations.values()
     assert world.task_of(declaration.id).routed_to is RoutedTo.TOWNSHIP
@@ -269,14 +252,14 @@ async def test_a_repeat_declaration_is_offered_to_add_to_the_open_one() -> None:
     await to_phone(world, FARMER)
     world.unread(FARMER)
 
-    await say(world, FARMER, "13912345678")
+    await world.say(FARMER, "13912345678")
 
     (offer,) = world.unread(FARMER)
     assert offer.template == "intake.repeat_own" and offer.params["receipt"] == first.receipt
     add = offer.actions[0][0].button
     assert add == b.AddToExisting(conv(world), first.id)
     assert isinstance(add, b.AddToExisting)
-    await press(world, FARMER, add)
+    await world.press(FARMER, add)
     found = world.conversation(FARMER)
     assert found is not None and found.flow is Flow.ADD_INFO
     assert keys(world.unread(FARMER)) == ["status.add_prompt"]
@@ -284,7 +267,7 @@ async def test_a_repeat_declaration_is_offered_to_add_to_the_open_one() -> None:
     # Someone else typing the same number is offered to add too, but not shown the receipt.
     await to_phone(world, OTHER_FARMER)
     world.unread(OTHER_FARMER)
-    await say(world, OTHER_FARMER, "13912345678")
+    await world.say(OTHER_FARMER, "13912345678")
     (other,) = world.unread(OTHER_FARMER)
     assert other.template == "intake.repeat_other" and "receipt" not in other.params
     assert len(world.uow.store.declarations) == 1
@@ -297,13 +280,13 @@ async def test_past_the_days_limit_the_draft_waits_for_tomorrow() -> None:
     await to_summary(world, phone="13912345999")
     world.unread(FARMER)
 
-    refused = await press(world, FARMER, b.Confirm(conv(world)))
+    refused = await world.press(FARMER, b.Confirm(conv(world)))
 
     assert (refused.toast, refused.done) == ("intake.too_many_declarations_toast", False)
     assert keys(world.unread(FARMER)) == ["intake.too_many_declarations"]
     assert step(world) == IntakeStep.CONFIRM and len(world.uow.store.declarations) == 3
     world.clock.advance(days=1, minutes=1)
-    assert (await press(world, FARMER, b.Confirm(conv(world)))).done
+    assert (await world.press(FARMER, b.Confirm(conv(world)))).done
     assert len(world.uow.store.declarations) == 4
 
 
@@ -314,18 +297,18 @@ async def test_a_cadre_files_a_declaration_for_a_household() -> None:
 
     await world.run(CADRE, intake.start_for_household)
     assert keys(world.unread(CADRE)) == ["intake.consent_cadre"]
-    await press(world, CADRE, b.Consent(conv(world, CADRE), "yes"))
-    await say(world, CADRE, "王大山")
+    await world.press(CADRE, b.Consent(conv(world, CADRE), "yes"))
+    await world.say(CADRE, "王大山")
     # The cadre is not asked who declares; the phone question is the cadre's.
     assert keys(world.unread(CADRE)) == ["intake.ask_name", "intake.ask_phone_cadre"]
-    await say(world, CADRE, "13912345678")
-    await press(world, CADRE, b.SkipId(conv(world, CADRE)))
-    await press(world, CADRE, b.HouseholdSize(conv(world, CADRE), 3))
-    await press(world, CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
-    await press(world, CADRE, b.RisksDone(conv(world, CADRE)))
-    await say(world, CADRE, "残疾，无劳动力")
-    await press(world, CADRE, b.PhotosDone(conv(world, CADRE)))
-    await press(world, CADRE, b.Confirm(conv(world, CADRE)))
+    await world.say(CADRE, "13912345678")
+    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
+    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
+    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
+    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
+    await world.say(CADRE, "残疾，无劳动力")
+    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
+    await world.press(CADRE, b.Confirm(conv(world, CADRE)))
 
     (declaration,) = world.uow.store.declarations.values()
     assert declaration.filed_by_cadre == world.id(CADRE)

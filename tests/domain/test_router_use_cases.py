@@ -8,23 +8,10 @@ import pytest
 from domain import buttons as b
 from domain import cases, household, intake
 from domain.conversations import router
-from domain.dialogue import PENDING, Said
+from domain.dialogue import PENDING
 from domain.messages import Outcome, Outgoing
 from domain.model import Flow, IntakeStep
-from handlers.buttons import use_case_for
 from tests.fakes import CADRE, FARMER, STAFF, World, build_world
-
-
-async def press(world: World, address: str, button: b.Button) -> Outcome:
-    use_case = use_case_for(button.pack(), world.services)
-    assert use_case is not None
-    return await world.run(address, use_case)
-
-
-async def say(world: World, address: str, text: str) -> None:
-    await world.run(
-        address, lambda uow, clock, actor: router.answer(uow, world.services, actor, Said.typed(text))
-    )
 
 
 async def start(world: World, address: str = FARMER, village: str = "QS01") -> Outcome:
@@ -47,7 +34,7 @@ async def intake_at_name(world: World) -> int:
     """A declaration begun: consent given, the name asked. Returns its conversation's id."""
     await start(world)
     conv, _, _ = open_conversation(world)
-    await press(world, FARMER, b.Consent(conv, "yes"))
+    await world.press(FARMER, b.Consent(conv, "yes"))
     world.unread(FARMER)
     return conv
 
@@ -79,7 +66,7 @@ async def test_keep_asks_the_open_conversations_question_again() -> None:
     conv, _ = await asked_to_switch(world)
     world.unread(FARMER)
 
-    outcome = await press(world, FARMER, b.Switch(conv, "keep"))
+    outcome = await world.press(FARMER, b.Switch(conv, "keep"))
 
     assert outcome.done
     (again,) = world.unread(FARMER)
@@ -88,7 +75,7 @@ async def test_keep_asks_the_open_conversations_question_again() -> None:
     assert found is not None and found.id == conv and PENDING not in found.data
     # Answered once: the question's buttons are stale now.
     for answer in ("drop", "keep"):
-        stale = await press(world, FARMER, b.Switch(conv, answer))
+        stale = await world.press(FARMER, b.Switch(conv, answer))
         assert (stale.toast, stale.done) == ("intake.stale_button", False)
     assert open_conversation(world) == (conv, Flow.INTAKE, IntakeStep.NAME)
 
@@ -98,7 +85,7 @@ async def test_drop_ends_the_open_conversation_and_starts_the_other() -> None:
     conv, earlier = await asked_to_switch(world)
     world.unread(FARMER)
 
-    await press(world, FARMER, b.Switch(conv, "drop"))
+    await world.press(FARMER, b.Switch(conv, "drop"))
 
     new, flow, _ = open_conversation(world)
     assert flow is Flow.ADD_INFO and new != conv
@@ -108,7 +95,7 @@ async def test_drop_ends_the_open_conversation_and_starts_the_other() -> None:
         and prompt.params["receipt"] == world.declaration(earlier).receipt
     )
     # A button of the dropped declaration no longer works.
-    stale = await press(world, FARMER, b.ChooseDeclarant(conv, "self"))
+    stale = await world.press(FARMER, b.ChooseDeclarant(conv, "self"))
     assert (stale.toast, stale.done) == ("intake.stale_button", False)
 
 
@@ -116,12 +103,12 @@ async def test_a_switch_button_naming_another_conversation_is_refused() -> None:
     world = await build_world()
     conv, _ = await asked_to_switch(world)
 
-    outcome = await press(world, FARMER, b.Switch(conv + 1, "drop"))
+    outcome = await world.press(FARMER, b.Switch(conv + 1, "drop"))
 
     assert (outcome.toast, outcome.done) == ("intake.stale_button", False)
     found = world.conversation(FARMER)
     assert found is not None and found.id == conv and found.flow is Flow.INTAKE
-    nothing = await press(world, CADRE, b.Switch(conv, "drop"))  # someone else's
+    nothing = await world.press(CADRE, b.Switch(conv, "drop"))  # someone else's
     assert (nothing.toast, nothing.done) == ("intake.stale_button", False)
 
 
@@ -139,7 +126,7 @@ async def test_a_cadre_in_a_visit_is_asked_before_filing_for_a_household() -> No
 
     (ask,) = world.unread(CADRE)
     assert ask.template == "conversation.switch" and ask.params["open"] == {"$t": "flow.visit"}
-    await press(world, CADRE, b.Switch(visit, "drop"))
+    await world.press(CADRE, b.Switch(visit, "drop"))
     _, flow, step = open_conversation(world, CADRE)
     assert (flow, step) == (Flow.INTAKE, IntakeStep.CONSENT)
     assert keys(world.unread(CADRE)) == ["intake.consent_cadre"]
@@ -161,7 +148,7 @@ async def test_a_cancel_word_cancels_a_declaration(word: str) -> None:
     world = await build_world()
     await intake_at_name(world)
 
-    await say(world, FARMER, word)
+    await world.say(FARMER, word)
 
     (done,) = world.unread(FARMER)
     assert (done.template, done.keyboard) == ("cancel.done", "remove")
@@ -179,8 +166,8 @@ async def test_a_cancel_word_cancels_any_flow() -> None:
     assert open_conversation(world, CADRE)[1] is Flow.VISIT
     assert open_conversation(world, FARMER)[1] is Flow.ADD_INFO
 
-    await say(world, CADRE, "取消")
-    await say(world, FARMER, "不报了")
+    await world.say(CADRE, "取消")
+    await world.say(FARMER, "不报了")
 
     assert world.conversation(CADRE) is None and world.conversation(FARMER) is None
     assert world.texts_to(CADRE)[-1] == world.texts_to(FARMER)[-1] == "cancel.done"
@@ -189,7 +176,7 @@ async def test_a_cancel_word_cancels_any_flow() -> None:
 
 async def test_cancel_with_nothing_open_says_so_and_a_stale_cancel_button_is_refused() -> None:
     world = await build_world()
-    await say(world, FARMER, "取消")
+    await world.say(FARMER, "取消")
     assert world.texts_to(FARMER) == ["cancel.nothing"]
 
     conv = await intake_at_name(world)
@@ -197,7 +184,7 @@ async def test_cancel_with_nothing_open_says_so_and_a_stale_cancel_button_is_ref
     assert (stale.toast, stale.done) == ("intake.stale_button", False)
     assert world.conversation(FARMER) is not None
 
-    await press(world, FARMER, b.Cancel(conv))
+    await world.press(FARMER, b.Cancel(conv))
     assert world.conversation(FARMER) is None and world.texts_to(FARMER)[-1] == "cancel.done"
 
 
@@ -207,7 +194,7 @@ async def test_cancel_with_nothing_open_says_so_and_a_stale_cancel_button_is_ref
 async def test_with_nothing_open_text_gets_the_help(address: str, key: str) -> None:
     world = await build_world()
 
-    await say(world, address, "你好")
+    await world.say(address, "你好")
 
     assert world.texts_to(address) == [key]
     assert world.conversation(address) is None
@@ -218,7 +205,7 @@ async def test_the_menu_word_lists_the_households_declarations() -> None:
     await world.declare(FARMER)
     world.unread(FARMER)
 
-    await say(world, FARMER, "我的申报")
+    await world.say(FARMER, "我的申报")
 
     assert keys(world.unread(FARMER)) == ["status.list"]
 
@@ -228,7 +215,7 @@ async def test_the_menu_word_during_a_declaration_shows_the_list_and_asks_again_
     await world.declare(FARMER)
     conv = await intake_at_name(world)
 
-    await say(world, FARMER, "我的申报")  # the standing menu button, tapped mid-way
+    await world.say(FARMER, "我的申报")  # the standing menu button, tapped mid-way
 
     assert keys(world.unread(FARMER)) == ["status.list", "intake.ask_name"]
     found = world.conversation(FARMER)
