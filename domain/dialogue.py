@@ -89,15 +89,31 @@ def label_of(flow: Flow) -> dict[str, str]:
     return text(f"flow.{flow.value}")
 
 
+class _Unread:
+    """`begin` is not told the open conversation: it reads it."""
+
+
+UNREAD = _Unread()
+
+
 async def begin(
-    uow: UnitOfWork, clock: Clock, actor: Actor, start: Start, step: str, data: dict[str, Any]
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    start: Start,
+    step: str,
+    data: dict[str, Any],
+    *,
+    current: Conversation | _Unread | None = UNREAD,
 ) -> Conversation | None:
     """Open `start.flow` at `step` for the actor, or ask whether to drop the open conversation.
 
     An open conversation of the same flow and the same start is replaced (asked again, it starts
     over); any other is kept, and the person is asked whether to drop it. None when asked.
+    `current` is the actor's open conversation when the caller has just read it.
     """
-    current = await uow.conversations.get(actor.id)
+    if isinstance(current, _Unread):
+        current = await uow.conversations.get(actor.id)
     now = clock.now()
     if current is not None and (current.flow is not start.flow or _start_of(current) != start.args):
         held = {"flow": start.flow.value, "args": start.args}

@@ -139,7 +139,7 @@ async def start(
     elif len(await uow.geography.townships()) == 1:
         draft = draft.with_(one_township=True)
     start = Start(Flow.INTAKE, {"village_code": village.code} if village is not None else {})
-    conv = await begin(uow, clock, actor, start, S.CONSENT, draft.to_json())
+    conv = await begin(uow, clock, actor, start, S.CONSENT, draft.to_json(), current=current)
     if conv is None:  # another conversation is open: the person was asked whether to drop it
         return Outcome(locale=actor.locale)
     welcome = "intake.welcome" if village is not None else "intake.welcome_no_village"
