@@ -9,7 +9,7 @@ python -m bot export ledger --township NAME [--out FILE]
 python -m bot invite PHONE [--days 7]
 python -m bot qr link --village CODE [--valid-until YYYY-MM-DD] [--png FILE]
 python -m bot qr flyer (--village CODE -o FILE.pdf | --all -o DIR) [--batch ID] [--valid-until YYYY-MM-DD]
-                       [--png FILE] [--svg FILE]
+                       [--png FILE] [--svg FILE] [--lang zh_Hans|en]
 python -m bot qr scans
 python -m bot keys new | rotate [--batch 200]
 """
@@ -308,6 +308,7 @@ def cmd_qr_flyer(settings: Settings, args: argparse.Namespace) -> int:
             batch=batch,
             valid_until=args.valid_until,
             web_form=to_landing,
+            language=args.lang,
         )
         for village in villages
     ]
@@ -550,6 +551,9 @@ def parser() -> argparse.ArgumentParser:
     )
     flyer.add_argument("--png", help="also write the bare QR code as a PNG file (with --village)")
     flyer.add_argument("--svg", help="also write the bare QR code as an SVG file (with --village)")
+    flyer.add_argument(
+        "--lang", choices=("zh_Hans", "en"), default="zh_Hans", help="the flyer's language (default zh_Hans)"
+    )
     flyer.set_defaults(handler=cmd_qr_flyer)
     _add_qr_scans(qr_sub)
     cases = export_sub.add_parser("cases", help="declarations, one row each, for the national system")

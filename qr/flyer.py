@@ -3,12 +3,14 @@
 Made for a small phone camera and elderly readers: the code is drawn as vectors, its modules
 filling a square of `CODE_MM` whatever the link's length, inside the four-module quiet zone
 scanners need; the text is large, in a Chinese TrueType font embedded (subset) in the PDF so
-the flyer prints the same on any machine. The text is Chinese only, like the paper it replaces.
+the flyer prints the same on any machine. Its words come from the catalogs (the flyer namespace
+and the risk types' labels), in Simplified Chinese, like the paper it replaces, or in English.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,6 +28,8 @@ from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen.canvas import Canvas
 
 from domain import risk_types
+from domain.model import HOTLINE
+from locales import gettext
 
 # Side of the code's modules on paper, quiet zone not included: well above the 8 cm that lets an
 # old phone camera read it from arm's length, at about 2 mm a module for the links we print.
@@ -33,18 +37,14 @@ CODE_MM = 84.0
 QUIET_MODULES = 4
 MARGIN_MM = 15.0
 
-TITLE = "防止返贫“一键申报”"
-HOW_HEADING = "怎么申报"
-STEPS = ("① 扫码", "② 按提示填写", "③ 村干部联系您")
 ARROW = "↓"
-# Each a tuple of lines broken where a reader pauses; longer lines are wrapped again to fit.
-WEB_FORM = ("没有Telegram也可以", "扫码用网页填写")
-HELP = ("不会用手机？", "请村干部帮您申报")
-SCAN = "请用手机扫一扫"
-RISKS_HEADING = "遇到以下情况，生活可能困难，都可以申报："
-HOTLINE = "咨询电话：12317"
-PRIVACY = "个人信息仅用于核实和帮扶，不会公开"
-FOOTER = "批次 {batch} · 有效期至 {until} · 村代码 {code}"
+LABEL_COLUMNS = 3
+LABEL_PT = 19.0  # the risk types' labels, unless one must be made smaller to fit its column
+BULLET_MM = 7.0  # before each label: its bullet and a space
+LANGUAGE = "zh_Hans"
+# A word of Latin letters, digits or signs (with the spaces after it) is kept whole on a line;
+# anything else (a Chinese character) may end one.
+_UNIT = re.compile(r"[!-~]+ *|. *")
 
 RED = Color(0.72, 0.07, 0.07)
 GREY = Color(0.35, 0.35, 0.35)
@@ -65,6 +65,53 @@ class Flyer:
     batch: str
     valid_until: date
     web_form: bool
+    language: str = LANGUAGE  # the catalog its words come from: zh_Hans or en
+
+
+@dataclass(frozen=True)
+class Words:
+    """What a flyer prints, in its language. The notes are lines broken where a reader pauses
+    (a catalog text's lines); a line too long for its column is wrapped again to fit."""
+
+    title: str
+    place: str
+    scan: str
+    how: str
+    steps: tuple[str, ...]
+    web_form: tuple[str, ...]
+    help: tuple[str, ...]
+    risks_heading: str
+    risks: tuple[str, ...]
+    hotline: str
+    privacy: str
+    footer: str
+
+
+def words(flyer: Flyer) -> Words:
+    """The flyer's words from the catalogs, in `flyer.language`."""
+
+    def say(key: str, **params: str) -> str:
+        return gettext(flyer.language, key).format(**params)
+
+    return Words(
+        title=say("flyer.title"),
+        place=say("flyer.place", township=flyer.township, village=flyer.village),
+        scan=say("flyer.scan"),
+        how=say("flyer.how"),
+        steps=(say("flyer.step_scan"), say("flyer.step_answer"), say("flyer.step_contact")),
+        web_form=tuple(say("flyer.web_form").split("\n")) if flyer.web_form else (),
+        help=tuple(say("flyer.help").split("\n")),
+        risks_heading=say("flyer.risks"),
+        risks=tuple(risk.label(flyer.language) for risk in risk_types.risk_types()),
+        hotline=say("flyer.hotline", hotline=HOTLINE),
+        privacy=say("flyer.privacy"),
+        footer=say(
+            "flyer.footer",
+            batch=flyer.batch,
+            until=flyer.valid_until.isoformat(),
+            code=flyer.village_code,
+        ),
+    )
 
 
 def _code(link: str) -> qrcode.QRCode:
@@ -97,20 +144,11 @@ def code_svg(link: str) -> bytes:
 
 def texts(flyer: Flyer) -> list[str]:
     """Every piece of text the flyer prints, in reading order."""
-    lines = [TITLE, f"{flyer.township} {flyer.village}", SCAN, HOW_HEADING, *STEPS, ARROW]
-    if flyer.web_form:
-        lines += WEB_FORM
-    lines += [*HELP, RISKS_HEADING, *_risk_labels()]
-    lines += [HOTLINE, PRIVACY, _footer(flyer)]
-    return lines
-
-
-def _risk_labels() -> list[str]:
-    return [risk.label("zh_Hans") for risk in risk_types.risk_types()]
-
-
-def _footer(flyer: Flyer) -> str:
-    return FOOTER.format(batch=flyer.batch, until=flyer.valid_until.isoformat(), code=flyer.village_code)
+    w = words(flyer)
+    return [
+        w.title, w.place, w.scan, w.how, *w.steps, ARROW, *w.web_form, *w.help,
+        w.risks_heading, *w.risks, w.hotline, w.privacy, w.footer,
+    ]  # fmt: skip
 
 
 @cache
@@ -149,14 +187,28 @@ def _fit(text: str, font: str, size: float, width: float) -> float:
     return size
 
 
+def _columns(labels: Sequence[str], rows: int, font: str, full: float) -> list[float]:
+    """The widths (mm) of the risk labels' columns, filled top to bottom: equal, unless a label
+    would have to be made smaller (English ones are longer); then each column as wide as its
+    widest label, all scaled alike, so the list is made no smaller than it must be."""
+    groups = [labels[c * rows : (c + 1) * rows] for c in range(LABEL_COLUMNS)]
+    text = [max((pdfmetrics.stringWidth(one, font, LABEL_PT) / mm for one in g), default=0) for g in groups]
+    if max(text) + BULLET_MM <= full / LABEL_COLUMNS:
+        return [full / LABEL_COLUMNS] * LABEL_COLUMNS
+    scale = (full - BULLET_MM * LABEL_COLUMNS) / sum(text)
+    return [BULLET_MM + width * scale for width in text]
+
+
 def _wrap(text: str, font: str, size: float, width: float) -> list[str]:
-    """`text` broken into lines of at most `width` points (any character may end a Chinese line)."""
+    """`text` broken into lines of at most `width` points: after any Chinese character, between
+    words of Latin letters (a word longer than a line is broken where it must)."""
     lines = [""]
-    for char in text:
-        if lines[-1] and pdfmetrics.stringWidth(lines[-1] + char, font, size) > width:
-            lines.append("")
-        lines[-1] += char
-    return lines
+    for unit in _UNIT.findall(text):
+        for piece in [unit] if pdfmetrics.stringWidth(unit.rstrip(), font, size) <= width else unit:
+            if lines[-1] and pdfmetrics.stringWidth((lines[-1] + piece).rstrip(), font, size) > width:
+                lines.append("")
+            lines[-1] += piece
+    return [line.rstrip() for line in lines]
 
 
 class _Page:
@@ -235,10 +287,10 @@ def _draw(page: _Page, flyer: Flyer) -> None:
     font = page.font
     full = page.width / mm - 2 * MARGIN_MM
     middle = page.width / mm / 2
+    w = words(flyer)
 
-    page.text(middle, 30, TITLE, _fit(TITLE, font, 40, full * mm), centre=True, bold=True, colour=RED)
-    place = f"{flyer.township} {flyer.village}"
-    page.text(middle, 45, place, _fit(place, font, 28, full * mm), centre=True, bold=True)
+    page.text(middle, 30, w.title, _fit(w.title, font, 40, full * mm), centre=True, bold=True, colour=RED)
+    page.text(middle, 45, w.place, _fit(w.place, font, 28, full * mm), centre=True, bold=True)
     page.rule(51)
 
     # The code on the left, its quiet zone inside the page margin; how to declare on the right.
@@ -246,46 +298,51 @@ def _draw(page: _Page, flyer: Flyer) -> None:
     quiet = QUIET_MODULES * CODE_MM / len(grid)
     code_left = MARGIN_MM - quiet / 2
     side = page.code(code_left, 54, grid)
-    page.text(code_left + side / 2, 54 + side + 3, SCAN, 20, centre=True, bold=True)
+    page.text(
+        code_left + side / 2, 54 + side + 3, w.scan, _fit(w.scan, font, 20, side * mm), centre=True, bold=True
+    )
     code_bottom = 54 + side + 3
 
     column = code_left + side + 4
     width = (page.width / mm - MARGIN_MM - column) * mm
     top = 54 + quiet + 8
-    page.text(column, top, HOW_HEADING, 24, bold=True, colour=RED)
-    for i, step in enumerate(STEPS):
+    page.text(column, top, w.how, _fit(w.how, font, 24, width), bold=True, colour=RED)
+    for i, step in enumerate(w.steps):
         top += 15
         page.text(column, top, step, _fit(step, font, 22, width), bold=True)
-        if i < len(STEPS) - 1:
+        if i < len(w.steps) - 1:
             page.text(column + 4, top + 7.5, ARROW, 16, colour=GREY)
     top += 6
-    for note in WEB_FORM if flyer.web_form else ():
+    for note in w.web_form:
         for line in _wrap(note, font, 16, width):
             top += 8
             page.text(column, top, line, 16, bold=True, colour=RED)
     top += 4
-    for note in HELP:
+    for note in w.help:
         for line in _wrap(note, font, 16, width):
             top += 8
             page.text(column, top, line, 16)
 
     top = max(code_bottom, top) + 15
-    page.text(MARGIN_MM, top, RISKS_HEADING, _fit(RISKS_HEADING, font, 20, full * mm), bold=True)
-    labels = _risk_labels()
-    columns = 3
-    rows = -(-len(labels) // columns)
-    cell = full / columns
+    page.text(MARGIN_MM, top, w.risks_heading, _fit(w.risks_heading, font, 20, full * mm), bold=True)
+    labels = w.risks
+    rows = -(-len(labels) // LABEL_COLUMNS)
+    widths = _columns(labels, rows, font, full)
+    # One size for the whole list, the largest at which every label fits its column.
+    size = min(
+        _fit(label, font, LABEL_PT, (widths[i // rows] - BULLET_MM) * mm) for i, label in enumerate(labels)
+    )
     for i, label in enumerate(labels):
         r, col = i % rows, i // rows
-        left, baseline = MARGIN_MM + col * cell, top + 12 + r * 10.5
+        left, baseline = MARGIN_MM + sum(widths[:col]), top + 12 + r * 10.5
         page.dot(left + 2.5, baseline - 2.3)
-        page.text(left + 6, baseline, label, _fit(label, font, 19, (cell - 7) * mm))
+        page.text(left + 6, baseline, label, size)
     top += 12 + (rows - 1) * 10.5 + 10
 
     page.rule(top, colour=GREY, width=0.5)
-    page.text(middle, top + 15, HOTLINE, 30, centre=True, bold=True)
-    page.text(middle, top + 27, PRIVACY, 16, centre=True, colour=GREY)
-    page.text(middle, page.height / mm - 10, _footer(flyer), 8, centre=True, colour=GREY)
+    page.text(middle, top + 15, w.hotline, _fit(w.hotline, font, 30, full * mm), centre=True, bold=True)
+    page.text(middle, top + 27, w.privacy, _fit(w.privacy, font, 16, full * mm), centre=True, colour=GREY)
+    page.text(middle, page.height / mm - 10, w.footer, 8, centre=True, colour=GREY)
 
 
 def render(flyers: Sequence[Flyer], font_file: Path) -> bytes:
@@ -294,7 +351,8 @@ def render(flyers: Sequence[Flyer], font_file: Path) -> bytes:
     buffer = io.BytesIO()
     # invariant: no creation date or random id, so the same flyer gives the same bytes.
     canvas = Canvas(buffer, pagesize=A4, invariant=True, initialFontName=font, initialFontSize=12)
-    canvas.setTitle(f"{TITLE} {', '.join(f'{f.township} {f.village}' for f in flyers)}")
+    title = gettext(flyers[0].language if flyers else LANGUAGE, "flyer.title")
+    canvas.setTitle(f"{title} {', '.join(words(f).place for f in flyers)}")
     canvas.setSubject(", ".join(f"{f.village_code} {f.batch}" for f in flyers))
     for flyer in flyers:
         _draw(_Page(canvas, font), flyer)

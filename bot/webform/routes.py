@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl
 from aiohttp import BodyPartReader, MultipartReader, StreamReader, web
 from aiohttp.typedefs import Middleware
 
+from bot.templating import language_of
 from bot.webform import pages
 from bot.webform.safety import (
     CSRF_FIELD,
@@ -38,9 +39,10 @@ from bot.webform.safety import (
     set_csrf_cookie,
 )
 from domain import web_intake
-from domain.model import Person, Village
+from domain.model import HOTLINE, Person, Village
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.web_intake import Photo
+from locales import gettext
 from qr.cadre_links import verify_cadre_link
 from qr.links import deep_link
 from qr.payload import PayloadError, is_village_payload, verify_village
@@ -91,18 +93,18 @@ class PublicPages:
 
     # --- helpers ---------------------------------------------------------------------------
 
-    def _html(
-        self, request: web.Request, body: str, status: int = 200, cookie: tuple[str, bool] | None = None
+    def _with_cookie(
+        self, request: web.Request, response: web.Response, cookie: tuple[str, bool]
     ) -> web.Response:
-        response = web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
-        if cookie is not None and cookie[1]:
+        """`response`, setting the CSRF cookie its form's token was made for when it is new."""
+        if cookie[1]:
             set_csrf_cookie(response, cookie[0], secure=self.deps.secure_cookies or request.secure)
         return response
 
     def _message(
         self, request: web.Request, status: int, title: str, text: str, **params: Any
     ) -> web.Response:
-        return self._html(request, pages.message(title, text, **params), status)
+        return pages.message(request, status, title, text, **params)
 
     def _payload_refused(self, request: web.Request, reason: str) -> web.Response:
         if reason == "expired":
@@ -164,8 +166,7 @@ class PublicPages:
             return self._message(request, 404, "web.not_found_title", "start.unknown_village")
         username = self.deps.bot_username()
         link = deep_link(username, payload) if username else None
-        body = pages.landing(found.name, found.township_name, link, f"/q/{payload}/form")
-        return self._html(request, body)
+        return pages.landing(request, found.name, found.township_name, link, f"/q/{payload}/form")
 
     # --- the form -------------------------------------------------------------------------------
 
@@ -181,7 +182,7 @@ class PublicPages:
             csrf=csrf_token(self.deps.secret, cookie[0], request.path),
             cadre=target.cadre is not None,
         )
-        return self._html(request, pages.form(view), cookie=cookie)
+        return self._with_cookie(request, pages.form(request, view), cookie)
 
     async def submit_form(self, request: web.Request) -> web.Response:
         """Check the answers; show them again with what is wrong, or submit and show the receipt."""
@@ -216,7 +217,7 @@ class PublicPages:
                 errors=answers.errors,
                 photo_error=sent.photo_error or (("web.photos_again", {}) if sent.photos else None),
             )
-            return self._html(request, pages.form(view), 400, cookie=cookie)
+            return self._with_cookie(request, pages.form(request, view, status=400), cookie)
         phone = answers.draft.phone or ""
         sender = {"per_cadre": str(target.cadre.id)} if target.cadre else {"per_address": client}
         if not await self.counters.allow(**sender, per_phone=phone):
@@ -247,7 +248,7 @@ class PublicPages:
                 found = await web_intake.receipt_of(uow, receipt)
         if found is None:
             return self._message(request, 404, "web.not_found_title", "start.bad_payload")
-        return self._html(request, pages.receipt(found.receipt, found.village))
+        return pages.receipt(request, found.receipt, found.village)
 
     # --- the status page ----------------------------------------------------------------------
 
@@ -255,7 +256,7 @@ class PublicPages:
         """The form asking for the receipt number and the phone number."""
         cookie = csrf_cookie(request)
         token = csrf_token(self.deps.secret, cookie[0], "/status")
-        return self._html(request, pages.status_form(token), cookie=cookie)
+        return self._with_cookie(request, pages.status_form(request, token), cookie)
 
     async def look_up(self, request: web.Request) -> web.Response:
         """A declaration's state, only for its own receipt number and phone number."""
@@ -276,24 +277,21 @@ class PublicPages:
         if status is None:
             cookie = csrf_cookie(request)
             token = csrf_token(self.deps.secret, cookie[0], "/status")
-            return self._html(
-                request, pages.status_form(token, receipt=receipt, not_found=True), cookie=cookie
-            )
-        shown = pages.value
-        rows = [
+            page = pages.status_form(request, token, receipt=receipt, not_found=True)
+            return self._with_cookie(request, page, cookie)
+        rows: list[tuple[str, Any]] = [
             ("web.receipt", status.receipt),
             ("web.village", status.village),
-            ("web.submitted_on", shown({"$date": status.submitted_on.isoformat()}, pages.LANG)),
-            ("web.state", shown({"$t": f"state.{status.state.value}"}, pages.LANG)),
-            ("web.next", shown({"$t": status.next_step}, pages.LANG)),
+            ("web.submitted_on", {"$date": status.submitted_on.isoformat()}),
+            ("web.state", {"$t": f"state.{status.state.value}"}),
+            ("web.next", {"$t": status.next_step}),
         ]
         if status.due is not None:
-            rows.append(("web.due", shown({"$date": status.due.isoformat()}, pages.LANG)))
-        rows.append(("web.risks_short", shown({"$risks": list(status.risks)}, pages.LANG)))
+            rows.append(("web.due", {"$date": status.due.isoformat()}))
+        rows.append(("web.risks_short", {"$risks": list(status.risks)}))
         if status.id_masked is not None or status.id_unreadable:
-            masked = status.id_masked or shown({"$t": "web.id_unreadable"}, pages.LANG)
-            rows.append(("web.id_number_short", masked))
-        return self._html(request, pages.status(rows))
+            rows.append(("web.id_number_short", status.id_masked or {"$t": "web.id_unreadable"}))
+        return pages.status(request, rows)
 
 
 class _Capped:
@@ -411,9 +409,10 @@ def _keep(fields: dict[str, Any], name: str, text: str) -> None:
         fields[name] = text
 
 
-def headers_middleware(style_hash: str) -> Middleware:
-    """Security headers on the public pages, and a polite page instead of any failure."""
-    headers = security_headers(style_hash)
+def headers_middleware() -> Middleware:
+    """Security headers on the public pages, and a polite page (in the page's language) instead of
+    any failure."""
+    headers = security_headers()
 
     @web.middleware
     async def middleware(
@@ -424,31 +423,38 @@ def headers_middleware(style_hash: str) -> Middleware:
         try:
             response = await handler(request)
         except web.HTTPRequestEntityTooLarge:
-            response = _plain(
-                413, pages.message("web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024))
+            response = _failure(
+                request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
             )
         except web.HTTPException as exc:
             if exc.status >= 400:
-                response = _plain(exc.status, pages.message("web.not_found_title", "web.page_missing"))
+                response = _failure(request, exc.status, "web.not_found_title", "web.page_missing")
             else:
                 raise
         except Exception:
             log.exception("public page %s failed", request.method)
-            response = _plain(500, pages.message("web.error_title", "web.error"))
+            response = _failure(request, 500, "web.error_title", "web.error")
         response.headers.update(headers)
         return response
 
     return middleware
 
 
-def _plain(status: int, body: str) -> web.Response:
-    return web.Response(text=body, status=status, content_type="text/html", charset="utf-8")
+def _failure(request: web.Request, status: int, title: str, text: str, **params: Any) -> web.Response:
+    """The page that says what failed; plain text if even the page cannot be made."""
+    try:
+        return pages.message(request, status, title, text, **params)
+    except Exception:
+        log.exception("the page of a failure (%s) failed too", status)
+        language = language_of(request)
+        said = gettext(language, text).format(hotline=HOTLINE, **params)
+        return web.Response(text=said, status=status, content_type="text/plain", charset="utf-8")
 
 
 def mount(app: web.Application, deps: WebDeps) -> PublicPages:
     """Add the public pages to the web app."""
     public = PublicPages(deps)
-    app.middlewares.append(headers_middleware(pages.STYLE_HASH))
+    app.middlewares.append(headers_middleware())
     app.router.add_get("/q/{payload}", public.landing)
     app.router.add_get("/q/{payload}/form", public.show_form)
     app.router.add_post("/q/{payload}/form", public.submit_form)

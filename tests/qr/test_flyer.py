@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import io
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
 import pytest
 from PIL import Image
+from reportlab.lib.units import mm
 
+from bot.cli import main
 from domain import risk_types
-from qr.flyer import CODE_MM, Flyer, FlyerFontError, code_png, code_svg, render, texts
+from locales import gettext
+from qr.flyer import CODE_MM, Flyer, FlyerFontError, _wrap, code_png, code_svg, font_for, render, texts
 from qr.links import flyer_link
 from qr.payload import sign_village, verify_village
+from tests.bot.test_cli_flyer import env  # noqa: F401 (fixture: a roster and the settings)
 from tests.qr.printed import flyer_font, fonts_of, rasterise, read_codes, svg_image, text_of
 
 SECRET = b"flyer-test-secret-0123456789"
@@ -119,3 +124,63 @@ def test_a_font_without_chinese_is_refused_naming_what_it_lacks() -> None:
     with pytest.raises(FlyerFontError, match="lacks characters") as refused:
         render([flyer(to_landing=False)], latin_only)
     assert "防" in str(refused.value)
+
+
+# --- in English ---------------------------------------------------------------------------------
+
+
+def squeezed_text(pdf: Path) -> str:
+    return "".join(text_of(pdf).split())
+
+
+def test_a_flyer_in_english_says_it_all_in_english_and_its_code_reads_back(tmp_path: Path) -> None:
+    one = replace(flyer(to_landing=True, batch="B2612"), language="en")
+    pdf = printed(tmp_path, one)
+    words = squeezed_text(pdf)
+    assert (
+        texts(one)[0] == gettext("en", "flyer.title") == "Prevent a return to poverty: declare with one scan"
+    )
+    assert "Preventareturntopoverty:declarewithonescan" in words
+    assert "李家村,青山镇" in words  # the names as the roster has them
+    for risk in risk_types.risk_types():
+        assert "".join(risk.label("en").split()) in words
+    assert "Scanthecode" in words and "Answerthequestions" in words and "Acadrecontactsyou" in words
+    assert "NoTelegram?Youcanstillscanandfillinawebform" in words
+    assert "Askavillagecadretodeclareforyou" in words
+    assert "Questions?Call12317" in words and "nevermadepublic" in words
+    assert "B2612" in words and "2028-12-31" in words
+    assert not any(char in words for char in "扫码申报咨询电话批次")  # no Chinese but the names
+    (page,) = rasterise(pdf)
+    (read,) = read_codes(page)
+    assert read.text == one.link and read.side_mm >= 80
+    # The Chinese flyer is still the default, and the same with its language named.
+    chinese = flyer(to_landing=True)
+    assert chinese.language == "zh_Hans" and texts(chinese)[0] == "防止返贫“一键申报”"
+    assert render([chinese], flyer_font()) == render([replace(chinese, language="zh_Hans")], flyer_font())
+
+
+def test_a_note_is_wrapped_between_english_words_and_after_any_chinese_character() -> None:
+    font = font_for(flyer_font(), [flyer(to_landing=True)])
+    note = "Ask a village cadre to declare for you"
+    lines = _wrap(note, font, 16, 50 * mm)
+    assert len(lines) > 1 and " ".join(lines) == note
+    chinese = "没有Telegram也可以扫码用网页填写" * 2
+    lines = _wrap(chinese, font, 16, 50 * mm)
+    assert len(lines) > 1 and "".join(lines) == chinese
+    assert all("Telegram" in line or "Tele" not in line for line in lines)  # a word stays whole
+
+
+def test_the_cli_draws_the_flyer_in_english_when_asked(
+    env: Path,  # noqa: F811
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["qr", "flyer", "--village", "QS01", "-o", "en.pdf", "--lang", "en"]) == 0
+    link = capsys.readouterr().out.splitlines()[1]
+    words = squeezed_text(env / "en.pdf")
+    assert "Preventareturntopoverty" in words and "防止返贫" not in words
+    (page,) = rasterise(env / "en.pdf")
+    assert [r.text for r in read_codes(page)] == [link]
+    assert main(["qr", "flyer", "--village", "QS01", "-o", "zh.pdf"]) == 0
+    assert "防止返贫“一键申报”" in squeezed_text(env / "zh.pdf")
+    with pytest.raises(SystemExit):
+        main(["qr", "flyer", "--village", "QS01", "-o", "fr.pdf", "--lang", "fr"])

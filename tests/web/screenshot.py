@@ -58,7 +58,9 @@ async def main(landing_png: Path, form_png: Path | None) -> None:
         try:
             async with async_playwright() as playwright:
                 browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-                page = await browser.new_page(viewport={"width": 375, "height": 667}, device_scale_factor=1)
+                page = await browser.new_page(
+                    viewport={"width": 375, "height": 667}, device_scale_factor=1, locale="zh-CN"
+                )
                 for path, target in ((f"/q/{payload}", landing_png), (f"/q/{payload}/form", form_png)):
                     response = await page.goto(f"http://127.0.0.1:{port}{path}")
                     assert response is not None and response.ok

@@ -65,7 +65,7 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     payload = village_payload("QS01")
     photo = tmp_path / "house.jpg"
     photo.write_bytes(JPEG)
-    page = await browser.new_page(viewport=PHONE_SCREEN)
+    page = await browser.new_page(viewport=PHONE_SCREEN, locale="zh-CN")  # a phone in China
     page.set_default_timeout(15_000)
     blocked: list[str] = []
     page.on("console", lambda m: blocked.append(m.text) if "Content Security Policy" in m.text else None)
@@ -74,6 +74,8 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     await expect(page.get_by_role("heading")).to_contain_text("李家村")
     telegram = page.get_by_role("link", name="在 Telegram 中打开")
     assert await telegram.get_attribute("href") == f"https://t.me/fanghui_test_bot?start={payload}"
+    # The style sheet under /static/ is applied (the CSP allows it; nothing inline is needed).
+    await expect(telegram).to_have_css("background-color", "rgb(26, 115, 232)")
     await page.get_by_role("link", name="没有 Telegram？在网页上填写").click()
     await expect(page.get_by_role("heading")).to_contain_text("困难申报")
     await page.get_by_label("我已阅读并同意").check()
@@ -93,7 +95,7 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     number = (await receipt.text_content() or "").strip()
     assert submitted_in < 5, submitted_in
     print(f"submit to receipt: {submitted_in * 1000:.0f} ms")  # shown with pytest -s
-    assert blocked == []  # the inline style sheet is allowed by its hash; nothing else is needed
+    assert blocked == []  # the style sheet is the site's own (style-src 'self'); nothing else is needed
     # The case reaches the village cadre's chat as a chat declaration does.
     message = await cadre.expect("新申报", number, "王大山", "李家村")
     assert message.reply_markup is not None  # with its 签收 button
@@ -102,6 +104,23 @@ async def test_a_household_declares_in_a_phone_browser_and_the_cadre_gets_the_ca
     assert picture.kind == "photo"
     assert number in picture.to_api()["caption"]
     assert cadre.emu.file_bytes(picture.to_api()["photo"][-1]["file_id"]) == JPEG
+    await page.close()
+
+
+async def test_a_browser_in_english_gets_the_pages_in_english_and_can_switch(
+    browser: Browser,  # noqa: F811
+    service: Service,  # noqa: F811
+) -> None:
+    page = await browser.new_page(viewport=PHONE_SCREEN, locale="en-US")
+    page.set_default_timeout(15_000)
+    await page.goto(f"{local(service)}/q/{village_payload('QS01')}")
+    await expect(page.get_by_role("link", name="Open in Telegram")).to_be_visible()
+    await page.get_by_role("link", name="No Telegram? Fill in the form on the web").click()
+    await expect(page.get_by_role("button", name="Submit the declaration")).to_be_visible()
+    await page.get_by_role("link", name="简体中文").click()
+    await expect(page.get_by_role("button", name="提交申报")).to_be_visible()
+    await page.goto(f"{local(service)}/status")  # the choice is remembered
+    await expect(page.get_by_role("button", name="查询")).to_be_visible()
     await page.close()
 
 
