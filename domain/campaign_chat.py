@@ -12,6 +12,8 @@ carries the conversation's id, so a button from an earlier draft is refused.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -177,24 +179,18 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
     data = dict(conv.data)
     value = said.text.strip()
     if conv.step == NAME:
-        if not value or len(value) > MAX_NAME:
-            await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_name", {"max": MAX_NAME}), at=now)
+        if (refused := check_name(value)) is not None:
+            await uow.outbox.add(person.id, Outgoing(refused.key, refused.params), at=now)
             return
         data["name"] = value
         await _move(uow, clock, actor, conv, VILLAGES, data)
     elif conv.step == DATES:
-        dates = [d for d in re.split(r"[\s;；,，、]+", value) if d]
-        normal = [parse_deadline(d.replace(".", "-"), now.date()) for d in dates]
-        if not dates or any(d is None for d in normal):
-            await uow.outbox.add(person.id, Outgoing("campaign.chat_bad_dates"), at=now)
+        dates = read_dates(value, now.date())
+        if isinstance(dates, Problem):
+            bad = _problems([dates]) if dates.key == "campaign.date_too_far" else Outgoing(dates.key)
+            await uow.outbox.add(person.id, bad, at=now)
             return
-        latest = years_after(now.date(), campaigns.MAX_YEARS_AHEAD)
-        if far := sorted(d for d in normal if d and d > latest):
-            params: dict[str, object] = {"date": far[-1].isoformat(), "latest": latest.isoformat()}
-            problem = Problem(0, "campaign.date_too_far", params)
-            await uow.outbox.add(person.id, _problems([problem]), at=now)
-            return
-        data["dates"] = sorted({d.isoformat() for d in normal if d})
+        data["dates"] = dates
         await _move(uow, clock, actor, conv, PHASES, data)
     elif conv.step == PHASES:
         lines = [_normalise_dates(line, now.date()) for line in value.splitlines() if line.strip()]
@@ -218,6 +214,26 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
         await _move(uow, clock, actor, conv, CONFIRM, candidate)
     else:  # a step answered with buttons
         await uow.outbox.add(person.id, Outgoing("campaign.chat_use_buttons"), at=now)
+
+
+def check_name(value: str) -> Problem | None:
+    """Why a campaign's name (trimmed) is refused: empty or longer than MAX_NAME; or None."""
+    if not value or len(value) > MAX_NAME:
+        return Problem(0, "campaign.chat_bad_name", {"max": MAX_NAME})
+    return None
+
+
+def read_dates(value: str, today: date) -> list[str] | Problem:
+    """The report dates typed ("2026-12-10；12-25"), as ISO dates in order; or why not."""
+    dates = [d for d in re.split(r"[\s;；,，、]+", value) if d]
+    normal = [parse_deadline(d.replace(".", "-"), today) for d in dates]
+    if not dates or any(d is None for d in normal):
+        return Problem(0, "campaign.chat_bad_dates", {})
+    latest = years_after(today, campaigns.MAX_YEARS_AHEAD)
+    if far := sorted(d for d in normal if d and d > latest):
+        params: dict[str, object] = {"date": far[-1].isoformat(), "latest": latest.isoformat()}
+        return Problem(0, "campaign.date_too_far", params)
+    return sorted({d.isoformat() for d in normal if d})
 
 
 async def _pressed(
@@ -337,3 +353,100 @@ async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int, ans
         at=now,
     )
     return Outcome(toast="campaign.chat_created", locale=person.locale)
+
+
+@dataclass(frozen=True)
+class Defined:
+    """A campaign defined at once (the console's form): its id; or every problem, by field
+    ("name", "villages", "rhythm", "dates", "phases", "phase<i>" the i-th phase from 0,
+    "reminders"; "" the whole); `foreign` when a village named is none of the township's (as if
+    it did not exist: nothing is said of it)."""
+
+    campaign_id: int | None = None
+    problems: dict[str, list[Problem]] = field(default_factory=dict)
+    foreign: bool = False
+
+
+# The field of the form a problem of the campaign file's check is about, by its key (a phase's
+# problems are by its line).
+_FIELDS = {
+    "campaign.bad_rhythm": "rhythm",
+    "campaign.bad_date": "dates",
+    "campaign.date_too_far": "dates",
+    "campaign.bad_reminders": "reminders",
+    "campaign.unknown_village": "villages",
+}
+_FILE_FIELDS = {"campaign": "name", "phase": "phases", "reminders": "reminders", "reports": "rhythm"}
+
+
+def _field_of(problem: Problem) -> str:
+    if problem.line:
+        return f"phase{problem.line - 1}"
+    if problem.key in ("campaign.missing", "campaign.empty_value"):
+        return _FILE_FIELDS.get(str(problem.params.get("field")), "")
+    return _FIELDS.get(problem.key, "")
+
+
+async def define(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    *,
+    name: str,
+    villages: Sequence[str],
+    rhythm: str,
+    dates: str,
+    phases: Sequence[tuple[str, str]],
+    reminders: str,
+) -> Defined:
+    """What the conversation's confirm does, with every answer given at once: the same lines of a
+    campaign file (`_rows`), the same `campaigns.parse` and `campaigns.create`. `villages` are
+    codes (none: every village); `phases` (name, deadline) pairs, a deadline as the chat reads
+    one; `reminders` as typed ("3;1;0"; empty: the default)."""
+    now = clock.now()
+    today = now.date()
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        return Defined(problems={"": [Problem(0, "campaign.chat_not_allowed", {})]})
+    known = {v.code for v in await uow.notices.township_villages(actor.township_id)}
+    if any(code not in known for code in villages):
+        return Defined(foreign=True)
+    problems: dict[str, list[Problem]] = {}
+    data: dict[str, Any] = {
+        "township": await _township_name(uow, actor.township_id),
+        "township_id": actor.township_id,
+        "name": name.strip(),
+        "villages": sorted(set(villages)),
+    }
+    if (refused := check_name(data["name"])) is not None:
+        problems["name"] = [refused]
+    if rhythm not in RHYTHM_CHOICES:
+        problems["rhythm"] = [Problem(0, "campaign.bad_rhythm", {"value": rhythm[:20]})]
+    data["rhythm"] = rhythm if rhythm in RHYTHM_CHOICES else "half-monthly"
+    if rhythm == "dates":
+        read = read_dates(dates, today)
+        if isinstance(read, Problem):
+            problems["dates"] = [read]
+        else:
+            data["dates"] = read
+    if reminders.strip():
+        data["reminders"] = reminders.strip()
+    lines = [_normalise_dates(f"{n.strip()} {d.strip()}", today) for n, d in phases if n.strip() or d.strip()]
+    if len(lines) > MAX_PHASES:
+        problems["phases"] = [Problem(0, "campaign.chat_too_many", {"max": MAX_PHASES})]
+        lines = lines[:MAX_PHASES]
+    checked = set(problems)  # a field refused already: the file's check would only repeat it
+    try:
+        spec = campaigns.parse(_rows(data, lines), today)
+    except campaigns.CampaignRejected as exc:
+        for problem in exc.problems:
+            if (where := _field_of(problem)) not in checked:
+                problems.setdefault(where, []).append(problem)
+        return Defined(problems=problems)
+    if problems:
+        return Defined(problems=problems)
+    try:
+        return Defined(await campaigns.create(uow, clock, spec))
+    except campaigns.CampaignRejected as exc:
+        for problem in exc.problems:
+            problems.setdefault(_field_of(problem), []).append(problem)
+        return Defined(problems=problems)

@@ -4,6 +4,7 @@ village's cadres are reminded while it is open; township staff see the ledger.""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from domain import buttons as b
@@ -26,6 +27,7 @@ QUESTIONS = {
     "responsible": "ledger.ask_responsible",
 }
 MAX_TEXT = 500
+MAX_RESPONSIBLE = 60
 MAX_LISTED = 30
 MAX_YEARS_AHEAD = 2  # a later deadline is a typing slip (and 9999-12-31 would overflow the reminders)
 
@@ -106,18 +108,13 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
         await uow.outbox.add(actor.id, Outgoing("ledger.use_buttons"), at=now)
         return
     if step == "deadline":
-        deadline = parse_deadline(value, now.date())
-        if deadline is None or deadline < now.date():
-            await uow.outbox.add(actor.id, Outgoing("ledger.bad_deadline"), at=now)
-            return
-        latest = years_after(now.date(), MAX_YEARS_AHEAD)
-        if deadline > latest:
-            message = Outgoing("ledger.deadline_too_far", {"latest": latest.isoformat()})
-            await uow.outbox.add(actor.id, message, at=now)
+        deadline = check_deadline(value, now.date())
+        if isinstance(deadline, Outgoing):
+            await uow.outbox.add(actor.id, deadline, at=now)
             return
         data[step] = deadline.isoformat()
-    elif not value or len(value) > (60 if step == "responsible" else MAX_TEXT):
-        await uow.outbox.add(actor.id, Outgoing("ledger.bad_text", {"max": MAX_TEXT}), at=now)
+    elif (refused := check_text(step, value)) is not None:
+        await uow.outbox.add(actor.id, refused, at=now)
         return
     else:
         data[step] = value
@@ -128,26 +125,114 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
         return
     await uow.conversations.finish(conv.id)
     deadline = date.fromisoformat(data["deadline"])
-    item_id = await uow.ledger.add(
-        int(data["village"]), actor.id, data["what"], data["measure"], deadline, data["responsible"], now
+    item_id = await _record(
+        uow, clock, actor, int(data["village"]), data["what"], data["measure"], deadline, data["responsible"]
     )
+    params = {"id": item_id, "what": data["what"], "deadline": deadline.strftime("%Y-%m-%d")}
+    await uow.outbox.add(actor.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
+
+
+def check_deadline(raw: str, today: date) -> date | Outgoing:
+    """A deadline as typed (see parse_deadline), from today to MAX_YEARS_AHEAD; or why not."""
+    deadline = parse_deadline(raw, today)
+    if deadline is None or deadline < today:
+        return Outgoing("ledger.bad_deadline")
+    latest = years_after(today, MAX_YEARS_AHEAD)
+    if deadline > latest:
+        return Outgoing("ledger.deadline_too_far", {"latest": latest.isoformat()})
+    return deadline
+
+
+def check_text(step: str, value: str) -> Outgoing | None:
+    """Why the answer to "what", "measure" or "responsible" is refused (empty, too long), or None."""
+    limit = MAX_RESPONSIBLE if step == "responsible" else MAX_TEXT
+    if not value or len(value) > limit:
+        return Outgoing("ledger.bad_text", {"max": limit})
+    return None
+
+
+async def _record(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    village_id: int,
+    what: str,
+    measure: str,
+    deadline: date,
+    responsible: str,
+) -> int:
+    """Store a checked item and schedule its reminders (before, on and after its deadline)."""
+    now = clock.now()
+    item_id = await uow.ledger.add(village_id, actor.id, what, measure, deadline, responsible, now)
     for days in REMIND_DAYS:
         due = max(morning(deadline + timedelta(days=days), now), now)
         await uow.schedule.add(
             f"ledger-remind:{item_id}:{days}", REMIND_KIND, due, {"item": item_id, "days": days}, now
         )
-    params = {"id": item_id, "what": data["what"], "deadline": deadline.strftime("%Y-%m-%d")}
-    await uow.outbox.add(actor.id, Outgoing("ledger.added", params, actions=_close_button(item_id)), at=now)
+    return item_id
+
+
+@dataclass(frozen=True)
+class Added:
+    """An item added at once (the console's form): its id; or why not, by field ("what",
+    "measure", "deadline", "responsible"); `foreign` when the village is not the actor's to add to
+    (as if it did not exist)."""
+
+    item_id: int | None = None
+    problems: dict[str, Outgoing] = field(default_factory=dict)
+    foreign: bool = False
+
+
+async def may_add(uow: UnitOfWork, actor: Actor, village_id: int) -> bool:
+    """A cadre adds to their villages' ledger; township staff to any village of their township's."""
+    if actor.role is Role.CADRE:
+        return village_id in actor.village_ids
+    if actor.role is Role.TOWNSHIP and actor.township_id is not None:
+        village = await uow.geography.village(village_id)
+        return village is not None and village.township_id == actor.township_id
+    return False
+
+
+async def add_item(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    village_id: int,
+    what: str,
+    measure: str,
+    deadline: str,
+    responsible: str,
+) -> Added:
+    """What the conversation's last answer does, with every answer given at once and checked as
+    the chat checks each (the deadline as typed: "2026-12-20" or "12-20")."""
+    if not await may_add(uow, actor, village_id):
+        return Added(foreign=True)
+    answers = {"what": what.strip(), "measure": measure.strip(), "responsible": responsible.strip()}
+    problems = {step: refused for step, value in answers.items() if (refused := check_text(step, value))}
+    checked = check_deadline(deadline, clock.now().date())
+    if isinstance(checked, Outgoing):
+        problems["deadline"] = checked
+    if problems or isinstance(checked, Outgoing):
+        return Added(problems=problems)
+    item_id = await _record(
+        uow, clock, actor, village_id, answers["what"], answers["measure"], checked, answers["responsible"]
+    )
+    return Added(item_id)
 
 
 def _close_button(item_id: int) -> tuple[tuple[Action, ...], ...]:
     return ((Action(b.LedgerClose(item_id), label="ledger.close_button"),),)
 
 
+def may_close(actor: Actor, item: LedgerItem) -> bool:
+    """整改销号 is for a cadre of the item's village."""
+    return actor.role is Role.CADRE and item.village_id in actor.village_ids
+
+
 async def close(uow: UnitOfWork, clock: Clock, actor: Actor, item_id: int) -> Outcome:
     """整改销号: a cadre of the item's village closes it; its reminders stop."""
     item = await uow.ledger.get(item_id)
-    if item is None or actor.role is not Role.CADRE or item.village_id not in actor.village_ids:
+    if item is None or not may_close(actor, item):
         return Outcome(toast="ledger.not_yours", done=False, locale=actor.locale)
     if not await uow.ledger.close(item_id, actor.id, clock.now()):
         return Outcome(toast="ledger.already_closed", locale=actor.locale)

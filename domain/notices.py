@@ -8,6 +8,8 @@ notice:<id>:<person>, so a notice reaches a person once however often sending is
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -123,14 +125,9 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
     elif step is NoticeStep.TEXT:
         await _take_text(uow, clock, actor, conv, said.text, conv.data.get("media"))
     elif step is NoticeStep.TIME:
-        when = parse_time(said.text, now)
-        if when is None:
-            await uow.outbox.add(actor.id, Outgoing("notice.bad_time"), at=now)
-        elif when <= now:
-            await uow.outbox.add(actor.id, Outgoing("notice.time_past"), at=now)
-        elif when > now + MAX_AHEAD:
-            latest = (now + MAX_AHEAD).strftime("%Y-%m-%d")
-            await uow.outbox.add(actor.id, Outgoing("notice.time_too_far", {"latest": latest}), at=now)
+        when = check_time(parse_time(said.text, now), now)
+        if isinstance(when, Outgoing):
+            await uow.outbox.add(actor.id, when, at=now)
         else:
             await _move(uow, clock, actor, conv, NoticeStep.CONFIRM, send_at=when.isoformat())
     else:
@@ -141,19 +138,35 @@ async def _take_text(
     uow: UnitOfWork, clock: Clock, actor: Actor, conv: Conversation, raw: str, media: dict[str, str] | None
 ) -> None:
     now = clock.now()
+    body = check_body(raw, media)
+    if isinstance(body, Outgoing):
+        await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
+        await uow.outbox.add(actor.id, body, at=now)
+    else:
+        await _move(uow, clock, actor, conv, NoticeStep.AUDIENCE, body=body, media=media)
+
+
+def check_body(raw: str, media: dict[str, str] | None) -> str | Outgoing:
+    """A notice's text, trimmed; or why it is refused: empty, too long, or carrying an ID or phone
+    number (held back: a notice goes to many people). The chat and the console check with it."""
     body = raw.strip()
     limit = MAX_CAPTION_BODY if media else MAX_BODY
     if not body or len(body) > limit:
-        await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
-        await uow.outbox.add(
-            actor.id, Outgoing("notice.bad_text", {"max": limit, "length": len(body)}), at=now
-        )
-    elif looks_personal(body):
-        # Held back: a public notice must carry no ID or phone number.
-        await uow.conversations.update(conv.id, conv.step, {**conv.data, "media": media}, now)
-        await uow.outbox.add(actor.id, Outgoing("notice.personal_data"), at=now)
-    else:
-        await _move(uow, clock, actor, conv, NoticeStep.AUDIENCE, body=body, media=media)
+        return Outgoing("notice.bad_text", {"max": limit, "length": len(body)})
+    if looks_personal(body):
+        return Outgoing("notice.personal_data")
+    return body
+
+
+def check_time(when: datetime | None, now: datetime) -> datetime | Outgoing:
+    """A send time read (None: unreadable) if it is to come and at most MAX_AHEAD away; or why not."""
+    if when is None:
+        return Outgoing("notice.bad_time")
+    if when <= now:
+        return Outgoing("notice.time_past")
+    if when > now + MAX_AHEAD:
+        return Outgoing("notice.time_too_far", {"latest": (now + MAX_AHEAD).strftime("%Y-%m-%d")})
+    return when
 
 
 def parse_time(raw: str, now: datetime) -> datetime | None:
@@ -311,18 +324,97 @@ async def confirm(uow: UnitOfWork, clock: Clock, actor: Actor, conv_id: int) -> 
     if not await uow.conversations.finish(conv.id):
         return Outcome(toast="notice.gone", done=False)
     send_at = _send_at(data)
-    notice = await uow.notices.add(
-        township_id, actor.id, body=data.get("body") or "", audience=audience, media=data.get("media"),
-        send_at=send_at, at=now,
+    _, scheduled = await publish(
+        uow, clock, actor, township_id, body=data.get("body") or "", audience=audience,
+        media=data.get("media"), send_at=send_at,
     )  # fmt: skip
-    if send_at is not None and send_at > now:
-        await uow.schedule.add(f"notice:{notice.id}", SEND_KIND, send_at, {"notice": notice.id}, now)
+    if scheduled and send_at is not None:
         await uow.outbox.add(
             actor.id, Outgoing("notice.scheduled", {"when": _when_text(send_at, now)}), at=now
         )
         return Outcome(toast="notice.scheduled_toast", locale=actor.locale)
-    await dispatch(uow, clock, notice.id)
     return Outcome(toast="notice.sent_toast", locale=actor.locale)
+
+
+async def publish(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    township_id: int,
+    *,
+    body: str,
+    audience: dict[str, Any],
+    media: dict[str, str] | None,
+    send_at: datetime | None,
+) -> tuple[Notice, bool]:
+    """Store a checked notice and send it now, or schedule it for its time (then True)."""
+    now = clock.now()
+    notice = await uow.notices.add(
+        township_id, actor.id, body=body, audience=audience, media=media, send_at=send_at, at=now
+    )
+    if send_at is not None and send_at > now:
+        await uow.schedule.add(f"notice:{notice.id}", SEND_KIND, send_at, {"notice": notice.id}, now)
+        return notice, True
+    await dispatch(uow, clock, notice.id)
+    return notice, False
+
+
+@dataclass(frozen=True)
+class Composed:
+    """A notice written at once (the console's form): stored, and sent or scheduled; or refused,
+    with why by field ("body", "audience", "villages", "send_at"; "" the whole); `foreign` when a
+    village named is none of the township's (as if it did not exist: nothing is said of it)."""
+
+    notice: Notice | None = None
+    scheduled: bool = False
+    problems: dict[str, Outgoing] = field(default_factory=dict)
+    foreign: bool = False
+
+
+async def compose(
+    uow: UnitOfWork,
+    clock: Clock,
+    actor: Actor,
+    *,
+    body: str,
+    audience: str,
+    villages: Sequence[int] = (),
+    send_at: str | None = None,
+    media: dict[str, str] | None = None,
+) -> Composed:
+    """What the conversation's confirm does, with every answer given at once and checked as the
+    chat checks each: the text, the audience (an `Audience` value; `villages` for "villages"), and
+    the time (None: now; else read as the chat reads a typed one, bounded as it bounds it)."""
+    now = clock.now()
+    if actor.role is not Role.TOWNSHIP or actor.township_id is None:
+        return Composed(problems={"": Outgoing("notice.not_allowed")})
+    township_id = actor.township_id
+    known = {v.id for v in await uow.notices.township_villages(township_id)}
+    if any(v not in known for v in villages):
+        return Composed(foreign=True)
+    problems: dict[str, Outgoing] = {}
+    checked = check_body(body, media)
+    if isinstance(checked, Outgoing):
+        problems["body"] = checked
+    chosen: dict[str, Any] = {"kind": audience}
+    if audience not in {a.value for a in Audience}:
+        problems["audience"] = Outgoing("notice.ask_audience")
+    elif audience == Audience.VILLAGES.value:
+        chosen["villages"] = sorted(set(villages))
+        if not villages:
+            problems["villages"] = Outgoing("notice.villages_none")
+    when = None if send_at is None else check_time(parse_time(send_at, now), now)
+    if isinstance(when, Outgoing):
+        problems["send_at"] = when
+    if "audience" not in problems and "villages" not in problems:
+        if not await audience_of(uow, township_id, chosen, actor.id):
+            problems["audience"] = Outgoing("notice.nobody")
+    if problems or isinstance(checked, Outgoing) or isinstance(when, Outgoing):
+        return Composed(problems=problems)
+    notice, scheduled = await publish(
+        uow, clock, actor, township_id, body=checked, audience=chosen, media=media, send_at=when
+    )
+    return Composed(notice, scheduled)
 
 
 async def send_scheduled(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:

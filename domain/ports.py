@@ -386,6 +386,10 @@ class NoticeRepository(Protocol):
         """True when recorded now, False when already acknowledged, None when not a recipient."""
         ...
 
+    async def of_township(self, township_id: int, limit: int) -> list[Notice]:
+        """The township's notices, newest first."""
+        ...
+
 
 class DeliveryRepository(Protocol):
     async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
@@ -424,6 +428,14 @@ class CampaignRepository(Protocol):
     async def reports(self, campaign_id: int, period: date | None = None) -> list[Report]: ...
     async def save_report(self, draft: ReportDraft, data: dict[str, Any], at: datetime) -> None:
         """Store (or replace) the village's report for the period."""
+        ...
+
+    async def of_township(self, township_id: int, limit: int) -> list[Campaign]:
+        """The township's campaigns, newest first."""
+        ...
+
+    async def phases(self, campaign_id: int) -> list[Phase]:
+        """A campaign's phases, in order."""
         ...
 
 

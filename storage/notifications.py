@@ -280,6 +280,15 @@ class NoticeRepository(Repo):
         )
         return False if exists else None
 
+    async def of_township(self, township_id: int, limit: int) -> list[Notice]:
+        rows = await self.session.scalars(
+            select(NoticeRow)
+            .where(NoticeRow.township_id == township_id)
+            .order_by(NoticeRow.id.desc())
+            .limit(limit)
+        )
+        return [self._notice(row) for row in rows]
+
 
 class DeliveryRepository(Repo):
     def __init__(self, session: AsyncSession, split: outbox.Splitter | None = None) -> None:
@@ -467,6 +476,27 @@ class CampaignRepository(Repo):
             .on_conflict_do_update(index_elements=["campaign_id", "period", "village_id"], set_=replace)
         )
         await self.session.execute(statement)
+
+    async def of_township(self, township_id: int, limit: int) -> list[Campaign]:
+        rows = await self.session.scalars(
+            select(CampaignRow)
+            .where(CampaignRow.township_id == township_id)
+            .order_by(CampaignRow.id.desc())
+            .limit(limit)
+        )
+        return [found for row in rows.all() if (found := await self._campaign(row)) is not None]
+
+    async def phases(self, campaign_id: int) -> list[Phase]:
+        result = await self.session.execute(
+            select(CampaignPhaseRow, CampaignRow.name)
+            .join(CampaignRow, CampaignRow.id == CampaignPhaseRow.campaign_id)
+            .where(CampaignPhaseRow.campaign_id == campaign_id)
+            .order_by(CampaignPhaseRow.seq)
+        )
+        return [
+            Phase(row.id, row.campaign_id, name, row.seq, row.name, row.deadline)
+            for row, name in result.all()
+        ]
 
 
 class LedgerRepository(Repo):

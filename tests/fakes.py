@@ -931,6 +931,10 @@ class FakeNotices(_Repo):
         self.s.recipients[key] = at
         return True
 
+    async def of_township(self, township_id: int, limit: int) -> list[Notice]:
+        found = [n for n in self.s.notices.values() if n.township_id == township_id]
+        return sorted(found, key=lambda n: n.id, reverse=True)[:limit]
+
 
 class FakeDelivery(_Repo):
     async def mark_unreachable(self, person_id: int, channel: Channel, at: datetime) -> bool:
@@ -1054,6 +1058,16 @@ class FakeCampaigns(_Repo):
             int(data["problems_found"]), int(data["problems_closed"]), str(data.get("note", "")),
             draft.person_id, at,
         )  # fmt: skip
+
+    async def of_township(self, township_id: int, limit: int) -> list[Campaign]:
+        ids = sorted(
+            (i for i, row in self.s.campaigns.items() if row.township_id == township_id), reverse=True
+        )
+        return [c for c in (self._campaign(i) for i in ids[:limit]) if c is not None]
+
+    async def phases(self, campaign_id: int) -> list[Phase]:
+        found = sorted((row.seq, i) for i, row in self.s.phases.items() if row.campaign_id == campaign_id)
+        return [p for p in [await self.phase(i) for _, i in found] if p is not None]
 
 
 class FakeLedger(_Repo):
