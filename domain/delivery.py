@@ -59,13 +59,17 @@ async def recipient_unreachable(
 MAX_FAILED_LISTED = 20
 
 
-def _reason(error: str) -> object:
-    """What went wrong, in words staff understand (the raw error stays in the table)."""
+def reason_key(error: str) -> str:
+    """What went wrong, as the catalog key of words staff understand (the raw error stays in the table)."""
     if error.startswith("forbidden"):
-        return text("sender.reason_blocked")
+        return "sender.reason_blocked"
     if error.startswith("no address"):
-        return text("sender.reason_not_bound")
-    return text("sender.reason_error")
+        return "sender.reason_not_bound"
+    return "sender.reason_error"
+
+
+def _reason(error: str) -> object:
+    return text(reason_key(error))
 
 
 async def show_failed(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:

@@ -109,6 +109,26 @@ async def rows(
     return out
 
 
+async def rows_of_scope(
+    uow: UnitOfWork, protector: Protector, person: Person, *, since: datetime, until: datetime
+) -> list[dict[str, Any]]:
+    """The console's export: township staff get their township's rows with full ID numbers (as
+    /export); the county every township of its county, ID numbers masked; anyone else is refused."""
+    if person.role is Role.TOWNSHIP:
+        return await rows(uow, protector, township_name=None, since=since, until=until, requester=person)
+    if person.role is not Role.COUNTY or not person.county:
+        raise ExportRefused("work.township_only")
+    out: list[dict[str, Any]] = []
+    for township in await uow.geography.townships_of_county(person.county):
+        for row in await rows(
+            uow, protector, township_name=township.name, since=since, until=until, requester=None
+        ):
+            number = row["id_number"]
+            masked = validation.mask_id(number) if number not in ("", ID_UNREADABLE) else number
+            out.append({**row, "id_number": masked})
+    return out
+
+
 def _id_number(protector: Protector, sealed: str | None) -> str:
     """The full ID number, or ID_UNREADABLE: one row sealed under a lost key never spoils the file."""
     if not sealed:

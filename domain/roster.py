@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from domain import validation
-from domain.model import Role
+from domain.model import Person, Role, Village
 from domain.ports import UnitOfWork
 from domain.validation import Invalid
 
@@ -71,15 +71,25 @@ def header_map(header: Iterable[str]) -> dict[int, str]:
 
 def parse(rows: Iterable[tuple[int, list[str]]]) -> list[RosterRow]:
     """Check every row of a sheet (first row the header); raise `RosterRejected` listing all problems."""
+    parsed, problems = check(rows)
+    if problems:
+        raise RosterRejected(problems)
+    return parsed
+
+
+def check(rows: Iterable[tuple[int, list[str]]]) -> tuple[list[RosterRow], list[Problem]]:
+    """The rows that read, and every problem by line. A row that clashes with an earlier one (its
+    phone, a village's name or township) is among the rows and its line among the problems; a sheet
+    without the columns gives no rows."""
     iterator = iter(rows)
     try:
         header_line, header = next(iterator)
     except StopIteration:
-        raise RosterRejected([Problem(1, "roster.empty")]) from None
+        return [], [Problem(1, "roster.empty")]
     columns = header_map(header)
     missing = [c for c in COLUMNS if c not in columns.values()]
     if missing:
-        raise RosterRejected([Problem(header_line, "roster.missing_columns", {"columns": ",".join(missing)})])
+        return [], [Problem(header_line, "roster.missing_columns", {"columns": ",".join(missing)})]
     problems: list[Problem] = []
     parsed: list[RosterRow] = []
     for line, cells in iterator:
@@ -91,9 +101,7 @@ def parse(rows: Iterable[tuple[int, list[str]]]) -> list[RosterRow]:
         except Invalid as exc:
             problems.append(Problem(line, exc.key, dict(exc.params)))
     problems.extend(_cross_check(parsed))
-    if problems:
-        raise RosterRejected(sorted(problems, key=lambda p: p.line))
-    return parsed
+    return parsed, sorted(problems, key=lambda p: p.line)
 
 
 def _row(line: int, record: Mapping[str, str]) -> RosterRow:
@@ -191,3 +199,119 @@ async def apply(uow: UnitOfWork, rows: list[RosterRow]) -> ImportReport:
         else:
             report.unchanged += 1
     return report
+
+
+@dataclass(frozen=True)
+class PersonChange:
+    """What a sheet's line does to the person of its phone: `was` None adds them; `changes` names
+    what differs (role, name, township, county, villages); none: unchanged."""
+
+    line: int
+    name: str
+    phone: str
+    role: Role
+    township: str  # "" for the county
+    county: str | None
+    villages: tuple[str, ...]  # codes
+    was: Person | None
+    was_township: str | None
+    was_villages: tuple[str, ...]  # codes
+    changes: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class VillageChange:
+    """A village the sheet creates (`was` None) or renames or moves to another township."""
+
+    line: int
+    code: str
+    name: str
+    township: str
+    was: Village | None
+    was_township: str | None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What `apply` would do with the same rows, computed without writing anything."""
+
+    people: tuple[PersonChange, ...]
+    villages: tuple[VillageChange, ...]
+    townships: tuple[str, ...]  # created
+    counties: tuple[tuple[str, str | None, str], ...]  # (township, its county now, its county after)
+    problems: tuple[Problem, ...]  # what `apply` would refuse: a village named by code only, unknown
+
+    @property
+    def report(self) -> ImportReport:
+        added = sum(1 for p in self.people if p.was is None)
+        updated = sum(1 for p in self.people if p.was is not None and p.changes)
+        created = sum(1 for v in self.villages if v.was is None)
+        return ImportReport(added, updated, len(self.people) - added - updated, created)
+
+
+async def plan(uow: UnitOfWork, rows: list[RosterRow]) -> Plan:
+    """The changes `apply` would make with `rows`, in the same order and by the same rules; nothing
+    is written."""
+    names = {t.id: t.name for t in await uow.geography.townships()}
+    counties = {row.township: row.county for row in rows if row.role is not Role.COUNTY and row.county}
+    created: list[str] = []
+    county_changes: list[tuple[str, str | None, str]] = []
+    seen: set[str] = set()
+    for row in rows:
+        if row.role is Role.COUNTY or row.township in seen:
+            continue
+        seen.add(row.township)
+        township = await uow.geography.township_by_name(row.township)
+        if township is None:
+            created.append(row.township)
+        elif row.township in counties and township.county != counties[row.township]:
+            county_changes.append((row.township, township.county, counties[row.township]))
+    villages: dict[str, tuple[str, str, Village | None]] = {}  # code -> (name, township, as it is now)
+    changes: list[VillageChange] = []
+    problems: list[Problem] = []
+    for row in rows:
+        for code, name in row.villages:
+            if code not in villages:
+                found = await uow.geography.village_by_code(code)
+                if found is not None:
+                    villages[code] = (found.name, names.get(found.township_id, ""), found)
+            now = villages.get(code)
+            if now is None:
+                if name is None:
+                    problems.append(Problem(row.line, "roster.unknown_village", {"code": code}))
+                    continue
+                villages[code] = (name, row.township, None)
+                changes.append(VillageChange(row.line, code, name, row.township, None, None))
+            elif name is not None and (now[0] != name or now[1] != row.township):
+                villages[code] = (name, row.township, now[2])
+                if now[2] is not None:
+                    was = names.get(now[2].township_id)
+                    changes.append(VillageChange(row.line, code, name, row.township, now[2], was))
+    people: list[PersonChange] = []
+    for row in rows:
+        codes = tuple(sorted(code for code, _ in row.villages))
+        county = row.county if row.role is Role.COUNTY else None
+        person = await uow.persons.by_phone(row.phone)
+        if person is None:
+            people.append(
+                PersonChange(
+                    row.line, row.name, row.phone, row.role, row.township, county, codes, None, None, (), ()
+                )
+            )
+            continue
+        was_township = names.get(person.township_id) if person.township_id is not None else None
+        was_codes = tuple(sorted(v.code for v in await uow.geography.villages(person.village_ids)))
+        differs = (
+            ("role", person.role is not row.role),
+            ("name", person.name != row.name),
+            ("township", was_township != (row.township or None)),
+            ("county", person.county != county),
+            ("villages", was_codes != codes),
+        )
+        people.append(
+            PersonChange(
+                row.line, row.name, row.phone, row.role, row.township, county, codes, person,
+                was_township, was_codes, tuple(what for what, yes in differs if yes),
+            )
+        )  # fmt: skip
+    return Plan(tuple(people), tuple(changes), tuple(created), tuple(county_changes), tuple(problems))
