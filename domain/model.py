@@ -401,3 +401,24 @@ class ScanTotal:
     batch: str
     web: int
     telegram: int
+
+
+# --- the console's overview: what its counts come back as ----------------------------------------
+
+
+@dataclass(frozen=True)
+class OverdueCount:
+    """Unfinished cases of one village whose step (`step.*`) was due and is not done."""
+
+    step: str
+    village_id: int
+    count: int
+
+
+@dataclass(frozen=True)
+class AcknowledgeTime:
+    """A declaration's arrival and its first 签收 (None: not acknowledged yet)."""
+
+    created_at: datetime
+    acknowledged_at: datetime | None
+    status: DeclarationStatus

@@ -3,6 +3,7 @@ procedure's time limits and a protector of sensitive values."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import date, datetime, timedelta
 from types import TracebackType
@@ -10,6 +11,7 @@ from typing import Any, Protocol, Self
 
 from domain.messages import Outgoing, Queued
 from domain.model import (
+    AcknowledgeTime,
     Attachment,
     Campaign,
     CaseEvent,
@@ -24,6 +26,7 @@ from domain.model import (
     NewDeclaration,
     Notice,
     NoticeStatus,
+    OverdueCount,
     Person,
     Phase,
     Recipient,
@@ -468,6 +471,34 @@ class UploadRepository(Protocol):
     async def add(self, content_type: str, data: bytes, at: datetime) -> int: ...
 
 
+class OverviewViews(Protocol):
+    """The console's overview counted by the database, each over the villages given (the
+    caller's scope) and nothing else; times are compared as stored, bounds are the caller's."""
+
+    async def by_state(self, village_ids: tuple[int, ...]) -> dict[DeclarationStatus, int]: ...
+    async def by_risk(self, village_ids: tuple[int, ...]) -> dict[str, int]:
+        """Declarations naming each risk type (one naming two is counted under both)."""
+        ...
+
+    async def declared(self, village_ids: tuple[int, ...], bounds: Sequence[datetime]) -> list[int]:
+        """Declarations made between each two consecutive `bounds` (one count fewer than bounds)."""
+        ...
+
+    async def overdue(self, village_ids: tuple[int, ...], now: datetime) -> list[OverdueCount]:
+        """Cases still being worked on whose step was due before `now`, per step and village."""
+        ...
+
+    async def acknowledge_times(
+        self, village_ids: tuple[int, ...], since: datetime, until: datetime
+    ) -> list[AcknowledgeTime]:
+        """Declarations made in [since, until), each with its first 签收 (None: none yet)."""
+        ...
+
+    async def scans(self, village_codes: tuple[str, ...]) -> list[ScanTotal]:
+        """Flyer scans so far of these villages, per village and batch, by channel."""
+        ...
+
+
 class UnitOfWork(Protocol):
     @property
     def geography(self) -> GeographyRepository: ...
@@ -503,6 +534,8 @@ class UnitOfWork(Protocol):
     def scans(self) -> ScanRepository: ...
     @property
     def uploads(self) -> UploadRepository: ...
+    @property
+    def overview(self) -> OverviewViews: ...
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(

@@ -21,6 +21,7 @@ from storage.notifications import (
 )
 from storage.outbox import OUTBOX_TOUCHED, Outbox, Splitter
 from storage.outbox_store import Claimed, Mark
+from storage.overview_views import OverviewViews
 from storage.people import GeographyRepository, InviteRepository, PersonRepository
 from storage.web import ScanRepository, UploadRepository
 
@@ -52,6 +53,7 @@ class SqlUnitOfWork:
     ledger: LedgerRepository
     scans: ScanRepository
     uploads: UploadRepository
+    overview: OverviewViews
 
     def __init__(
         self,
@@ -93,6 +95,7 @@ class SqlUnitOfWork:
         self.scans = ScanRepository(session)
         self.limits = RateLimits(session)
         self.uploads = UploadRepository(session)
+        self.overview = OverviewViews(session)
         return self
 
     async def __aexit__(

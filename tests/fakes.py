@@ -21,7 +21,7 @@ from __future__ import annotations
 import copy
 import itertools
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field, fields, replace
 from datetime import date, datetime, timedelta
@@ -32,10 +32,11 @@ from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
 from domain.actor import Actor, actor_for
 from domain.buttons import Button
-from domain.cases import receipt_number, submit_declaration
+from domain.cases import FINAL, receipt_number, submit_declaration
 from domain.delivery import CHANNELS
 from domain.messages import Outcome, Outgoing, Queued
 from domain.model import (
+    AcknowledgeTime,
     Attachment,
     Campaign,
     CaseEvent,
@@ -51,6 +52,7 @@ from domain.model import (
     NewDeclaration,
     Notice,
     NoticeStatus,
+    OverdueCount,
     Person,
     Phase,
     Recipient,
@@ -1145,6 +1147,66 @@ class FakeUploads(_Repo):
         return upload_id
 
 
+class FakeOverviewViews(_Repo):
+    """The console overview's counts, as storage/overview_views.py's GROUP BYs count them."""
+
+    def _declarations(self, village_ids: tuple[int, ...]) -> list[Declaration]:
+        return [d for d in self.s.declarations.values() if d.village_id in village_ids]
+
+    async def by_state(self, village_ids: tuple[int, ...]) -> dict[DeclarationStatus, int]:
+        found: dict[DeclarationStatus, int] = {}
+        for d in self._declarations(village_ids):
+            found[d.status] = found.get(d.status, 0) + 1
+        return found
+
+    async def by_risk(self, village_ids: tuple[int, ...]) -> dict[str, int]:
+        found: dict[str, int] = {}
+        for d in self._declarations(village_ids):
+            for code in d.risk_types:
+                found[code] = found.get(code, 0) + 1
+        return found
+
+    async def declared(self, village_ids: tuple[int, ...], bounds: Sequence[datetime]) -> list[int]:
+        made = [d.created_at for d in self._declarations(village_ids)]
+        return [sum(1 for at in made if start <= at < end) for start, end in itertools.pairwise(bounds)]
+
+    async def overdue(self, village_ids: tuple[int, ...], now: datetime) -> list[OverdueCount]:
+        found: dict[tuple[str, int], set[int]] = {}
+        for t in self.s.tasks.values():
+            d = self.s.declarations.get(t.declaration_id)
+            if (
+                d is not None and t.village_id in village_ids and t.step is not None
+                and t.status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+                and t.due_at is not None and t.due_at < now and d.status not in FINAL
+            ):  # fmt: skip
+                found.setdefault((t.step, t.village_id), set()).add(d.id)
+        return [OverdueCount(step, village, len(cases)) for (step, village), cases in found.items()]
+
+    async def acknowledge_times(
+        self, village_ids: tuple[int, ...], since: datetime, until: datetime
+    ) -> list[AcknowledgeTime]:
+        first: dict[int, datetime] = {}
+        for e in self.s.events:
+            if e.kind == "acknowledge" and (e.declaration_id not in first or e.at < first[e.declaration_id]):
+                first[e.declaration_id] = e.at
+        return [
+            AcknowledgeTime(d.created_at, first.get(d.id), d.status)
+            for d in self._declarations(village_ids)
+            if since <= d.created_at < until
+        ]
+
+    async def scans(self, village_codes: tuple[str, ...]) -> list[ScanTotal]:
+        found: dict[tuple[str, str], dict[str, int]] = {}
+        for (code, batch, channel, _), count in self.s.scans.items():
+            if code in village_codes:
+                counts = found.setdefault((code, batch), {})
+                counts[channel] = counts.get(channel, 0) + count
+        return [
+            ScanTotal(code, batch, c.get("web", 0), c.get("telegram", 0))
+            for (code, batch), c in sorted(found.items())
+        ]
+
+
 # --- the unit of work -------------------------------------------------------------------------------
 
 
@@ -1170,6 +1232,7 @@ class FakeUnitOfWork:
         self.ledger = FakeLedger(store)
         self.scans = FakeScans(store)
         self.uploads = FakeUploads(store)
+        self.overview = FakeOverviewViews(store)
         self.committed = False  # whether commit() was called (the last thing a use case's caller does)
         self._saved: dict[str, Any] | None = None
 
