@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -471,6 +473,23 @@ def _default_valid_until() -> date:
     return date(date.today().year + 2, 12, 31)
 
 
+@contextlib.contextmanager
+def _result_only() -> Iterator[None]:
+    """A command's output is its result: what it logs on the way (the migrations Alembic applies
+    first, the connection pool, a message nobody can be sent) stays out of it while it runs. Its
+    warnings and errors still go to stderr; LOG_LEVEL=DEBUG shows the rest but Alembic's steps."""
+    root, alembic = logging.getLogger(), logging.getLogger("alembic")
+    levels = {root: root.level, alembic: alembic.level}
+    alembic.setLevel(max(alembic.level, logging.WARNING))
+    if root.getEffectiveLevel() > logging.DEBUG:
+        root.setLevel(max(root.level, logging.WARNING))
+    try:
+        yield
+    finally:
+        for logger, level in levels.items():
+            logger.setLevel(level)
+
+
 def parser() -> argparse.ArgumentParser:
     top = argparse.ArgumentParser(prog="python -m bot", description="防返贫监测申报机器人")
     commands = top.add_subparsers(dest="command", required=True)
@@ -575,7 +594,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = settings_module.load()
         # Every record redacted (token, phone and ID numbers), noisy libraries quiet: bot/logs.py.
         logs.configure(settings)
-        return int(args.handler(settings, args))
+        if args.handler is cmd_run:
+            return int(args.handler(settings, args))
+        with _result_only():
+            return int(args.handler(settings, args))
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -24,8 +24,8 @@ from typing import Any
 from domain import buttons as b
 from domain import reports
 from domain.actor import Actor
-from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Role, ScheduledItem
+from domain.messages import Action, Outcome, Outgoing, Queued, day
+from domain.model import Role, ScheduledItem, Village
 from domain.ports import Clock, UnitOfWork
 from domain.roster import SEPARATORS, Problem
 from domain.validation import years_after
@@ -206,7 +206,35 @@ async def create(uow: UnitOfWork, clock: Clock, spec: CampaignSpec) -> int:
                     now,
                 )
     await reports.schedule_requests(uow, clock, campaign_id, spec.reports, spec.phases[-1].deadline)
+    await _tell_cadres(uow, campaign_id, spec, villages, now)
     return campaign_id
+
+
+async def _tell_cadres(
+    uow: UnitOfWork, campaign_id: int, spec: CampaignSpec, villages: list[Village], now: datetime
+) -> None:
+    """Each cadre of the campaign's villages hears of it once (however many of their villages it
+    takes in): its name, their villages in it, its phases and its first deadline."""
+    theirs: dict[int, list[str]] = {}
+    for village in villages:
+        cadres = await uow.persons.cadres_of_village(village.id)
+        reachable = await uow.persons.reachable([c.id for c in cadres])
+        for cadre in cadres:
+            if cadre.id in reachable:
+                theirs.setdefault(cadre.id, []).append(village.name)
+    phases = [
+        {"$t": "campaign.created_phase", "$with": {"phase": p.name, "deadline": day(p.deadline.isoformat())}}
+        for p in spec.phases
+    ]
+    for cadre_id, names in theirs.items():
+        params = {
+            "campaign": spec.name,
+            "villages": {"$join": names},
+            "phases": {"$lines": phases},
+            "deadline": day(spec.phases[0].deadline.isoformat()),
+        }
+        key = f"campaign-new:{campaign_id}:{cadre_id}"
+        await uow.outbox.add(cadre_id, Outgoing("campaign.created", params), key=key, at=now)
 
 
 async def remind(uow: UnitOfWork, clock: Clock, item: ScheduledItem) -> list[Queued]:

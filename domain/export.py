@@ -129,6 +129,11 @@ async def rows_of_scope(
     return out
 
 
+def holds_id_numbers(rows: Sequence[dict[str, Any]]) -> bool:
+    """Whether the file of `rows` holds a full ID number (its reader is then told to keep it safe)."""
+    return any(row["id_number"] not in ("", ID_UNREADABLE) for row in rows)
+
+
 def _id_number(protector: Protector, sealed: str | None) -> str:
     """The full ID number, or ID_UNREADABLE: one row sealed under a lost key never spoils the file."""
     if not sealed:

@@ -466,21 +466,22 @@ async def _status_to(
     )
     if len(missing) > MAX_MISSING_LISTED:
         names += " …"
-    buttons = (
-        (
-            Action(b.NoticeStatus(notice.id), label="notice.refresh_button"),
-            Action(b.NoticeRemind(notice.id), label="notice.remind_button"),
-        ),
-    )
     params = {
         "acked": len(acked),
         "total": len(recipients),
         "missing": names or "—",
         "text": (notice.body or "")[:60],
     }
-    await uow.outbox.add(
-        person_id, Outgoing("notice.status", params, actions=buttons if missing else ()), at=now, key=key
-    )
+    buttons = _status_buttons(notice.id, bool(missing))
+    await uow.outbox.add(person_id, Outgoing("notice.status", params, actions=buttons), at=now, key=key)
+
+
+def _status_buttons(notice_id: int, missing: bool) -> tuple[tuple[Action, ...], ...]:
+    """刷新 always (the status may be asked for at any time); 提醒 while someone has not confirmed."""
+    refresh = Action(b.NoticeStatus(notice_id), label="notice.refresh_button")
+    if not missing:
+        return ((refresh,),)
+    return ((refresh, Action(b.NoticeRemind(notice_id), label="notice.remind_button")),)
 
 
 async def _staff_notice(
@@ -540,7 +541,9 @@ async def remind(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) ->
             key=f"notice-remind:{notice_id}:{round_}:{recipient.person.id}",
             at=now,
         )
-    return Outcome(toast="notice.reminded", params={"count": len(missing)}, locale=person.locale)
+    # The status pressed stays as it is, its 刷新 and 提醒 with it: reminding answers no question of
+    # it, and the staff member refreshes it to see who confirms.
+    return Outcome(toast="notice.reminded", params={"count": len(missing)}, locale=person.locale, done=False)
 
 
 async def acknowledge(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: int) -> Outcome:
@@ -550,4 +553,15 @@ async def acknowledge(uow: UnitOfWork, clock: Clock, actor: Actor, notice_id: in
         return Outcome(toast="notice.gone", done=False, locale=actor.locale)
     if not recorded:
         return Outcome(toast="notice.already_acknowledged", locale=actor.locale)
+    recipients = await uow.notices.recipients(notice_id)
+    notice = await uow.notices.get(notice_id)
+    if notice is not None and all(r.acknowledged_at is not None for r in recipients):
+        # The last to confirm: the author hears it once (keyed), with 刷新 to see the status.
+        params = {"text": (notice.body or "")[:60], "total": len(recipients)}
+        await uow.outbox.add(
+            notice.author_id,
+            Outgoing("notice.all_confirmed", params, actions=_status_buttons(notice_id, False)),
+            key=f"notice:{notice_id}:all-confirmed",
+            at=clock.now(),
+        )
     return Outcome(toast="notice.acknowledged", locale=actor.locale)

@@ -333,6 +333,12 @@ class Outbox(Protocol):
         """Whether an edit of `message_id` is still queued or on its way (being retried)."""
         ...
 
+    async def disarm(self, person_id: int, key: str, *, at: datetime) -> None:
+        """Take the buttons away from the message queued for the person under `key` (its offer is
+        over: a case someone has signed): once sent, an edit of its keyboard, retried like a
+        message; while it waits, its buttons are dropped. Nothing when none was queued."""
+        ...
+
 
 class RateLimits(Protocol):
     async def hit(self, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:

@@ -63,6 +63,12 @@ def morning(day: date, now: datetime) -> datetime:
     return datetime.combine(day, datetime.min.time(), tzinfo=now.tzinfo).replace(hour=8)
 
 
+def asked_at(period: date, created: datetime) -> datetime:
+    """When the request of `period` goes out: the morning ASK_DAYS_BEFORE days before it, or at
+    once for a campaign created after that (`created` in the service's time zone)."""
+    return max(morning(period - timedelta(days=ASK_DAYS_BEFORE), created), created)
+
+
 async def schedule_requests(
     uow: UnitOfWork, clock: Clock, campaign_id: int, reports: dict[str, Any], end: date
 ) -> int:
@@ -71,7 +77,7 @@ async def schedule_requests(
     due_dates = periods(reports, now.date(), end)
     for day in due_dates:
         payload = {"campaign": campaign_id, "period": day.isoformat()}
-        ask = max(morning(day - timedelta(days=ASK_DAYS_BEFORE), now), now)
+        ask = asked_at(day, now)
         await uow.schedule.add(f"report-request:{campaign_id}:{day}", REQUEST_KIND, ask, payload, now)
         await uow.schedule.add(
             f"report-remind:{campaign_id}:{day}", REMIND_KIND, morning(day, now), payload, now
@@ -217,19 +223,25 @@ async def answer(uow: UnitOfWork, tools: Tools, actor: Actor, conv: Conversation
 @dataclass(frozen=True)
 class Compiled:
     campaign: str
-    period: date | None
+    period: date | None  # the latest period asked of the villages; None before the first request
     rows: list[tuple[str, Report | None]]  # (village name, its report or None)
+    first: tuple[date, datetime] | None = None  # before any request: the first period, when asked
 
 
-async def compile_latest(uow: UnitOfWork, township_id: int, today: date) -> Compiled | None:
-    """The newest campaign of a township, its latest requested period, village by village."""
+async def compile_latest(uow: UnitOfWork, township_id: int, now: datetime) -> Compiled | None:
+    """The newest campaign of a township, its latest requested period, village by village (a
+    period not asked yet is nobody's missing report)."""
     campaign = await uow.campaigns.latest(township_id)
     if campaign is None:
         return None
-    due = periods(campaign.reports, campaign.created_at.date(), campaign.end)
-    asked = [d for d in due if d - timedelta(days=ASK_DAYS_BEFORE) <= today]
-    period = asked[-1] if asked else (due[0] if due else None)
-    reports = {r.village_id: r for r in await uow.campaigns.reports(campaign.id, period)} if period else {}
+    created = campaign.created_at.astimezone(now.tzinfo)
+    due = periods(campaign.reports, created.date(), campaign.end)
+    asked = [d for d in due if asked_at(d, created) <= now]
+    if not asked:
+        first = (due[0], asked_at(due[0], created)) if due else None
+        return Compiled(campaign.name, None, [], first)
+    period = asked[-1]
+    reports = {r.village_id: r for r in await uow.campaigns.reports(campaign.id, period)}
     villages = await uow.campaigns.villages_of(campaign.id)
     return Compiled(campaign.name, period, [(v.name, reports.get(v.id)) for v in villages])
 
@@ -240,7 +252,16 @@ async def show(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
     if actor.role is not Role.TOWNSHIP or actor.township_id is None:
         await uow.outbox.add(actor.id, Outgoing("report.staff_only"), at=now)
         return
-    compiled = await compile_latest(uow, actor.township_id, now.date())
+    compiled = await compile_latest(uow, actor.township_id, now)
+    if compiled is not None and compiled.period is None and compiled.first is not None:
+        period, when = compiled.first
+        first = {
+            "campaign": compiled.campaign,
+            "period": period.strftime("%m-%d"),
+            "asked": when.astimezone(now.tzinfo).strftime("%m-%d %H:%M"),
+        }
+        await uow.outbox.add(actor.id, Outgoing("report.none_asked", first), at=now)
+        return
     if compiled is None or compiled.period is None:
         await uow.outbox.add(actor.id, Outgoing("report.no_campaign"), at=now)
         return

@@ -132,6 +132,9 @@ async def stats(uow: UnitOfWork, clock: Clock, actor: Actor) -> Outcome:
             {"$t": "work.count", "$with": {"state": text(f"state.{s}"), "n": n}}
             for s, n in sorted(counts.items())
         ]
+        if not parts:  # no case: the village with 0, and no empty brackets
+            lines.append({"$t": "work.stats_line_none", "$with": {"village": village.name}})
+            continue
         lines.append(
             {
                 "$t": "work.stats_line",

@@ -147,7 +147,7 @@ async def case(update: Update, context: AppContext) -> None:
 async def export(update: Update, context: AppContext) -> None:
     """/export [from] [to]: the township's declarations as a spreadsheet, sent in chat.
 
-    Sent straight away rather than through the outbox: the file holds ID numbers, and a copy
+    Sent straight away rather than through the outbox: the file may hold ID numbers, and a copy
     kept for a later retry would keep them longer than the request needs; if sending fails the
     staff member is told and asks again.
     """
@@ -171,9 +171,9 @@ async def export(update: Update, context: AppContext) -> None:
     first, last = days.first, days.last
     document = cases_workbook(rows, export_cases.COLUMNS, catalog, zone or UTC)
     name = f"cases-{first.isoformat()}-{last.isoformat()}.xlsx"
-    caption = gettext(catalog, "work.exported").format(
-        count=len(rows), first=first.isoformat(), last=last.isoformat()
-    )
+    # The warning to keep the file safe only when it holds full ID numbers (most declarations skip it).
+    key = "work.exported_ids" if export_cases.holds_id_numbers(rows) else "work.exported"
+    caption = gettext(catalog, key).format(count=len(rows), first=first.isoformat(), last=last.isoformat())
     try:
         await update.effective_chat.send_document(InputFile(document, filename=name), caption=caption)
     except TelegramError:

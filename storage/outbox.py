@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, event, func, select
+from sqlalchemy import and_, event, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
@@ -457,6 +457,53 @@ class Outbox(Repo):
             (payload.get("edit") or {}).get("message_id") == message_id and self._answered(row_id) is None
             for row_id, payload in rows.all()
         )
+
+    async def disarm(self, person_id: int, key: str, *, at: datetime) -> None:
+        """Take the buttons away from the message queued under `key` (its last part, `key#n`, when
+        it went in parts: that one carries them). Sent: an edit of its keyboard, by Telegram as a
+        press's, keyed `disarm:<key>` so it goes once. Still pending, or written by this
+        transaction: its buttons are dropped before it goes. On its way with no answer yet, or
+        failed: nothing is done (the use case behind the buttons refuses a stale press anyway)."""
+        row = OutboxRow
+        found = await self.session.execute(
+            select(row.id, row.status, row.payload, row.external_id, row.channel).where(
+                row.person_id == person_id,
+                or_(row.key == key, row.key.startswith(f"{key}#", autoescape=True)),
+            )
+        )
+        for row_id, status, payload, external_id, channel in found.all():
+            if not payload.get("actions"):
+                continue
+            ours = next((c for c in self.claimed if c.id == row_id), None)
+            if ours is not None or status == OutboxStatus.PENDING.value:
+                bare = {**payload, "actions": []}
+                with _own_write(self.session):
+                    await self.session.execute(
+                        update(OutboxRow)
+                        .where(OutboxRow.id == row_id, OutboxRow.status == status)
+                        .values(payload=bare)
+                    )
+                self.claimed = [replace(c, payload=bare) if c.id == row_id else c for c in self.claimed]
+                for queued in self._queued.get(person_id, []):
+                    if queued.id == row_id:
+                        queued.payload = bare
+                continue
+            if status != OutboxStatus.SENT.value:
+                mark = self._answered(row_id)  # sent, if this worker's sender has Telegram's answer
+                if mark is None or mark.kind != "sent":
+                    continue
+                external_id = mark.external_id
+            address = await self._address(person_id, Channel.TELEGRAM)
+            if external_id is None or channel != Channel.TELEGRAM.value or address is None:
+                continue
+            claim = await self._claimable(person_id)
+            disarm = Outgoing(PART_TEMPLATE, {"text": {"$plain": ""}})
+            rows = outbox_rows(
+                f"disarm:{key}", person_id, Channel.TELEGRAM, disarm, address.locale, at, None,
+                claimed_by=self.worker if claim else None,
+            )  # fmt: skip
+            rows[0]["payload"]["edit"] = {"message_id": int(external_id), "markup_only": True}
+            await self._insert(person_id, Channel.TELEGRAM, rows[:1], address.address, address.locale)
 
     async def _newest(self, person_id: int, before: int, message_id: int) -> bool:
         """Whether `message_id` is the newest message sent to the person, with nothing of theirs

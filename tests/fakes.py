@@ -768,6 +768,16 @@ class FakeOutbox(_Repo):
         """No sender drains the fake outbox: every edit queued is still on its way."""
         return any(e.person_id == person_id and e.message_id == message_id for e in self.s.edits)
 
+    async def disarm(self, person_id: int, key: str, *, at: datetime) -> None:
+        """No sender drains the fake outbox: the message under `key` still waits, so its buttons
+        are dropped (as storage does with a pending row)."""
+        self.s.outbox = [
+            Sent(m.person_id, replace(m.message, actions=()), m.key)
+            if m.person_id == person_id and m.key == key
+            else m
+            for m in self.s.outbox
+        ]
+
 
 class FakeRateLimits(_Repo):
     async def hit(self, key: str, *, limit: int, window: timedelta, now: datetime) -> bool:

@@ -55,12 +55,18 @@ async def acknowledge(
     if declaration.status is S.WITHDRAWN:
         return refused(actor, "case.step_done")
     if declaration.status is not S.SUBMITTED:
+        if task.acknowledged_by == actor.id:
+            # 签收 pressed again by its owner (an old 【新申报】, or the card): it is theirs already.
+            return Outcome(toast="case.ack_yours", locale=actor.locale)
         return refused(actor, "case.already_acknowledged")
     after, refusal = await apply_move(uow, clock, rules, actor, task, declaration, "acknowledge")
     if after is None:
         return refused(actor, "case.already_acknowledged" if refusal == "case.step_done" else refusal)
     owned = replace(task, acknowledged_by=actor.id)
     now = clock.now()
+    for recipient in await recipients_of(uow, task):
+        # Nobody signs it again: every 【新申报】 of it loses its 签收 (the one pressed, too).
+        await uow.outbox.disarm(recipient.id, f"case-new:{task.id}:{recipient.id}", at=now)
     await uow.outbox.add(
         actor.id,
         Outgoing("case.acknowledged", {"receipt": declaration.receipt}, actions=step_actions(owned, after)),

@@ -318,3 +318,35 @@ async def test_an_edit_telegram_answered_for_is_not_on_its_way_while_its_mark_wa
     assert recorder.answered(row.id + 1) is None  # a retry: still on its way
     assert await recorder.flush(timeout=5)
     assert recorder.answered(row.id) is None  # written: the row itself says sent now
+
+
+async def test_a_keyed_message_whose_offer_is_over_loses_its_buttons_sent_or_waiting(
+    setup: Any, engine: AsyncEngine, emu: BotAPIEmulator, bot: Bot, clock: FakeClock
+) -> None:
+    """`disarm`: a sent message's keyboard is edited away once; one still waiting goes without."""
+    sender, handler, a = setup
+    async with handler() as work:
+        await work.outbox.add(a, ASKED, key="offer:1", at=clock.now())
+        await work.commit()
+    assert await sender.drain_once() == 1
+    async with SqlUnitOfWorkFactory(session_factory(engine))() as work:  # no worker: written pending
+        await work.outbox.add(a, ASKED, key="offer:2", at=clock.now())
+        await work.commit()
+    for _ in range(2):  # the second time: queued before under its key, nothing more
+        async with handler() as work:
+            for key in ("offer:1", "offer:2", "offer:none"):
+                await work.outbox.disarm(a, key, at=clock.now())
+            await work.commit()
+    async with handler() as work:  # written and disarmed in one transaction: goes without
+        await work.outbox.add(a, ASKED, key="offer:3", at=clock.now())
+        await work.outbox.disarm(a, "offer:3", at=clock.now())
+        await work.commit()
+    assert await sender.drain_once() == 3
+    assert _calls(emu) == {"sendMessage": 3, "editMessageReplyMarkup": 1}
+    first, second, third = emu.messages(5000)
+    assert first.text == second.text == third.text == QUESTION
+    assert not first.inline_keyboard and not second.inline_keyboard and not third.inline_keyboard
+    rows = await _rows(engine)
+    assert [r.key for r in rows] == ["offer:1", "offer:2", "disarm:offer:1", "offer:3"]
+    assert rows[2].payload["edit"] == {"message_id": first.message_id, "markup_only": True}
+    assert [r.status for r in rows] == ["sent"] * 4

@@ -8,7 +8,7 @@ import pytest
 from domain import buttons as b
 from domain import cases, household
 from domain.actor import actor_for
-from domain.messages import Outcome, Outgoing
+from domain.messages import Action, Outcome, Outgoing
 from domain.model import Declaration, DeclarationStatus, Flow, Role, Task, TaskStatus, Verdict
 from tests.fakes import (
     CADRE,
@@ -164,12 +164,35 @@ async def test_a_case_is_acknowledged_once() -> None:
     world = await build_world()
     declaration, task = await acknowledged(world)
 
-    for again in (COLLEAGUE, CADRE):
-        assert refused(await acknowledge(world, again, task.id), "case.already_acknowledged"), again
+    assert refused(await acknowledge(world, COLLEAGUE, task.id), "case.already_acknowledged")
+    # Its owner pressing 签收 again is told it is theirs (not that "someone" has it).
+    again = await acknowledge(world, CADRE, task.id)
+    assert (again.toast, again.done) == ("case.ack_yours", True)
 
     assert world.task_of(declaration.id).acknowledged_by == world.id(CADRE)
-    assert world.unread(FARMER) == world.unread(COLLEAGUE) == []
+    assert world.unread(FARMER) == world.unread(COLLEAGUE) == world.unread(CADRE) == []
     assert world.texts_to(FARMER).count("farmer.acknowledged") == 1
+
+
+async def test_signed_from_the_card_every_new_case_message_loses_its_button() -> None:
+    world = await build_world()
+    _, task = await submitted(world)
+
+    def new_case(address: str) -> Outgoing:
+        key = f"case-new:{task.id}:{world.id(address)}"
+        (message,) = [m.message for m in world.uow.sent if m.key == key]
+        return message
+
+    assert new_case(CADRE).actions == new_case(COLLEAGUE).actions == ((Action(b.Acknowledge(task.id)),),)
+    assert not (await world.press(CADRE, b.OpenTask(task.id))).done
+    (card,) = world.unread(CADRE)
+    assert card.template == "work.card" and card.actions[0][0].button == b.Acknowledge(task.id)
+
+    assert (await world.press(CADRE, b.Acknowledge(task.id))).toast == "case.ack_done"
+
+    assert new_case(CADRE).actions == new_case(COLLEAGUE).actions == ()
+    assert (await world.press(CADRE, b.Acknowledge(task.id))).toast == "case.ack_yours"
+    assert refused(await world.press(COLLEAGUE, b.Acknowledge(task.id)), "case.already_acknowledged")
 
 
 async def test_acknowledging_tells_a_stranger_nothing_and_a_withdrawn_case_is_not_called_acknowledged() -> (

@@ -66,6 +66,8 @@ async def test_staff_define_a_campaign_in_chat_and_its_reminders_go_out(
     # Pressed again (a double tap, or the button of an old summary): nothing more is created.
     assert await staff.press_data(summary, create) == ("这个按钮已失效，请发送 /campaign 重新开始。")
     await staff.silent(0.3)
+    # 李家村's cadre hears of it at once: its phases and its first deadline; 陈家村's does not.
+    await zhang.expect("【2026年集中排查】乡镇部署了这项工作，李家村参加", "入户排查", "2026年11月30日")
     # The reminder three days before the first deadline reaches 李家村's cadre, and only him.
     clock.current = datetime(2026, 11, 27, 8, 0, tzinfo=SHANGHAI)
     await service.tick()

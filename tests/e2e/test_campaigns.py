@@ -27,6 +27,7 @@ async def test_a_deadline_reminder_and_the_done_button(
     async with service.uow() as work:
         await campaigns.create(work, service.clock, spec)
         await work.commit()
+    await zhang.expect("【集中排查】乡镇部署了这项工作", "入户排查：2026年11月30日 截止")
     # The service was down all day: the 3-day reminder (11-27 08:00) is found late, at night.
     clock.current = datetime(2026, 11, 27, 23, 0, tzinfo=SHANGHAI)
     result = await service.tick()

@@ -79,6 +79,38 @@ async def test_staff_send_a_notice_cadres_acknowledge_staff_see_who_has_not_and_
     await zhang.expect("只有乡镇工作人员")
 
 
+async def test_the_status_keeps_its_buttons_after_a_reminder_and_the_author_hears_when_all_confirmed(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    staff, zhang, li = chat(3001, "王芳"), chat(2001, "张伟"), chat(2002, "李娜")
+    await bind(service, staff, "13800000003")
+    await bind(service, zhang, "13800000001")
+    await bind(service, li, "13800000002")
+    await staff.press(await write_notice(staff), "按村选择")
+    await staff.press(await staff.expect("请选择要通知的村"), "李家村")
+    await staff.press(await staff.expect("请选择要通知的村"), "选好了")
+    await staff.press(await staff.expect("什么时候发送"), "立即发送")
+    await staff.press(await staff.expect("请核对", "李家村（2 人）"), "确认发送")
+    status = await staff.expect("已收到：0 / 2")
+    assert await zhang.press(await zhang.expect(NOTICE), "收到") == "已确认收到"
+    first = await li.expect(NOTICE)
+
+    assert await staff.press(status, "提醒未确认的人") == "已提醒 1 人"
+    reminder = await li.expect("【提醒】", NOTICE)
+    await asyncio.sleep(0.3)  # a keyboard taken away would be gone by now
+    assert status.button_texts == ["刷新", "提醒未确认的人"]
+    await staff.press(status, "刷新")
+    assert (await staff.expect("已收到：1 / 2", "李娜")).button_texts == ["刷新", "提醒未确认的人"]
+
+    assert await li.press(reminder, "收到") == "已确认收到"
+    done = await staff.expect("已全部确认收到", "2 / 2")
+    assert done.button_texts == ["刷新"]
+    await staff.press(done, "刷新")
+    assert (await staff.expect("已收到：2 / 2")).button_texts == ["刷新"]
+    assert await li.press_data(first, first.inline_keyboard[0][0]["callback_data"]) == "您已经确认过了"
+    await staff.silent(0.5)  # told once
+
+
 async def test_only_township_staff_may_send_notices(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:

@@ -247,6 +247,29 @@ async def test_handing_over_and_a_button_from_a_task_handed_away(
     await zhang.expect("王芳 把回执编号")
 
 
+async def test_signed_from_the_task_card_every_new_case_message_loses_its_sign_button(
+    service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
+) -> None:
+    li = chat(2002, "李娜")
+    await bind(service, li, "13800000002")
+    zhang, _farmer, case = await submitted(service, chat)
+    theirs = await li.expect("新申报")
+    assert case.button_texts == theirs.button_texts == ["签收"]
+    sign = case.inline_keyboard[0][0]["callback_data"]
+    receipt = await declaration_receipt(service)
+    await emu.send_command(zhang.user, "tasks")
+    await zhang.press(await zhang.expect("待办案件 1 件"), f"打开 {receipt}")
+    card = await zhang.expect("回执编号", "未签收")
+    assert await zhang.press(card, "签收") == "已签收"
+    await zhang.expect("尽快入户核实")
+    await li.expect("已由", "签收")
+    # Both 【新申报】 messages lose 签收: nobody is offered to sign a case already signed.
+    await emu.wait_until(lambda: not case.inline_keyboard and not theirs.inline_keyboard, timeout=5)
+    # An old 签收 pressed again: its owner is told it is already theirs; anyone else, someone's.
+    assert "您已经签收了" in await zhang.press_data(case, sign)
+    assert "已经有人签收了" in await li.press_data(theirs, sign)
+
+
 async def test_green_channel_for_a_disaster(
     service: Service, emu: BotAPIEmulator, chat: Callable[..., Chat]
 ) -> None:
@@ -312,7 +335,8 @@ async def test_each_sees_only_their_own_villages(
     await emu.send_command(zhang.user, "stats")
     await zhang.expect("只给乡镇工作人员用")
     await emu.send_command(staff.user, "stats")
-    await staff.expect("本乡镇共 1 件申报", "李家村：1 件", "王家村：0 件")
+    stats = await staff.expect("本乡镇共 1 件申报", "李家村：1 件（", "· 王家村：0 件\n")
+    assert "（）" not in (stats.text or "")  # a village with no case: 0, and no empty brackets
 
 
 def test_a_policy_file_with_a_typo_is_refused_at_start(tmp_path: Path) -> None:
@@ -386,6 +410,7 @@ async def test_export_in_chat_for_the_township_only(
     await emu.send_command(staff.user, "export")
     sent = await staff.emu.next_message(staff.user.id)
     assert sent.method == "sendDocument" and "共 1 件" in (sent.caption or "")
+    assert "身份证号" not in (sent.caption or "")  # no full ID number in it: no warning
     book = load_workbook(BytesIO(sent.file_data or b""))
     sheet = book.active
     assert sheet is not None
@@ -393,6 +418,27 @@ async def test_export_in_chat_for_the_township_only(
     assert rows[0][:5] == ("回执编号", "乡镇", "村", "户主姓名", "身份证号")
     assert rows[1][1:4] == ("青山镇", "李家村", "王大山") and rows[1][5] == "13912345678"
     assert len(rows) == 2
+    # A declaration that gave its ID number: the file holds it in full, and the caption says so.
+    from bot.crypto import protector_for
+    from domain.model import NewDeclaration, Role
+
+    async with service.uow() as work:
+        village = await work.geography.village_by_code("QS01")
+        farmer = await work.persons.add(Role.FARMER)
+        assert village is not None
+        now = service.clock.now()
+        await work.declarations.add(
+            NewDeclaration(
+                village_id=village.id, declared_by=farmer.id, head_name="李小河", phone="+8613912345679",
+                risk_types=("illness",), description="住院", consent_version="2026-11", consent_at=now,
+                id_sealed=protector_for(service.settings).seal("11010519491231002X"),
+            ),
+            now,
+        )  # fmt: skip
+        await work.commit()
+    await emu.send_command(staff.user, "export")
+    sent = await staff.emu.next_message(staff.user.id)
+    assert "共 2 件" in (sent.caption or "") and "含完整身份证号" in (sent.caption or "")
 
 
 def test_export_on_the_command_line_has_full_id_numbers(

@@ -37,6 +37,11 @@ async def test_a_village_reports_in_chat_and_the_township_gets_the_table(
             campaigns.parse(rows(CAMPAIGN), clock.now().date()),
         )
         await work.commit()
+    await zhang.expect("【集中排查】乡镇部署了这项工作", "李家村参加")
+    await zhao.expect("陈家村参加")
+    # Right after it is created no village has been asked yet: none is missing.
+    await emu.send_command(staff.user, "report")
+    await staff.expect("还没有请各村报送进度", "12-08 08:00", "12-10")
 
     clock.current = datetime(2026, 12, 8, 8, 0, tzinfo=SHANGHAI)  # two days before the due date
     await service.tick()
