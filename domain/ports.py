@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from types import TracebackType
 from typing import Any, Protocol, Self
@@ -475,6 +476,75 @@ class ScanRepository(Protocol):
 
 class UploadRepository(Protocol):
     async def add(self, content_type: str, data: bytes, at: datetime) -> int: ...
+    async def get(self, upload_id: int) -> tuple[str, bytes] | None:
+        """An uploaded file's content type and bytes."""
+        ...
+
+
+@dataclass(frozen=True)
+class CaseQuery:
+    """One page of the console's list of cases: the villages in scope and the filters, each
+    already checked by the use case (domain.office.cases); None means "any"."""
+
+    village_ids: tuple[int, ...]
+    status: DeclarationStatus | None = None
+    risk: str | None = None  # a risk type's code, among any of the declaration's
+    overdue_at: datetime | None = None  # only unfinished cases whose step was due before this
+    by_chat: bool | None = None  # True: the declarant has a chat address; False: the web form
+    daibao: bool | None = None  # True: filed by a cadre (代报); False: by the household
+    filer: int | None = None  # filed by this cadre
+    since: datetime | None = None  # submitted at or after
+    until: datetime | None = None  # submitted before
+    receipt: str | None = None  # a receipt number, or its first digits
+    name: str | None = None  # part of the head of household's name
+    sort: str = "date"  # "date", "due", "state" or "village"
+    descending: bool = True
+    offset: int = 0
+    limit: int = 50
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """A case as a line of the console's list."""
+
+    declaration_id: int
+    task_id: int
+    receipt: str
+    village_id: int
+    village: str
+    head_name: str
+    status: DeclarationStatus
+    risk_types: tuple[str, ...]
+    created_at: datetime
+    due_at: datetime | None
+    task_status: TaskStatus
+    owner: str | None  # who acknowledged it
+    filer: str | None  # the cadre who filed it (代报)
+    daibao: bool
+    by_chat: bool  # False: came by the web form (a declarant with no chat address)
+    green_channel: bool
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """A page of the list, and how many cases match: all of them when `exact`, else at least
+    `total` (counting a filter no index holds stops some pages past this one)."""
+
+    rows: list[CaseRow]
+    total: int
+    exact: bool = True
+
+
+class CaseViews(Protocol):
+    """The console's reading of cases: a filtered, sorted page of them."""
+
+    async def page(self, query: CaseQuery) -> CasePage:
+        """The page of cases `query` asks for, and how many match it."""
+        ...
+
+    async def filers(self, village_ids: tuple[int, ...]) -> list[tuple[int, str]]:
+        """The cadres who filed (代报) cases of these villages: id and name, by name."""
+        ...
 
 
 class OverviewViews(Protocol):
@@ -540,6 +610,8 @@ class UnitOfWork(Protocol):
     def scans(self) -> ScanRepository: ...
     @property
     def uploads(self) -> UploadRepository: ...
+    @property
+    def case_views(self) -> CaseViews: ...
     @property
     def overview(self) -> OverviewViews: ...
 

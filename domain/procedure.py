@@ -48,7 +48,10 @@ MOVES: tuple[Move, ...] = (
 _BY_KEY = {(m.source, m.action): m for m in MOVES}
 ACTIONS = frozenset(m.action for m in MOVES)
 # What the case log records: every move, and what happens around them.
-EVENT_KINDS = ACTIONS | {"submitted", "assigned", "withdrawn", "info_added", "green_channel", "handed_over"}
+EVENT_KINDS = ACTIONS | {
+    "submitted", "assigned", "withdrawn", "info_added", "green_channel", "handed_over",
+    "id_revealed",  # township staff saw the full ID number on the console
+}  # fmt: skip
 
 
 class MoveRefused(Exception):

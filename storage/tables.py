@@ -138,6 +138,21 @@ class ConversationRow(Base):
 
 class DeclarationRow(Base):
     __tablename__ = "declarations"
+    __table_args__ = (
+        # The console's list (storage/case_views.py): the scope and every filter on a declaration
+        # but its risk types, so a count reads no row; the order by date; the cadres who filed.
+        Index(
+            "ix_declarations_console",
+            "village_id",
+            "created_at",
+            "status",
+            "filed_by_cadre",
+            "declared_by",
+            "head_name",
+        ),
+        Index("ix_declarations_created", "created_at", "id"),
+        Index("ix_declarations_filer", "filed_by_cadre", "village_id"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     receipt: Mapped[str | None] = mapped_column(String(32), unique=True)
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)
@@ -167,6 +182,8 @@ class DeclarationRow(Base):
 
 class TaskRow(Base):
     __tablename__ = "tasks"
+    # The console's list: a scope's due times in order, its overdue steps, without reading a row.
+    __table_args__ = (Index("ix_tasks_console", "village_id", "due_at", "status", "declaration_id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     declaration_id: Mapped[int] = mapped_column(ForeignKey("declarations.id"), index=True)
     village_id: Mapped[int] = mapped_column(ForeignKey("villages.id"), index=True)

@@ -9,6 +9,7 @@ from typing import Self
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from storage.case_views import CaseViews
 from storage.cases import AttachmentRepository, DeclarationRepository, EventLog, TaskRepository
 from storage.conversations import ConversationRepository
 from storage.limits import RateLimits
@@ -53,6 +54,7 @@ class SqlUnitOfWork:
     ledger: LedgerRepository
     scans: ScanRepository
     uploads: UploadRepository
+    case_views: CaseViews
     overview: OverviewViews
 
     def __init__(
@@ -95,6 +97,7 @@ class SqlUnitOfWork:
         self.scans = ScanRepository(session)
         self.limits = RateLimits(session)
         self.uploads = UploadRepository(session)
+        self.case_views = CaseViews(session)
         self.overview = OverviewViews(session)
         return self
 

@@ -69,7 +69,7 @@ from domain.model import (
     Village,
 )
 from domain.policy import load_policy
-from domain.ports import Fingerprint, UnitOfWork, UnitOfWorkFactory
+from domain.ports import CasePage, CaseQuery, CaseRow, Fingerprint, UnitOfWork, UnitOfWorkFactory
 from handlers.context import Services
 from tests.support import FakeClock
 
@@ -1156,6 +1156,79 @@ class FakeUploads(_Repo):
         self.s.uploads[upload_id] = (content_type, data, at)
         return upload_id
 
+    async def get(self, upload_id: int) -> tuple[str, bytes] | None:
+        found = self.s.uploads.get(upload_id)
+        return (found[0], found[1]) if found else None
+
+
+class FakeCaseViews(_Repo):
+    """The console's list of cases, as storage/case_views.py queries it."""
+
+    def _row(self, d: Declaration, t: Task) -> CaseRow:
+        village = self.s.village(d.village_id)
+        owner = self.s.person(t.acknowledged_by) if t.acknowledged_by else None
+        filer = self.s.person(d.filed_by_cadre) if d.filed_by_cadre else None
+        return CaseRow(
+            declaration_id=d.id, task_id=t.id, receipt=d.receipt, village_id=d.village_id,
+            village=village.name if village else "", head_name=d.head_name, status=d.status,
+            risk_types=d.risk_types, created_at=d.created_at, due_at=t.due_at, task_status=t.status,
+            owner=owner.name if owner else None, filer=filer.name if filer else None,
+            daibao=d.filed_by_cadre is not None, by_chat=self.s.channel_of(d.declared_by) is not None,
+            green_channel=d.green_channel,
+        )  # fmt: skip
+
+    @staticmethod
+    def _matches(q: CaseQuery, r: CaseRow, filed_by: int | None) -> bool:
+        open_task = r.task_status in (TaskStatus.OPEN, TaskStatus.ACKNOWLEDGED)
+        return (
+            r.village_id in q.village_ids
+            and (q.status is None or r.status is q.status)
+            and (q.risk is None or q.risk in r.risk_types)
+            and (q.overdue_at is None or (r.due_at is not None and r.due_at < q.overdue_at and open_task))
+            and (q.by_chat is None or r.by_chat is q.by_chat)
+            and (q.daibao is None or r.daibao is q.daibao)
+            and (q.filer is None or filed_by == q.filer)
+            and (q.since is None or r.created_at >= q.since)
+            and (q.until is None or r.created_at < q.until)
+            and (not q.receipt or r.receipt.startswith(q.receipt))
+            and (not q.name or q.name in r.head_name)
+        )
+
+    @staticmethod
+    def _sorted(q: CaseQuery, rows: list[CaseRow]) -> list[CaseRow]:
+        keys: dict[str, Callable[[CaseRow], Any]] = {
+            "date": lambda r: (r.created_at, r.declaration_id),
+            "state": lambda r: (r.status.value, r.declaration_id),
+            "village": lambda r: (r.village, r.village_id, r.declaration_id),
+            "due": lambda r: (r.due_at, r.declaration_id),
+        }
+        key = keys.get(q.sort, keys["date"])
+        if q.sort == "due":  # nothing due (finished) last, either way
+            due = [r for r in rows if r.due_at is not None]
+            return sorted(due, key=key, reverse=q.descending) + sorted(
+                (r for r in rows if r.due_at is None), key=lambda r: r.declaration_id, reverse=q.descending
+            )
+        return sorted(rows, key=key, reverse=q.descending)
+
+    async def page(self, query: CaseQuery) -> CasePage:
+        tasks = {t.declaration_id: t for t in sorted(self.s.tasks.values(), key=lambda t: t.id)}
+        rows = [
+            self._row(d, tasks[d.id])
+            for d in self.s.declarations.values()
+            if d.id in tasks and self._matches(query, self._row(d, tasks[d.id]), d.filed_by_cadre)
+        ]
+        ordered = self._sorted(query, rows)
+        return CasePage(ordered[query.offset : query.offset + query.limit], len(rows))
+
+    async def filers(self, village_ids: tuple[int, ...]) -> list[tuple[int, str]]:
+        filed = {
+            d.filed_by_cadre
+            for d in self.s.declarations.values()
+            if d.filed_by_cadre is not None and d.village_id in village_ids
+        }
+        people = [p for p in (self.s.person(i) for i in filed) if p is not None]
+        return sorted(((p.id, p.name or "") for p in people), key=lambda found: (found[1], found[0]))
+
 
 class FakeOverviewViews(_Repo):
     """The console overview's counts, as storage/overview_views.py's GROUP BYs count them."""
@@ -1242,6 +1315,7 @@ class FakeUnitOfWork:
         self.ledger = FakeLedger(store)
         self.scans = FakeScans(store)
         self.uploads = FakeUploads(store)
+        self.case_views = FakeCaseViews(store)
         self.overview = FakeOverviewViews(store)
         self.committed = False  # whether commit() was called (the last thing a use case's caller does)
         self._saved: dict[str, Any] | None = None

@@ -34,20 +34,32 @@ async def _open(uow: UnitOfWork, actor: Actor, task_id: int) -> Opened | Outcome
     return refused(actor, refusal) if refusal else opened
 
 
+async def _colleagues(uow: UnitOfWork, task: Task) -> list[Person]:
+    """Whom the case can go to: the village's cadres who can be reached, but its owner."""
+    colleagues = [
+        p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
+    ]
+    reachable = await uow.persons.reachable([p.id for p in colleagues])
+    return [p for p in colleagues if p.id in reachable]
+
+
+async def colleagues(uow: UnitOfWork, actor: Actor, task_id: int) -> list[Person]:
+    """The colleagues `actor` may hand the case to (the console's list); none when they may not."""
+    opened = await _open(uow, actor, task_id)
+    if isinstance(opened, Outcome) or opened.declaration.status in (*FINAL, S.SUBMITTED):
+        return []  # as hand_over refuses: nobody owns it yet, or it is over
+    return await _colleagues(uow, opened.task)
+
+
 async def offer_handover(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -> Outcome:
     """转交: the colleagues of the same village the owner may hand the case to."""
     opened = await _open(uow, actor, task_id)
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    colleagues = [
-        p for p in await uow.persons.cadres_of_village(task.village_id) if p.id != task.acknowledged_by
-    ]
-    reachable = await uow.persons.reachable([p.id for p in colleagues])
     buttons = [
         Action(b.HandTo(task.id, p.id), label={"$plain": p.name or str(p.id)})
-        for p in colleagues
-        if p.id in reachable
+        for p in await _colleagues(uow, task)
     ]
     if not buttons:
         return refused(actor, "case.no_colleague")

@@ -177,12 +177,51 @@ async def give_reason(
     declaration = await uow.declarations.get(task.declaration_id) if task else None
     if task is None or declaration is None:
         return
+    refusal = await _not_eligible(uow, clock, rules, actor, task, declaration, reason)
+    if refusal is not None:
+        await uow.outbox.add(actor.id, Outgoing(refusal), at=now)
+
+
+async def reject(
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int, raw: str
+) -> Outcome:
+    """不纳入 with its reason at once (the console's form): the chat's checks and messages."""
+    opened = await open_task(uow, actor, task_id)
+    if isinstance(opened, Outcome):
+        return opened
+    task, declaration = opened.task, opened.declaration
+    step, refusal = await allowed(uow, actor, task, declaration, "reject")
+    if step is None:
+        return refused(actor, refusal)
+    try:
+        reason = validation.reason(raw)
+    except Invalid as exc:
+        return Outcome(toast=exc.key, params=dict(exc.params), alert=True, locale=actor.locale, done=False)
+    conv = await uow.conversations.get(actor.id)
+    if conv is not None and conv.flow is Flow.VERDICT_REASON and conv.data.get("task_id") == task.id:
+        await uow.conversations.finish(conv.id)  # the reason asked in chat is given here instead
+    refusal = await _not_eligible(uow, clock, rules, actor, task, declaration, reason)
+    if refusal is not None:
+        return refused(actor, refusal)
+    return Outcome(toast="case.decided_toast", locale=actor.locale)
+
+
+async def _not_eligible(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    actor: Person,
+    task: Task,
+    declaration: Declaration,
+    reason: str,
+) -> str | None:
+    """The verdict 不纳入 with its reason; the household is told and may object. Why not, or None."""
+    now = clock.now()
     after, refusal = await apply_move(
         uow, clock, rules, actor, task, declaration, "reject", verdict=Verdict.NOT_ELIGIBLE, reason=reason
     )
     if after is None:
-        await uow.outbox.add(actor.id, Outgoing(refusal or "case.step_done"), at=now)
-        return
+        return refusal or "case.step_done"
     await uow.outbox.add(
         actor.id,
         Outgoing("case.decided", {"receipt": declaration.receipt, "verdict": text("verdict.not_eligible")}),
@@ -200,6 +239,7 @@ async def give_reason(
             actions=((Action(b.Object(declaration.id), label="action.object"),),),
         ),
     )
+    return None
 
 
 async def simple_step(

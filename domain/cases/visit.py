@@ -12,7 +12,7 @@ from domain.cases.actions import step_actions
 from domain.cases.moves import allowed, apply_move, tell_household
 from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day
-from domain.model import Attachment, AttachmentKind, Conversation, Flow, Person
+from domain.model import Attachment, AttachmentKind, Conversation, Declaration, Flow, Person, Task
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.validation import Invalid
 
@@ -164,15 +164,58 @@ async def finish_visit(
     declaration = await uow.declarations.get(task.declaration_id) if task else None
     if task is None or declaration is None:
         return refused(actor, "case.not_found")
-    visit = {
-        "date": conv.data["date"],
-        "notes": conv.data["notes"],
-        "photos": len(conv.data.get("photos", [])),
-    }
+    photos = [str(ref) for ref in conv.data.get("photos", [])]
+    return await _visited(
+        uow, clock, rules, actor, task, declaration, str(conv.data["date"]), str(conv.data["notes"]), photos
+    )
+
+
+async def record_visit(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    actor: Actor,
+    task_id: int,
+    raw_date: str,
+    raw_notes: str,
+) -> Outcome:
+    """记录入户核实 in one form (the console's): the day and the notes, checked as in chat; the
+    case moves on and the household hears of it, as when the chat's visit is finished."""
+    opened = await open_task(uow, actor, task_id)
+    if isinstance(opened, Outcome):
+        return opened
+    task, declaration = opened.task, opened.declaration
+    step, refusal = await allowed(uow, actor, task, declaration, "visit")
+    if step is None:
+        return refused(actor, refusal)
+    try:
+        visited = validation.past_date(raw_date, clock.now().date())
+        notes = validation.free_text(raw_notes, limit=validation.MAX_REASON, key="validate.visit_notes")
+    except Invalid as exc:
+        return Outcome(toast=exc.key, params=dict(exc.params), alert=True, locale=actor.locale, done=False)
+    conv = await uow.conversations.get(actor.id)
+    if conv is not None and conv.flow is Flow.VISIT and conv.data.get("task_id") == task.id:
+        await uow.conversations.finish(conv.id)  # the visit begun in chat is recorded here instead
+    return await _visited(uow, clock, rules, actor, task, declaration, visited.isoformat(), notes, [])
+
+
+async def _visited(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    actor: Actor,
+    task: Task,
+    declaration: Declaration,
+    visited: str,
+    notes: str,
+    photos: list[str],
+) -> Outcome:
+    """The visit recorded: the move, its photos, and the messages to the owner and the household."""
+    visit: dict[str, Any] = {"date": visited, "notes": notes, "photos": len(photos)}
     after, refusal = await apply_move(uow, clock, rules, actor, task, declaration, "visit", data=visit)
     if after is None:
         return refused(actor, refusal)
-    for ref in conv.data.get("photos", []):
+    for ref in photos:
         await uow.attachments.add(
             Attachment(declaration.id, AttachmentKind.PHOTO, ref, actor.id, clock.now())
         )
@@ -184,6 +227,6 @@ async def finish_visit(
     )
     await tell_household(
         uow, clock, declaration, None,
-        Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visit["date"])}),
+        Outgoing("farmer.visited", {"receipt": declaration.receipt, "date": day(visited)}),
     )  # fmt: skip
     return Outcome(toast="case.visit_recorded", locale=actor.locale)
