@@ -135,6 +135,8 @@ def _chain(groups: list[_Group], first: int, gap: str) -> int:
 def _is_date(parts: list[str]) -> bool:
     if len(parts) != 3 or len(parts[0]) != 4 or not all(1 <= len(p) <= 2 for p in parts[1:]):
         return False
+    if not all(p.isascii() and p.isdigit() for p in parts):  # an ID number's closing X, say
+        return False
     year, month, day = (int(p) for p in parts)
     if not 1900 <= year <= 2099:
         return False
