@@ -10,6 +10,7 @@ import logging
 import signal
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from types import TracebackType
@@ -17,10 +18,12 @@ from typing import Any, Self
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from telegram.error import TelegramError
 from telegram.ext import Application, ApplicationBuilder, ContextTypes
 
-from bot import limits, metrics
+from bot import console, limits, metrics, templating
 from bot.clock import SystemClock
+from bot.console import ConsoleDeps
 from bot.crypto import protector_for
 from bot.deadlines import PolicyRules
 from bot.http import AiohttpRequest
@@ -33,6 +36,7 @@ from bot.webform import WebDeps
 from domain import deadlines, delivery, schedule
 from domain.conversations import router
 from domain.ports import Clock, DeadlineRules
+from handlers import console as console_handlers
 from handlers import keyboards, notifications, web_links
 from handlers import telegram as tg_handlers
 from handlers.context import AppContext, BotData, Services
@@ -55,6 +59,7 @@ log = logging.getLogger(__name__)
 DRAFT_SWEEP_EVERY = 600  # seconds
 DEADLINE_TICK_EVERY = 60  # seconds
 TAKE_OVER_EVERY = 5  # seconds: how soon a dead worker's recorded updates are processed by another
+FILES_KEPT = 64  # Telegram files (photos, voice notes) kept in memory for the console
 
 
 def build_application(settings: Settings) -> Application[Any, AppContext, Any, Any, BotData, Any]:
@@ -81,6 +86,7 @@ def build_application(settings: Settings) -> Application[Any, AppContext, Any, A
             *tg_handlers.commands(),
             *notifications.commands(),
             *web_links.commands(),
+            *console_handlers.commands(),
             *tg_handlers.messages(),
         ]
     )
@@ -135,6 +141,7 @@ class Service:
             worker=self.workers,
         )
         self._web_routes = web_routes
+        self._files: OrderedDict[str, bytes] = OrderedDict()
         # One window for every reminder: the policy's quiet hours, or QUIET_HOURS when set.
         self.quiet_hours = schedule.QuietHours(policy.quiet_start, policy.quiet_end)
         self.schedule_handlers = schedule.default_handlers()
@@ -194,6 +201,28 @@ class Service:
             secure_cookies=(self.settings.public_url or "").startswith("https://"),
         )
         app = make_app(OutboxStore(self.sessions), public)
+        templating.setup(app)  # the public pages' and the console's templates (set up once)
+        console.mount(
+            app,
+            ConsoleDeps(
+                uow=self.uow,
+                clock=self.clock,
+                rules=self.rules,
+                protector=services.protector,
+                secret=services.qr_secret,
+                secure_cookies=public.secure_cookies,
+                wake_sender=self.wake_sender,
+                public_url=self.settings.public_url,
+                bot_username=lambda: self.bot_username,
+                telegram_file=self._telegram_file,
+                default_locale=self.settings.default_locale,
+                # The console's flyers (bot/console/admin_files.py): asked when one is made.
+                extra={
+                    "flyer_font": self.settings.flyer_font_file,
+                    "qr_to_landing": self.settings.qr_to_landing,
+                },
+            ),
+        )
         metrics.add_route(app)
         if self.webhook_url:
             secret = self.settings.webhook_secret
@@ -300,6 +329,24 @@ class Service:
         if purged:
             log.info("outbox: personal data removed from %s old delivered or failed messages", purged)
         await self.forget_counters()
+
+    async def _telegram_file(self, file_id: str) -> bytes | None:
+        """A photo or voice note sent in chat, fetched through the Bot API for the console; the
+        last few are kept in memory (a case page is opened again and again)."""
+        cached = self._files.get(file_id)
+        if cached is not None:
+            self._files.move_to_end(file_id)
+            return cached
+        try:
+            found = await self.application.bot.get_file(file_id[:200])
+            data = bytes(await found.download_as_bytearray())
+        except TelegramError as exc:
+            log.info("could not fetch a file for the console: %s", type(exc).__name__)
+            return None
+        self._files[file_id] = data
+        while len(self._files) > FILES_KEPT:
+            self._files.popitem(last=False)
+        return data
 
     async def _unreachable(self, person_id: int) -> None:
         async with self.uow() as uow:

@@ -29,6 +29,7 @@ ROLE_LABELS = {
     Role.FARMER: "sender.role_farmer",
     Role.CADRE: "sender.role_cadre",
     Role.TOWNSHIP: "sender.role_township",
+    Role.COUNTY: "sender.role_county",
 }
 
 

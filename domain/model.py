@@ -17,6 +17,7 @@ class Role(enum.StrEnum):
     FARMER = "farmer"
     CADRE = "cadre"
     TOWNSHIP = "township"
+    COUNTY = "county"  # 县级: sees every township of its county, records 县级审定
 
 
 class Channel(enum.StrEnum):
@@ -133,6 +134,7 @@ class OutboxStatus(enum.StrEnum):
 class Township:
     id: int
     name: str
+    county: str | None = None  # the county it belongs to (the roster's county column)
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,7 @@ class Person:
     township_id: int | None = None
     locale: str | None = None
     village_ids: tuple[int, ...] = ()
+    county: str | None = None  # a county person's county
 
 
 @dataclass(frozen=True)
@@ -401,6 +404,31 @@ class ScanTotal:
     batch: str
     web: int
     telegram: int
+
+
+# --- the console: sign-in links and sessions --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoginLink:
+    """A one-time link to sign in to the console, asked for in chat with /web."""
+
+    id: int
+    person_id: int
+    expires_at: datetime
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ConsoleSession:
+    """A signed-in browser: who, as which role, since when, last seen when."""
+
+    id: int
+    person_id: int
+    role: Role
+    created_at: datetime
+    last_seen_at: datetime
+    ended_at: datetime | None = None
 
 
 # --- the console's overview: what its counts come back as ----------------------------------------

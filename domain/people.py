@@ -20,11 +20,12 @@ from domain.validation import Invalid, phone
 # farmer's stays short; cadres and township staff get theirs once they are bound.
 ROLE_COMMANDS = {
     "farmer": ("start", "status", "cancel", "language", "help"),
-    "cadre": ("tasks", "daibao", "daibao_web", "problem", "problems", "cancel", "language", "help"),
+    "cadre": ("tasks", "daibao", "daibao_web", "problem", "problems", "web", "cancel", "language", "help"),
     "township": (
         "tasks", "overdue", "stats", "case", "notice", "campaign", "report", "problems", "failed",
-        "export", "cancel", "language", "help",
+        "export", "web", "cancel", "language", "help",
     ),
+    "county": ("web", "language", "help"),
 }  # fmt: skip
 COMMANDS = tuple(dict.fromkeys(name for names in ROLE_COMMANDS.values() for name in names))
 
@@ -116,6 +117,11 @@ async def offer_languages(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:
 
 async def show_help(uow: UnitOfWork, clock: Clock, actor: Actor) -> Person:
     """What this person can do here, by role."""
-    key = {Role.FARMER: "help.farmer", Role.CADRE: "help.cadre", Role.TOWNSHIP: "help.staff"}[actor.role]
+    key = {
+        Role.FARMER: "help.farmer",
+        Role.CADRE: "help.cadre",
+        Role.TOWNSHIP: "help.staff",
+        Role.COUNTY: "help.county",
+    }[actor.role]
     await uow.outbox.add(actor.id, Outgoing(key, {"hotline": HOTLINE}), at=clock.now())
     return actor

@@ -17,6 +17,7 @@ from domain.model import (
     Campaign,
     CaseEvent,
     Channel,
+    ConsoleSession,
     Conversation,
     Declaration,
     DeclarationStatus,
@@ -24,6 +25,7 @@ from domain.model import (
     Flow,
     Invite,
     LedgerItem,
+    LoginLink,
     NewDeclaration,
     Notice,
     NoticeStatus,
@@ -129,7 +131,9 @@ class GeographyRepository(Protocol):
     async def townships(self) -> list[Township]: ...
     async def villages_in(self, township_id: int) -> list[Village]: ...
     async def all_villages(self) -> list[Village]: ...
-    async def add_township(self, name: str) -> Township: ...
+    async def add_township(self, name: str, county: str | None = None) -> Township: ...
+    async def set_township_county(self, township_id: int, county: str | None) -> None: ...
+    async def townships_of_county(self, county: str) -> list[Township]: ...
     async def village_by_code(self, code: str) -> Village | None: ...
     async def village(self, village_id: int) -> Village | None: ...
     async def villages(self, village_ids: tuple[int, ...]) -> list[Village]: ...
@@ -149,10 +153,21 @@ class PersonRepository(Protocol):
         phone: str | None = None,
         township_id: int | None = None,
         locale: str | None = None,
+        county: str | None = None,
     ) -> Person: ...
     async def update(
-        self, person_id: int, *, role: Role, name: str | None, township_id: int | None
+        self,
+        person_id: int,
+        *,
+        role: Role,
+        name: str | None,
+        township_id: int | None,
+        county: str | None = None,
     ) -> None: ...
+    async def of_county(self, county: str) -> list[Person]:
+        """The county's people (role county)."""
+        ...
+
     async def set_villages(self, person_id: int, village_ids: tuple[int, ...]) -> None: ...
     async def set_locale(self, person_id: int, locale: str | None) -> None: ...
     async def bind(self, person_id: int, channel: Channel, address: str, at: datetime) -> None: ...
@@ -173,6 +188,31 @@ class InviteRepository(Protocol):
 
     async def revoke(self, person_id: int, at: datetime) -> int:
         """Mark every unused invite of the person as used; how many were."""
+        ...
+
+
+class LoginRepository(Protocol):
+    """One-time sign-in links and the console's sessions (only hashes of their tokens are kept)."""
+
+    async def add_link(
+        self, person_id: int, token_hash: str, expires_at: datetime, at: datetime
+    ) -> LoginLink: ...
+    async def link(self, token_hash: str) -> LoginLink | None: ...
+    async def use_link(self, link_id: int, at: datetime) -> bool:
+        """Mark used; False when it already was (one use only)."""
+        ...
+
+    async def add_session(
+        self, person_id: int, role: Role, token_hash: str, at: datetime
+    ) -> ConsoleSession: ...
+    async def find_session(self, token_hash: str) -> ConsoleSession | None: ...
+    async def touch(self, session_id: int, at: datetime) -> None: ...
+    async def end(self, session_id: int, at: datetime, why: str) -> bool:
+        """End a session; False when it had ended before."""
+        ...
+
+    async def end_for(self, person_id: int, at: datetime, why: str) -> int:
+        """End every open session of a person (their role changed); how many."""
         ...
 
 
@@ -253,8 +293,10 @@ class TaskRepository(Protocol):
         step: str | None,
         due_at: datetime | None,
         next_check_at: datetime | None,
+        at: datetime,
     ) -> None:
-        """The task after a move: status, owner (when given), the next due step and its clock."""
+        """The task after a move (`at`, on the service's clock): status, owner (when given; signed
+        for at `at`), the next due step and its clock."""
         ...
 
     async def due_for_check(self, now: datetime, limit: int) -> list[Task]:
@@ -582,6 +624,8 @@ class UnitOfWork(Protocol):
     def persons(self) -> PersonRepository: ...
     @property
     def invites(self) -> InviteRepository: ...
+    @property
+    def logins(self) -> LoginRepository: ...
     @property
     def conversations(self) -> ConversationRepository: ...
     @property

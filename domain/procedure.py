@@ -20,6 +20,7 @@ class Party(enum.StrEnum):
     HANDLER = "handler"  # a person the case was routed to (the village's cadres, or the township)
     OWNER = "owner"  # the one who acknowledged it ("谁签收谁负责"), or whoever it was handed to
     TOWNSHIP = "township"  # township staff of the village's township
+    COUNTY = "county"  # the county of the village's township (县级审定); its staff where it has none
     HOUSEHOLD = "household"  # the declarant
 
 
@@ -40,7 +41,7 @@ MOVES: tuple[Move, ...] = (
     Move(S.PROPOSED, "publicize", S.PUBLICIZING, Party.OWNER),
     Move(S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Party.OWNER),
     Move(S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Party.TOWNSHIP),
-    Move(S.APPROVED, "enter", S.ENTERED, Party.TOWNSHIP),
+    Move(S.APPROVED, "enter", S.ENTERED, Party.COUNTY),
     Move(S.NOT_ELIGIBLE, "object", S.OBJECTED, Party.HOUSEHOLD),
     Move(S.OBJECTED, "uphold", S.CLOSED, Party.TOWNSHIP),
     Move(S.OBJECTED, "reopen", S.ACKNOWLEDGED, Party.TOWNSHIP),

@@ -17,7 +17,16 @@ from domain import buttons as b
 from domain.actor import Actor
 from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, Queued
-from domain.model import Conversation, Flow, Report, ReportDraft, ReportStep, Role, ScheduledItem
+from domain.model import (
+    Campaign,
+    Conversation,
+    Flow,
+    Report,
+    ReportDraft,
+    ReportStep,
+    Role,
+    ScheduledItem,
+)
 from domain.ports import Clock, UnitOfWork
 
 REQUEST_KIND = "report-request"
@@ -226,6 +235,7 @@ class Compiled:
     period: date | None  # the latest period asked of the villages; None before the first request
     rows: list[tuple[str, Report | None]]  # (village name, its report or None)
     first: tuple[date, datetime] | None = None  # before any request: the first period, when asked
+    asked: tuple[date, ...] = ()  # every period asked so far, in order (the latest is `period`)
 
 
 async def compile_latest(uow: UnitOfWork, township_id: int, now: datetime) -> Compiled | None:
@@ -234,6 +244,11 @@ async def compile_latest(uow: UnitOfWork, township_id: int, now: datetime) -> Co
     campaign = await uow.campaigns.latest(township_id)
     if campaign is None:
         return None
+    return await compile_campaign(uow, campaign, now)
+
+
+async def compile_campaign(uow: UnitOfWork, campaign: Campaign, now: datetime) -> Compiled:
+    """A campaign's latest requested period, village by village (see compile_latest)."""
     created = campaign.created_at.astimezone(now.tzinfo)
     due = periods(campaign.reports, created.date(), campaign.end)
     asked = [d for d in due if asked_at(d, created) <= now]
@@ -243,7 +258,8 @@ async def compile_latest(uow: UnitOfWork, township_id: int, now: datetime) -> Co
     period = asked[-1]
     reports = {r.village_id: r for r in await uow.campaigns.reports(campaign.id, period)}
     villages = await uow.campaigns.villages_of(campaign.id)
-    return Compiled(campaign.name, period, [(v.name, reports.get(v.id)) for v in villages])
+    rows = [(v.name, reports.get(v.id)) for v in villages]
+    return Compiled(campaign.name, period, rows, asked=tuple(asked))
 
 
 async def show(uow: UnitOfWork, clock: Clock, actor: Actor) -> None:

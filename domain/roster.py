@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 from domain import validation
 from domain.model import Person, Role, Village
@@ -12,6 +13,7 @@ from domain.ports import UnitOfWork
 from domain.validation import Invalid
 
 COLUMNS = ("township", "village_code", "village", "name", "phone", "role")
+OPTIONAL = ("county",)  # the county a township belongs to; for a county person, their county
 CHINESE_COLUMNS = {
     "乡镇": "township",
     "村代码": "village_code",
@@ -19,8 +21,14 @@ CHINESE_COLUMNS = {
     "姓名": "name",
     "手机": "phone",
     "角色": "role",
+    "县": "county",
+    "县区": "county",
+    "县（区）": "county",
 }
-ROLES = {"cadre": Role.CADRE, "村干部": Role.CADRE, "township": Role.TOWNSHIP, "乡镇": Role.TOWNSHIP}
+ROLES = {
+    "cadre": Role.CADRE, "村干部": Role.CADRE, "township": Role.TOWNSHIP, "乡镇": Role.TOWNSHIP,
+    "county": Role.COUNTY, "县级": Role.COUNTY, "县": Role.COUNTY,
+}  # fmt: skip
 VILLAGE_CODE = re.compile(r"^[A-Za-z0-9]{1,16}$")
 SEPARATORS = re.compile(r"[;；]")
 
@@ -48,6 +56,7 @@ class RosterRow:
     name: str
     phone: str
     role: Role
+    county: str | None = None
 
 
 @dataclass
@@ -63,7 +72,7 @@ def header_map(header: Iterable[str]) -> dict[int, str]:
     found: dict[int, str] = {}
     for index, raw in enumerate(header):
         name = (raw or "").strip().lstrip("\ufeff")
-        key = CHINESE_COLUMNS.get(name) or (name.lower() if name.lower() in COLUMNS else None)
+        key = CHINESE_COLUMNS.get(name) or (name.lower() if name.lower() in (*COLUMNS, *OPTIONAL) else None)
         if key:
             found[index] = key
     return found
@@ -108,16 +117,24 @@ def _row(line: int, record: Mapping[str, str]) -> RosterRow:
     role = ROLES.get(record["role"].lower()) or ROLES.get(record["role"])
     if role is None:
         raise Invalid("roster.bad_role", value=record["role"])
-    if not record["township"]:
-        raise Invalid("roster.no_township")
+    county = validation.short_text(record["county"]) if record.get("county") else None
     name = validation.person_name(record["name"])
     phone = validation.phone(record["phone"])
     codes = [c.strip() for c in SEPARATORS.split(record["village_code"]) if c.strip()]
     names = [n.strip() for n in SEPARATORS.split(record["village"]) if n.strip()]
+    if role is Role.COUNTY:
+        # 县级: sees every township of its county; belongs to no township and no village.
+        if county is None:
+            raise Invalid("roster.county_without_county")
+        if codes or record["township"]:
+            raise Invalid("roster.county_with_township")
+        return RosterRow(line, "", (), name, phone, role, county)
+    if not record["township"]:
+        raise Invalid("roster.no_township")
     if role is Role.TOWNSHIP:
         if codes:
             raise Invalid("roster.staff_with_village")
-        return RosterRow(line, record["township"], (), name, phone, role)
+        return RosterRow(line, record["township"], (), name, phone, role, county)
     if not codes:
         raise Invalid("roster.cadre_without_village")
     for code in codes:
@@ -126,14 +143,25 @@ def _row(line: int, record: Mapping[str, str]) -> RosterRow:
     if names and len(names) != len(codes):
         raise Invalid("roster.village_count")
     pairs = tuple(zip(codes, names or [None] * len(codes), strict=True))
-    return RosterRow(line, record["township"], pairs, name, phone, role)
+    return RosterRow(line, record["township"], pairs, name, phone, role, county)
 
 
 def _cross_check(rows: list[RosterRow]) -> list[Problem]:
     problems: list[Problem] = []
     phones: dict[str, int] = {}
     villages: dict[str, tuple[str | None, str, int]] = {}
+    counties: dict[str, tuple[str, int]] = {}  # township -> (its county, the line that said so)
     for row in rows:
+        if row.role is not Role.COUNTY and row.county:
+            seen_county = counties.setdefault(row.township, (row.county, row.line))
+            if seen_county[0] != row.county:
+                problems.append(
+                    Problem(
+                        row.line,
+                        "roster.county_conflict",
+                        {"township": row.township, "other": seen_county[1]},
+                    )
+                )
         if row.phone in phones:
             problems.append(Problem(row.line, "roster.duplicate_phone", {"other": phones[row.phone]}))
         phones.setdefault(row.phone, row.line)
@@ -152,17 +180,23 @@ def _cross_check(rows: list[RosterRow]) -> list[Problem]:
     return problems
 
 
-async def apply(uow: UnitOfWork, rows: list[RosterRow]) -> ImportReport:
-    """Write the checked rows: create what is new, update what changed, leave the rest alone."""
+async def apply(uow: UnitOfWork, rows: list[RosterRow], at: datetime | None = None) -> ImportReport:
+    """Write the checked rows: create what is new, update what changed, leave the rest alone.
+
+    A person whose role changes is signed out of the console (`at`: when; now if not given)."""
     report = ImportReport()
     problems: list[Problem] = []
     townships: dict[str, int] = {}
+    counties = {row.township: row.county for row in rows if row.role is not Role.COUNTY and row.county}
     for row in rows:
-        if row.township not in townships:
-            township = await uow.geography.township_by_name(row.township)
-            if township is None:
-                township = await uow.geography.add_township(row.township)
-            townships[row.township] = township.id
+        if row.role is Role.COUNTY or row.township in townships:
+            continue
+        township = await uow.geography.township_by_name(row.township)
+        if township is None:
+            township = await uow.geography.add_township(row.township, counties.get(row.township))
+        elif row.township in counties and township.county != counties[row.township]:
+            await uow.geography.set_township_county(township.id, counties[row.township])
+        townships[row.township] = township.id
     village_ids: dict[str, int] = {}
     for row in rows:
         for code, name in row.villages:
@@ -179,18 +213,28 @@ async def apply(uow: UnitOfWork, rows: list[RosterRow]) -> ImportReport:
             village_ids[code] = village.id
     if problems:
         raise RosterRejected(problems)
+    now = at or datetime.now(UTC)
     for row in rows:
-        township_id = townships[row.township]
+        person_township = townships.get(row.township)
+        county = row.county if row.role is Role.COUNTY else None
         wanted_villages = tuple(sorted(village_ids[code] for code, _ in row.villages))
         person = await uow.persons.by_phone(row.phone)
         if person is None:
-            person = await uow.persons.add(row.role, name=row.name, phone=row.phone, township_id=township_id)
+            person = await uow.persons.add(
+                row.role, name=row.name, phone=row.phone, township_id=person_township, county=county
+            )
             await uow.persons.set_villages(person.id, wanted_villages)
             report.created += 1
             continue
-        changed = (person.role, person.name, person.township_id) != (row.role, row.name, township_id)
+        was = (person.role, person.name, person.township_id, person.county)
+        changed = was != (row.role, row.name, person_township, county)
         if changed:
-            await uow.persons.update(person.id, role=row.role, name=row.name, township_id=township_id)
+            await uow.persons.update(
+                person.id, role=row.role, name=row.name, township_id=person_township, county=county
+            )
+        if person.role is not row.role:
+            # A role that changes ends the person's console sessions: what they may see changed.
+            await uow.logins.end_for(person.id, now, "role")
         if tuple(sorted(person.village_ids)) != wanted_villages:
             await uow.persons.set_villages(person.id, wanted_villages)
             changed = True

@@ -13,8 +13,9 @@ from domain import buttons as b
 from domain import validation
 from domain.actor import Actor
 from domain.cases import may_see, step_actions
+from domain.cases.access import records_county_step
 from domain.messages import Action, Outcome, Outgoing, day, risk_labels, text
-from domain.model import Person, Role, Task, Village
+from domain.model import DeclarationStatus, Person, Role, Task, Village
 from domain.ports import Clock, UnitOfWork
 
 LIST_LIMIT = 10
@@ -157,7 +158,8 @@ async def open_task(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -
     village = await uow.geography.village(task.village_id)
     owner = await uow.persons.get(task.acknowledged_by) if task.acknowledged_by else None
     township = actor.role is Role.TOWNSHIP
-    mine = township or task.acknowledged_by in (None, actor.id)
+    county = await records_county_step(uow, actor, task.village_id)
+    mine = township or county or task.acknowledged_by in (None, actor.id)
     params = {
         "receipt": declaration.receipt,
         "village": village.name if village else "",
@@ -168,7 +170,9 @@ async def open_task(uow: UnitOfWork, clock: Clock, actor: Actor, task_id: int) -
         "due": _due_text(task, clock.now()),
         "owner": owner.name if owner and owner.name else text("work.nobody"),
     }
-    actions = step_actions(task, declaration, township=township) if mine else ()
+    actions = step_actions(task, declaration, township=township, county=county) if mine else ()
+    if actor.role is Role.COUNTY and declaration.status is not DeclarationStatus.APPROVED:
+        actions = ()  # the county records 县级审定 only
     await uow.outbox.add(actor.id, Outgoing("work.card", params, actions=actions), at=clock.now())
     return Outcome(locale=actor.locale, done=False)
 

@@ -32,6 +32,7 @@ NAMESPACES = (
     "web", "conversation", "flow", "console", "flyer", "county",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
+QUOTED = re.compile(r"[\"']([a-z]+\.[a-z_]+)[\"']")
 
 
 def dynamic_keys() -> set[str]:
@@ -60,6 +61,9 @@ def dynamic_keys() -> set[str]:
     from domain.model import Flow
 
     keys |= {f"flow.{flow.value}" for flow in Flow}
+    from domain.model import Role
+
+    keys |= {f"console.role_{role.value}" for role in Role}
     return keys
 
 
@@ -73,6 +77,9 @@ def keys_in_code() -> set[str]:
             for node in ast.walk(ast.parse(path.read_text("utf-8"))):
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and KEY.match(node.value):
                     found.add(node.value)
+    # The pages' templates name their keys as quoted literals too ({{ t("web.title") }}).
+    for path in (ROOT / "bot" / "templates").rglob("*.html"):
+        found |= {k for k in QUOTED.findall(path.read_text("utf-8")) if KEY.match(k) and not k.endswith("_")}
     return found | dynamic_keys()
 
 

@@ -22,7 +22,7 @@ from domain.model import (
     Verdict,
 )
 from domain.ports import Fingerprint
-from storage.base import Repo, rowcount, utcnow
+from storage.base import Repo, rowcount
 from storage.tables import AttachmentRow, CaseEventRow, DeclarationRow, TaskRow
 
 
@@ -259,6 +259,7 @@ class TaskRepository(Repo):
         step: str | None,
         due_at: datetime | None,
         next_check_at: datetime | None,
+        at: datetime,
     ) -> None:
         values: dict[str, Any] = {
             "status": status.value,
@@ -270,7 +271,7 @@ class TaskRepository(Repo):
             "escalated_at": None,
         }
         if owner is not None:
-            values.update(acknowledged_by=owner, acknowledged_at=utcnow())
+            values.update(acknowledged_by=owner, acknowledged_at=at)
         await self.session.execute(update(TaskRow).where(TaskRow.id == task_id).values(**values))
 
     async def hand_over(self, task_id: int, *, expected_owner: int | None, to: int) -> bool:

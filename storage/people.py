@@ -25,17 +25,28 @@ from storage.tables import (
 class GeographyRepository(Repo):
     async def township_by_name(self, name: str) -> Township | None:
         row = await self.session.scalar(select(TownshipRow).where(TownshipRow.name == name))
-        return Township(row.id, row.name) if row else None
+        return Township(row.id, row.name, row.county) if row else None
 
-    async def add_township(self, name: str) -> Township:
-        row = TownshipRow(name=name)
+    async def add_township(self, name: str, county: str | None = None) -> Township:
+        row = TownshipRow(name=name, county=county)
         self.session.add(row)
         await self.session.flush()
-        return Township(row.id, row.name)
+        return Township(row.id, row.name, row.county)
+
+    async def set_township_county(self, township_id: int, county: str | None) -> None:
+        await self.session.execute(
+            update(TownshipRow).where(TownshipRow.id == township_id).values(county=county)
+        )
 
     async def townships(self) -> list[Township]:
         rows = await self.session.scalars(select(TownshipRow).order_by(TownshipRow.id))
-        return [Township(row.id, row.name) for row in rows]
+        return [Township(row.id, row.name, row.county) for row in rows]
+
+    async def townships_of_county(self, county: str) -> list[Township]:
+        rows = await self.session.scalars(
+            select(TownshipRow).where(TownshipRow.county == county).order_by(TownshipRow.id)
+        )
+        return [Township(row.id, row.name, row.county) for row in rows]
 
     async def villages_in(self, township_id: int) -> list[Village]:
         result = await self.session.execute(
@@ -108,6 +119,7 @@ class PersonRepository(Repo):
             township_id=row.township_id,
             locale=row.locale,
             village_ids=tuple(sorted(village_ids)),
+            county=row.county,
         )
 
     async def _one(self, query: Any) -> Person | None:
@@ -150,6 +162,7 @@ class PersonRepository(Repo):
         phone: str | None = None,
         township_id: int | None = None,
         locale: str | None = None,
+        county: str | None = None,
     ) -> Person:
         row = PersonRow(
             role=role.value,
@@ -158,16 +171,30 @@ class PersonRepository(Repo):
             township_id=township_id,
             locale=locale[:16] if locale else None,
             created_at=utcnow(),
+            county=county,
         )
         self.session.add(row)
         await self.session.flush()
         return await self._to_person(row)
 
-    async def update(self, person_id: int, *, role: Role, name: str | None, township_id: int | None) -> None:
+    async def update(
+        self,
+        person_id: int,
+        *,
+        role: Role,
+        name: str | None,
+        township_id: int | None,
+        county: str | None = None,
+    ) -> None:
         await self.session.execute(
             update(PersonRow)
             .where(PersonRow.id == person_id)
-            .values(role=role.value, name=name, township_id=township_id)
+            .values(role=role.value, name=name, township_id=township_id, county=county)
+        )
+
+    async def of_county(self, county: str) -> list[Person]:
+        return await self._many(
+            select(PersonRow).where(PersonRow.county == county, PersonRow.role == Role.COUNTY.value)
         )
 
     async def set_villages(self, person_id: int, village_ids: tuple[int, ...]) -> None:

@@ -13,6 +13,7 @@ from storage.case_views import CaseViews
 from storage.cases import AttachmentRepository, DeclarationRepository, EventLog, TaskRepository
 from storage.conversations import ConversationRepository
 from storage.limits import RateLimits
+from storage.logins import LoginRepository
 from storage.notifications import (
     CampaignRepository,
     DeliveryRepository,
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
 
     geography: GeographyRepository
     persons: PersonRepository
+    logins: LoginRepository
     invites: InviteRepository
     conversations: ConversationRepository
     declarations: DeclarationRepository
@@ -54,8 +56,8 @@ class SqlUnitOfWork:
     ledger: LedgerRepository
     scans: ScanRepository
     uploads: UploadRepository
-    case_views: CaseViews
     overview: OverviewViews
+    case_views: CaseViews
 
     def __init__(
         self,
@@ -83,6 +85,7 @@ class SqlUnitOfWork:
         self.geography = GeographyRepository(session)
         self.persons = PersonRepository(session)
         self.invites = InviteRepository(session)
+        self.logins = LoginRepository(session)
         self.conversations = ConversationRepository(session)
         self.declarations = DeclarationRepository(session)
         self.tasks = TaskRepository(session)
@@ -97,8 +100,8 @@ class SqlUnitOfWork:
         self.scans = ScanRepository(session)
         self.limits = RateLimits(session)
         self.uploads = UploadRepository(session)
-        self.case_views = CaseViews(session)
         self.overview = OverviewViews(session)
+        self.case_views = CaseViews(session)
         return self
 
     async def __aexit__(

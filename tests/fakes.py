@@ -41,6 +41,7 @@ from domain.model import (
     Campaign,
     CaseEvent,
     Channel,
+    ConsoleSession,
     Conversation,
     Declaration,
     DeclarationStatus,
@@ -49,6 +50,7 @@ from domain.model import (
     Invite,
     LedgerItem,
     LedgerStatus,
+    LoginLink,
     NewDeclaration,
     Notice,
     NoticeStatus,
@@ -209,6 +211,8 @@ class Store:
     ledger: dict[int, _LedgerRow] = field(default_factory=dict)
     scans: dict[tuple[str, str, str, date], int] = field(default_factory=dict)
     uploads: dict[int, tuple[str, bytes, datetime]] = field(default_factory=dict)
+    login_links: dict[int, tuple[str, LoginLink]] = field(default_factory=dict)  # id -> (hash, link)
+    sessions: dict[int, tuple[str, ConsoleSession]] = field(default_factory=dict)  # id -> (hash, session)
     counters: dict[str, itertools.count[int]] = field(default_factory=dict)
     busy: bool = False  # a unit of work is open on it
 
@@ -309,10 +313,17 @@ class FakeGeography(_Repo):
     async def all_villages(self) -> list[Village]:
         return self._sorted(self.s.villages)
 
-    async def add_township(self, name: str) -> Township:
-        township = Township(self.s.next_id("townships"), name)
+    async def add_township(self, name: str, county: str | None = None) -> Township:
+        township = Township(self.s.next_id("townships"), name, county)
         self.s.townships[township.id] = township
         return township
+
+    async def set_township_county(self, township_id: int, county: str | None) -> None:
+        if township_id in self.s.townships:
+            self.s.townships[township_id] = replace(self.s.townships[township_id], county=county)
+
+    async def townships_of_county(self, county: str) -> list[Township]:
+        return [self.s.townships[i] for i in sorted(self.s.townships) if self.s.townships[i].county == county]
 
     async def village_by_code(self, code: str) -> Village | None:
         found = next((i for i, v in self.s.villages.items() if v.code == code), None)
@@ -358,18 +369,33 @@ class FakePersons(_Repo):
         phone: str | None = None,
         township_id: int | None = None,
         locale: str | None = None,
+        county: str | None = None,
     ) -> Person:
         person = Person(
-            self.s.next_id("persons"), role, name, phone, township_id, locale[:16] if locale else None
-        )
+            self.s.next_id("persons"), role, name, phone, township_id, locale[:16] if locale else None,
+            county=county,
+        )  # fmt: skip
         self.s.persons[person.id] = person
         return person
 
-    async def update(self, person_id: int, *, role: Role, name: str | None, township_id: int | None) -> None:
+    async def update(
+        self,
+        person_id: int,
+        *,
+        role: Role,
+        name: str | None,
+        township_id: int | None,
+        county: str | None = None,
+    ) -> None:
         if person_id in self.s.persons:
             self.s.persons[person_id] = replace(
-                self.s.persons[person_id], role=role, name=name, township_id=township_id
+                self.s.persons[person_id], role=role, name=name, township_id=township_id, county=county
             )
+
+    async def of_county(self, county: str) -> list[Person]:
+        return self._people(
+            i for i, p in self.s.persons.items() if p.role is Role.COUNTY and p.county == county
+        )
 
     async def set_villages(self, person_id: int, village_ids: tuple[int, ...]) -> None:
         self.s.links[person_id] = tuple(dict.fromkeys(village_ids))
@@ -406,6 +432,55 @@ class FakePersons(_Repo):
 
     async def reachable(self, person_ids: list[int]) -> set[int]:
         return {i for i in person_ids if any(c in CHANNELS for c, _ in self.s.bound(i))}
+
+
+class FakeLogins(_Repo):
+    async def add_link(
+        self, person_id: int, token_hash: str, expires_at: datetime, at: datetime
+    ) -> LoginLink:
+        link = LoginLink(self.s.next_id("login_links"), person_id, expires_at, None)
+        self.s.login_links[link.id] = (token_hash, link)
+        return link
+
+    async def link(self, token_hash: str) -> LoginLink | None:
+        return next((link for h, link in self.s.login_links.values() if h == token_hash), None)
+
+    async def use_link(self, link_id: int, at: datetime) -> bool:
+        found = self.s.login_links.get(link_id)
+        if found is None or found[1].used_at is not None:
+            return False
+        self.s.login_links[link_id] = (found[0], replace(found[1], used_at=at))
+        return True
+
+    async def add_session(self, person_id: int, role: Role, token_hash: str, at: datetime) -> ConsoleSession:
+        session = ConsoleSession(self.s.next_id("console_sessions"), person_id, role, at, at)
+        self.s.sessions[session.id] = (token_hash, session)
+        return session
+
+    async def find_session(self, token_hash: str) -> ConsoleSession | None:
+        return next((found for h, found in self.s.sessions.values() if h == token_hash), None)
+
+    async def touch(self, session_id: int, at: datetime) -> None:
+        if session_id in self.s.sessions:
+            h, found = self.s.sessions[session_id]
+            self.s.sessions[session_id] = (h, replace(found, last_seen_at=at))
+
+    async def end(self, session_id: int, at: datetime, why: str) -> bool:
+        found = self.s.sessions.get(session_id)
+        if found is None or found[1].ended_at is not None:
+            return False
+        self.s.sessions[session_id] = (found[0], replace(found[1], ended_at=at))
+        return True
+
+    async def end_for(self, person_id: int, at: datetime, why: str) -> int:
+        ended = [
+            i
+            for i, (_, found) in self.s.sessions.items()
+            if found.person_id == person_id and not found.ended_at
+        ]
+        for session_id in ended:
+            await self.end(session_id, at, why)
+        return len(ended)
 
 
 class FakeInvites(_Repo):
@@ -636,6 +711,7 @@ class FakeTasks(_Repo):
         step: str | None,
         due_at: datetime | None,
         next_check_at: datetime | None,
+        at: datetime,
     ) -> None:
         found = self.s.tasks.get(task_id)
         if found is None:
@@ -1301,6 +1377,7 @@ class FakeUnitOfWork:
         self.geography = FakeGeography(store)
         self.persons = FakePersons(store)
         self.invites = FakeInvites(store)
+        self.logins = FakeLogins(store)
         self.conversations = FakeConversations(store)
         self.declarations = FakeDeclarations(store)
         self.tasks = FakeTasks(store)
@@ -1315,8 +1392,8 @@ class FakeUnitOfWork:
         self.ledger = FakeLedger(store)
         self.scans = FakeScans(store)
         self.uploads = FakeUploads(store)
-        self.case_views = FakeCaseViews(store)
         self.overview = FakeOverviewViews(store)
+        self.case_views = FakeCaseViews(store)
         self.committed = False  # whether commit() was called (the last thing a use case's caller does)
         self._saved: dict[str, Any] | None = None
 

@@ -57,10 +57,38 @@ async def is_township_of(uow: UnitOfWork, person: Person, village_id: int) -> bo
     return village is not None and person.role is Role.TOWNSHIP and person.township_id == village.township_id
 
 
+async def county_of(uow: UnitOfWork, village_id: int) -> str | None:
+    """The county of a village's township (None: the roster names none)."""
+    village = await uow.geography.village(village_id)
+    if village is None:
+        return None
+    township = next((t for t in await uow.geography.townships() if t.id == village.township_id), None)
+    return township.county if township else None
+
+
+async def is_county_of(uow: UnitOfWork, person: Person, village_id: int) -> bool:
+    return (
+        person.role is Role.COUNTY
+        and bool(person.county)
+        and person.county == await county_of(uow, village_id)
+    )
+
+
+async def records_county_step(uow: UnitOfWork, person: Person, village_id: int) -> bool:
+    """Who records 县级审定: the county of the village's township; where the roster names no
+    county for it, its township's staff (as before there was a county role)."""
+    if await county_of(uow, village_id) is not None:
+        return await is_county_of(uow, person, village_id)
+    return await is_township_of(uow, person, village_id)
+
+
 async def may_see(uow: UnitOfWork, person: Person, village_id: int) -> bool:
-    """A cadre sees the cases of their villages; township staff those of their township."""
+    """A cadre sees the cases of their villages; township staff those of their township; the
+    county those of every township of its county."""
     if person.role is Role.CADRE:
         return village_id in person.village_ids
+    if person.role is Role.COUNTY:
+        return await is_county_of(uow, person, village_id)
     return await is_township_of(uow, person, village_id)
 
 
@@ -91,6 +119,8 @@ async def refusal_of(
         return None if declaration.declared_by == person.id else "case.not_allowed"
     if party is Party.TOWNSHIP:
         return None if await is_township_of(uow, person, task.village_id) else "case.township_only"
+    if party is Party.COUNTY:
+        return None if await records_county_step(uow, person, task.village_id) else "case.county_only"
     if not await is_handler(uow, person, task):
         return "case.not_allowed"
     if party is Party.OWNER and task.acknowledged_by != person.id:

@@ -11,9 +11,11 @@ GREEN_CHANNEL_RISKS = {"disaster", "accident"}  # 绿色通道: help first, pape
 
 
 def step_actions(
-    task: Task, declaration: Declaration, *, township: bool = False
+    task: Task, declaration: Declaration, *, township: bool = False, county: bool | None = None
 ) -> tuple[tuple[Action, ...], ...]:
-    """The buttons for what can be done next on a case (for its owner, or for the township)."""
+    """The buttons for what can be done next on a case: for its owner, for the township
+    (`township`), for whoever records 县级审定 (`county`; by default the township)."""
+    county = township if county is None else county
     t = task.id
     status = declaration.status
     rows: list[tuple[Action, ...]] = []
@@ -34,7 +36,7 @@ def step_actions(
         rows.append((Action(b.Step(t, "close_notice"), label="action.close_notice"),))
     elif status is S.TOWNSHIP_REVIEW and township:
         rows.append((Action(b.Step(t, "approve"), label="action.approve"),))
-    elif status is S.APPROVED and township:
+    elif status is S.APPROVED and county:
         rows.append((Action(b.Step(t, "enter"), label="action.enter"),))
     elif status is S.OBJECTED and township:
         rows.append(

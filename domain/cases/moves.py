@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime
 from typing import Any
 
+from domain.actor import CHAT, Actor
 from domain.cases.access import refusal_of
 from domain.messages import Outgoing
 from domain.model import CaseEvent, Declaration, DeclarationStatus, Person, Task, TaskStatus, Verdict
@@ -88,12 +89,15 @@ async def apply_move(
         step=DUE_STEP.get(step.target),
         due_at=due,
         next_check_at=first_check(rules, due),
+        at=now,
     )
     payload = dict(data or {})
     if verdict is not None:
         payload["verdict"] = verdict.value
     if reason is not None:
         payload["reason"] = reason
+    if isinstance(person, Actor) and person.via != CHAT:
+        payload["via"] = person.via  # done on the web page (or the CLI), not in chat
     await uow.events.add(CaseEvent(declaration.id, action, person.id, now, payload))
     return after, None
 

@@ -9,7 +9,7 @@ from typing import Any
 from domain import buttons as b
 from domain import validation
 from domain.actor import Actor
-from domain.cases.access import is_handler, open_task, recipients_of, refusal_of, refused
+from domain.cases.access import county_of, is_handler, open_task, recipients_of, refusal_of, refused
 from domain.cases.actions import GREEN_CHANNEL_RISKS, step_actions
 from domain.cases.moves import allowed, apply_move, tell_household, tell_township
 from domain.cases.visit import start_visit
@@ -23,6 +23,7 @@ from domain.model import (
     DeclarationStatus,
     Flow,
     Person,
+    Role,
     Task,
     Verdict,
 )
@@ -314,14 +315,30 @@ async def _after_step(
         )
         await tell_township(uow, clock, task, "review", review)
     elif action == "approve":
+        county = await county_of(uow, task.village_id)
         await uow.outbox.add(
             actor.id,
-            Outgoing("case.approved", receipt, actions=step_actions(task, declaration, township=True)),
+            Outgoing(
+                "case.approved" if county is None else "case.approved_to_county",
+                receipt,
+                actions=step_actions(task, declaration, township=True, county=county is None),
+            ),
             key=f"approved:{task.id}",
             at=now,
         )
+        if county is not None:
+            # 县级审定 is the county's: each of its people who can be reached is asked to record it.
+            ask = Outgoing(
+                "case.for_county",
+                {**receipt, "verdict": verdict},
+                actions=step_actions(task, declaration, county=True),
+            )
+            for person in await uow.persons.of_county(county):
+                await uow.outbox.add(person.id, ask, key=f"county:{task.id}:{person.id}", at=now)
     elif action == "enter":
         await uow.outbox.add(actor.id, Outgoing("case.entered", receipt), key=f"entered:{task.id}", at=now)
+        if actor.role is Role.COUNTY:
+            await tell_township(uow, clock, task, "entered", Outgoing("case.entered", receipt))
         if task.acknowledged_by is not None and task.acknowledged_by != actor.id:
             await uow.outbox.add(
                 task.acknowledged_by,

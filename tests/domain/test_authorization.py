@@ -42,8 +42,9 @@ from domain.campaigns import CampaignSpec, PhaseSpec
 from domain.conversations import router
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow
+from domain.office import logins
 from domain.policy import load_policy
-from handlers import notifications, telegram, web_links
+from handlers import console, notifications, telegram, web_links
 from handlers.buttons import ROUTES, use_case_for
 from handlers.context import Services
 from storage.db import create_engine, session_factory
@@ -584,12 +585,16 @@ COMMANDS: dict[str, tuple[Command, set[str]]] = {
     "problem": (lambda u, c, a, s: ledger.start(u, c, a), CADRES),
     "problems": (lambda u, c, a, s: ledger.show(u, c, a), CADRES | STAFF),
     "failed": (lambda u, c, a, s: delivery.show_failed(u, c, a), STAFF),
+    "web": (
+        lambda u, c, a, s: logins.offer(u, c, a, public_url="https://example.invalid", link=lambda t: t),
+        CADRES | STAFF,
+    ),
 }  # fmt: skip
 # What a command says to someone who may not use it.
 REFUSED_TEMPLATES = {
     "work.township_only", "work.staff_only", "work.case_not_found", "daibao.not_cadre",
     "notice.not_allowed", "campaign.chat_not_allowed", "sender.staff_only", "report.staff_only",
-    "ledger.cadres_only",
+    "ledger.cadres_only", "console.not_for_you",
 }  # fmt: skip
 
 
@@ -597,7 +602,12 @@ def _registered_commands() -> set[str]:
     from telegram.ext import CommandHandler
 
     found: set[str] = set()
-    for handler in (*telegram.commands(), *notifications.commands(), *web_links.commands()):
+    for handler in (
+        *telegram.commands(),
+        *notifications.commands(),
+        *web_links.commands(),
+        *console.commands(),
+    ):
         if isinstance(handler, CommandHandler):
             found |= set(handler.commands)
     return found

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from domain import buttons as b
-from domain import cases, household
+from domain import cases, household, work
 from domain.actor import actor_for
 from domain.messages import Action, Outcome, Outgoing
 from domain.model import Declaration, DeclarationStatus, Flow, Role, Task, TaskStatus, Verdict
@@ -513,3 +513,55 @@ async def test_recording_the_visit_again_starts_over_and_its_old_buttons_are_sta
     )
     assert (stale.toast, stale.done) == ("intake.stale_button", False)
     assert world.conversation(CADRE) == second
+
+
+async def _with_county(world: World) -> None:
+    """青山镇 belongs to 青山县, whose county person 周明 has bound a chat (address 4001)."""
+    async with world.uow() as uow:
+        township = await uow.geography.township_by_name("青山镇")
+        assert township is not None
+        await uow.geography.set_township_county(township.id, "青山县")
+        zhou = await uow.persons.add(Role.COUNTY, name="周明", phone="+8613800000007", county="青山县")
+        await uow.persons.bind(zhou.id, TG, "4001", world.clock.now())
+        await uow.commit()
+
+
+async def _approved(world: World) -> tuple[Declaration, Task]:
+    declaration, task = await visited(world)
+    assert (await verdict(world, CADRE, task.id, Verdict.SUDDEN)).done
+    assert (await step(world, CADRE, task.id, "publicize")).done
+    world.clock.advance(days=5)
+    assert (await step(world, CADRE, task.id, "close_notice")).done
+    assert (await step(world, STAFF, task.id, "approve")).done
+    return declaration, task
+
+
+async def test_the_county_records_its_confirmation_and_the_township_no_longer_does() -> None:
+    world = await build_world()
+    await _with_county(world)
+    declaration, task = await _approved(world)
+    assert keys(world.unread(STAFF))[-1] == "case.approved_to_county"
+    (asked,) = world.unread("4001")
+    assert asked.template == "case.for_county"
+    assert asked.actions[0][0].button == b.Step(task.id, "enter")
+
+    assert refused(await step(world, STAFF, task.id, "enter"), "case.county_only")
+    assert refused(await step(world, CADRE, task.id, "enter"), "case.county_only")
+    assert (await step(world, "4001", task.id, "enter")).done
+
+    assert world.declaration(declaration.id).status is S.ENTERED
+    assert keys(world.unread(FARMER))[-1] == "farmer.entered"
+    assert "case.entered" in keys(world.unread(STAFF))  # the township hears the county's step
+
+
+async def test_a_county_person_of_another_county_may_not_and_sees_nothing() -> None:
+    world = await build_world()
+    await _with_county(world)
+    _, task = await _approved(world)
+    async with world.uow() as uow:
+        other = await uow.persons.add(Role.COUNTY, name="吴", phone="+8613800000008", county="白水县")
+        await uow.persons.bind(other.id, TG, "4002", world.clock.now())
+        await uow.commit()
+    assert refused(await step(world, "4002", task.id, "enter"), "case.county_only")
+    card = await world.run("4002", lambda uow, clock, actor: work.open_task(uow, clock, actor, task.id))
+    assert refused(card, "case.not_allowed")

@@ -194,6 +194,7 @@ async def test_declarations_and_tasks_move_only_from_what_was_expected(factory: 
             step="visit",
             due_at=None,
             next_check_at=None,
+            at=clock.now(),
         )
         assert not await uow.tasks.close(again.id)  # acknowledged first
         newest = await uow.tasks.for_declaration(declaration.id)

@@ -249,7 +249,13 @@ async def test_sorting_and_pages_of_fifty() -> None:
         assert task is not None
         await uow.declarations.transition(1, expected=S.SUBMITTED, to=S.ENTERED, at=world.clock.now())
         await uow.tasks.advance(
-            task.id, status=TaskStatus.DONE, owner=None, step=None, due_at=None, next_check_at=None
+            task.id,
+            status=TaskStatus.DONE,
+            owner=None,
+            step=None,
+            due_at=None,
+            next_check_at=None,
+            at=world.clock.now(),
         )
         await uow.commit()
     by_due = await receipts(world, STAFF, sort="due", way="asc", page="2")

@@ -19,7 +19,7 @@ EXPECTED = [
     (S.PROPOSED, "publicize", S.PUBLICIZING, Party.OWNER),
     (S.PUBLICIZING, "close_notice", S.TOWNSHIP_REVIEW, Party.OWNER),
     (S.TOWNSHIP_REVIEW, "approve", S.APPROVED, Party.TOWNSHIP),
-    (S.APPROVED, "enter", S.ENTERED, Party.TOWNSHIP),
+    (S.APPROVED, "enter", S.ENTERED, Party.COUNTY),
     (S.NOT_ELIGIBLE, "object", S.OBJECTED, Party.HOUSEHOLD),
     (S.OBJECTED, "uphold", S.CLOSED, Party.TOWNSHIP),
     (S.OBJECTED, "reopen", S.ACKNOWLEDGED, Party.TOWNSHIP),

@@ -34,7 +34,7 @@ from telegram.ext import CommandHandler
 from domain import buttons as b
 from domain import campaign_chat, intake, risk_types
 from domain.conversations import router
-from handlers import notifications, telegram, web_links
+from handlers import console, notifications, telegram, web_links
 from handlers.buttons import ROUTES
 from qr.payload import sign_village
 from storage.db import create_engine
@@ -442,7 +442,12 @@ def test_every_button_and_command_is_fuzzed() -> None:
     assert set(ROUTES) == set(b.REGISTRY.values())
     registered = {
         name
-        for handler in (*telegram.commands(), *notifications.commands(), *web_links.commands())
+        for handler in (
+            *telegram.commands(),
+            *notifications.commands(),
+            *web_links.commands(),
+            *console.commands(),
+        )
         if isinstance(handler, CommandHandler)
         for name in handler.commands
     }

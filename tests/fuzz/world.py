@@ -54,6 +54,7 @@ from domain.dialogue import Kind, Said
 from domain.intake.draft import pending_followups
 from domain.messages import Outcome, Outgoing
 from domain.model import Channel, Flow, IntakeStep, NoticeStep, ReportStep
+from domain.office import logins
 from domain.policy import load_policy
 from domain.ports import UnitOfWork
 from handlers.buttons import use_case_for
@@ -155,6 +156,7 @@ COMMANDS = (
     "problem",
     "problems",
     "failed",
+    "web",
 )
 
 
@@ -809,6 +811,10 @@ class Turn:
                 return f"{s.public_url}/d/{token}/form"
 
             await web_intake.offer_links(uow, clock, actor, public_url=s.public_url, link=link, minutes=30)
+        elif name == "web":
+            await logins.offer(
+                uow, clock, actor, public_url=s.public_url, link=lambda token: f"/console/login/{token}"
+            )
         elif name == "tasks":
             await work.my_tasks(uow, clock, actor)
         elif name == "overdue":

@@ -17,7 +17,7 @@ from locales.render import text_of
 from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
-from storage.tables import OutboxRow
+from storage.tables import OutboxRow, TaskRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock, seed_roster
 
@@ -140,9 +140,13 @@ async def test_receipt_and_conditional_transitions(uow: SqlUnitOfWorkFactory, cl
             step="visit",
             due_at=clock.now(),
             next_check_at=None,
+            at=clock.now(),
         )
         task = await work.tasks.get(task_id)
         assert task is not None and task.acknowledged_by == cadre.id and task.step == "visit"
+        # Signed for on the service's clock, not the machine's (the overview's time to 签收).
+        signed_at = await work.session.scalar(select(TaskRow.acknowledged_at).where(TaskRow.id == task_id))
+        assert signed_at == clock.now()
         assert await work.declarations.transition(
             declaration_id,
             expected=DeclarationStatus.SUBMITTED,
