@@ -12,8 +12,10 @@ from domain.ports import Clock, UnitOfWorkFactory
 
 DEMO_FILE = Path(__file__).with_name("demo.toml")
 
-# The three panes of the sandbox page, in the order of its switch.
-PANES = (("farmer", "农户"), ("cadre", "村干部"), ("staff", "乡镇工作人员"))
+# What a pane of the sandbox page is called, by its person's role.
+LABELS = {"farmer": "农户", "cadre": "村干部", "township": "乡镇", "county": "县级"}
+# The panes the training tour and the tests rely on.
+REQUIRED = ("farmer", "cadre", "staff")
 
 
 @dataclass(frozen=True)
@@ -23,22 +25,30 @@ class Persona:
     chat_id: int
     name: str
     phone: str  # as on the roster: 11 digits, no country code
-    role: str  # "farmer", "cadre" or "township"
+    role: str  # "farmer", "cadre", "township" or "county"
     villages: tuple[str, ...] = ()
-    pane: str | None = None  # "farmer", "cadre", "staff", or None: bound, but not shown
+    pane: str | None = None  # the slug of the person's pane ("farmer", "cadre", "staff", ...)
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.role]
 
 
 @dataclass(frozen=True)
 class Demo:
     township: str
+    county: str | None
     villages: dict[str, str]  # code -> name
-    people: tuple[Persona, ...]  # the roster people (cadres, staff)
+    people: tuple[Persona, ...]  # the roster people (cadres, staff, the county)
     farmer: Persona
 
+    @property
+    def panes(self) -> tuple[Persona, ...]:
+        """The people shown on the page, in the order of its switch: the farmer first."""
+        return (self.farmer, *(p for p in self.people if p.pane))
+
     def pane(self, slug: str) -> Persona | None:
-        if slug == "farmer":
-            return self.farmer
-        return next((p for p in self.people if p.pane == slug), None)
+        return next((p for p in self.panes if p.pane == slug), None)
 
     @property
     def farmer_village(self) -> tuple[str, str]:
@@ -48,11 +58,13 @@ class Demo:
 
     def roster_rows(self) -> list[tuple[int, list[str]]]:
         """The roster as a sheet would give it (header first), for `domain.roster.parse`."""
-        rows: list[tuple[int, list[str]]] = [(1, list(roster.COLUMNS))]
+        rows: list[tuple[int, list[str]]] = [(1, [*roster.COLUMNS, "county"])]
         for line, person in enumerate(self.people, start=2):
             codes = ";".join(person.villages)
             names = ";".join(self.villages[c] for c in person.villages)
-            rows.append((line, [self.township, codes, names, person.name, person.phone, person.role]))
+            township = "" if person.role == "county" else self.township
+            fields = [township, codes, names, person.name, person.phone, person.role, self.county or ""]
+            rows.append((line, fields))
         return rows
 
 
@@ -80,10 +92,17 @@ def read_demo(path: Path = DEMO_FILE) -> Demo:
         villages=(str(f["village"]),),
         pane="farmer",
     )
-    demo = Demo(township=str(data["township"]), villages=villages, people=persons, farmer=farmer)
-    missing = [slug for slug, _ in PANES if demo.pane(slug) is None]
-    if missing or farmer.villages[0] not in villages:
-        raise ValueError(f"{path}: every pane needs a person ({missing}) and the farmer a known village")
+    county = str(data["county"]) if data.get("county") else None
+    demo = Demo(
+        township=str(data["township"]), county=county, villages=villages, people=persons, farmer=farmer
+    )
+    missing = [slug for slug in REQUIRED if demo.pane(slug) is None]
+    slugs = [p.pane for p in demo.panes]
+    if missing or len(set(slugs)) != len(slugs) or farmer.villages[0] not in villages:
+        raise ValueError(
+            f"{path}: the panes {REQUIRED} each need a person ({missing} missing), no two people one"
+            " pane, and the farmer a known village"
+        )
     return demo
 
 

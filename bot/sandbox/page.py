@@ -2,7 +2,7 @@
 
 GET  /sandbox                 the page (Simplified Chinese; page.html)
 GET  /sandbox/api/state       panes and chats, as JSON
-GET  /sandbox/api/events      server-sent events: "changed" whenever a chat changes
+GET  /sandbox/api/events      server-sent events: "changed" whenever a chat or the demo's progress changes
 GET  /sandbox/qr.png          the QR code of the farmer's village
 POST /sandbox/api/send        {persona, epoch, text}
 POST /sandbox/api/keyboard    {persona, epoch, text}: a reply-keyboard button
@@ -51,8 +51,8 @@ class Sandbox(Protocol):
     closing: bool
 
     def village_link(self) -> str: ...
-    def state(self) -> dict[str, Any]: ...
-    def signature(self) -> tuple[object, ...]: ...
+    async def state(self) -> dict[str, Any]: ...
+    async def signature(self) -> tuple[object, ...]: ...
     async def send_text(self, slug: str, epoch: str, text: str) -> None: ...
     async def tap_keyboard(self, slug: str, epoch: str, text: str) -> None: ...
     async def scan(self, epoch: str) -> None: ...
@@ -168,7 +168,7 @@ async def qr(request: web.Request) -> web.Response:
 
 
 async def state(request: web.Request) -> web.Response:
-    return web.json_response(request.app[SANDBOX].state(), headers={"Cache-Control": "no-store"})
+    return web.json_response(await request.app[SANDBOX].state(), headers={"Cache-Control": "no-store"})
 
 
 async def events(request: web.Request) -> web.StreamResponse:
@@ -183,7 +183,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     idle = 0.0
     try:
         while not sandbox.closing:
-            now = sandbox.signature()
+            now = await sandbox.signature()
             if now != shown:
                 shown = now
                 await response.write(

@@ -14,6 +14,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
@@ -21,20 +22,22 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
+from sqlalchemy import select
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.crypto import new_key
 from bot.sandbox import page
-from bot.sandbox.demo import PANES, Demo, Persona, load, read_demo
+from bot.sandbox.demo import Demo, Persona, load, read_demo
 from bot.sandbox.page import SandboxRefused
 from bot.service import Service
 from bot.settings import Settings
 from botapi import BotAPIEmulator, EmuMessage, EmuUser
-from domain.model import OutboxStatus
+from domain.model import DeclarationStatus, NoticeStatus, OutboxStatus
 from locales import catalog_for, gettext
 from qr.links import deep_link
 from qr.payload import sign_village
 from storage.outbox_store import OutboxStore
-from storage.tables import Base
+from storage.tables import Base, ConsoleSessionRow, DeclarationRow, NoticeRecipientRow, NoticeRow
 
 log = logging.getLogger(__name__)
 
@@ -85,10 +88,24 @@ def database_file(var_dir: Path) -> Path:
     return (var_dir / "sandbox").with_suffix(".db")
 
 
+def free_port(host: str) -> int:
+    """A port nobody listens on now (the sandbox must know its address before it starts: its
+    /web links name it)."""
+    with socket.socket() as probe:
+        probe.bind((host or "127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def shown_host(host: str) -> str:
+    """The address a browser on this machine reaches a server listening on `host` by."""
+    return "127.0.0.1" if host in ("0.0.0.0", "") else host
+
+
 def sandbox_settings(
     settings: Settings, emulator: BotAPIEmulator, var_dir: Path, *, web_port: int
 ) -> Settings:
-    """The person's settings with the Bot API, database and secrets replaced by the sandbox's."""
+    """The person's settings with the Bot API, database and secrets replaced by the sandbox's; its
+    public address is its own (the console's sign-in links and the web form point there)."""
     return settings.model_copy(
         update={
             "telegram_bot_token": SecretStr(emulator.token),
@@ -101,6 +118,7 @@ def sandbox_settings(
             "id_encryption_old_keys": None,
             "bot_username": BOT_USERNAME,
             "web_port": web_port,
+            "public_url": f"http://{shown_host(settings.web_host)}:{web_port}",
         }
     )
 
@@ -133,15 +151,15 @@ class Sandbox:
     @property
     def url(self) -> str:
         assert self.service is not None
-        host = self.service.settings.web_host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "") else host
-        return f"http://{shown}:{self.service.web_port}{page.ROOT}"
+        host = shown_host(self.service.settings.web_host)
+        return f"http://{host}:{self.service.web_port}{page.ROOT}"
 
     async def start(self) -> None:
         await self.emulator.start()
         self._register_users()
         wanted = self.base_settings.web_port
-        for port in (wanted, 0) if wanted else (0,):
+        free = free_port(self.base_settings.web_host)
+        for port in (wanted, free) if wanted else (free,):
             service = Service(
                 sandbox_settings(self.base_settings, self.emulator, self.var_dir, web_port=port),
                 poll_timeout=self.poll_timeout,
@@ -151,7 +169,7 @@ class Sandbox:
                 await service.start()
             except OSError as exc:
                 await service.stop()
-                if exc.errno != errno.EADDRINUSE or port == 0:
+                if exc.errno != errno.EADDRINUSE or port == free:
                     raise
                 # A newcomer's port 8080 is often taken; any free port will do for a sandbox.
                 log.warning("port %s is in use; the sandbox takes a free one", port)
@@ -307,28 +325,32 @@ class Sandbox:
 
     # ------------------------------------------------------------------ what the page shows
 
-    def state(self) -> dict[str, Any]:
-        """Everything the page draws: the panes and each chat as Telegram would show it."""
+    async def state(self) -> dict[str, Any]:
+        """Everything the page draws: the panes, each chat as Telegram would show it, and how far
+        the demo has come (the training tour moves on when a step is done)."""
         code, village = self.demo.farmer_village
         panes = []
-        for slug, label in PANES:
-            person = self.persona(slug)
+        for person in self.demo.panes:
             panes.append(
                 {
-                    "slug": slug,
-                    "label": label,
+                    "slug": person.pane,
+                    "label": person.label,
                     "name": person.name,
                     "detail": self._detail(person),
+                    "console": person.role != "farmer",
                     "messages": [_message(m) for m in self.emulator.history(person.chat_id)],
                     "keyboard": _keyboard(self.emulator.reply_keyboard(person.chat_id)),
                 }
             )
+        service = self._service()
         return {
             "epoch": self.epoch,
             "bot": {"name": BOT_NAME, "username": BOT_USERNAME},
             "township": self.demo.township,
             "village": {"code": code, "name": village},
+            "public_url": service.settings.public_url,
             "panes": panes,
+            "progress": await progress(service),
         }
 
     def _detail(self, person: Persona) -> str:
@@ -336,16 +358,59 @@ class Sandbox:
             return f"{self.demo.villages[person.villages[0]]} 农户"
         if person.role == "cadre":
             return "、".join(self.demo.villages[c] for c in person.villages) + " 村干部"
+        if person.role == "county":
+            return f"{self.demo.county} 县级（审定）"
         return f"{self.demo.township} 乡镇工作人员"
 
-    def signature(self) -> tuple[object, ...]:
-        """Changes whenever something the page shows changes."""
+    async def signature(self) -> tuple[object, ...]:
+        """Changes whenever something the page shows changes: a chat, or how far the demo has come
+        (signing in to the console changes no chat, and the tour follows it too)."""
         counts = []
-        for slug, _ in PANES:
-            chat = self.persona(slug).chat_id
+        for person in self.demo.panes:
+            chat = person.chat_id
             history = self.emulator.history(chat)
             counts.append((len(history), sum(len(m.history) for m in history)))
-        return (self.epoch, *counts)
+        done: dict[str, bool] = {}
+        if self.service is not None and not self.closing:
+            try:
+                done = await progress(self.service)
+            except SQLAlchemyError:  # a reset or the shutdown in between: the next look sees it
+                log.debug("sandbox progress not read", exc_info=True)
+        return (self.epoch, *counts, tuple(sorted(done.items())))
+
+
+# How far a declaration has come, by its state (for the tour: acknowledged, visited, decided).
+_ACKNOWLEDGED = {s.value for s in DeclarationStatus} - {
+    DeclarationStatus.SUBMITTED.value,
+    DeclarationStatus.WITHDRAWN.value,
+}
+_VISITED = _ACKNOWLEDGED - {DeclarationStatus.ACKNOWLEDGED.value}
+_DECIDED = _VISITED - {DeclarationStatus.VISITED.value}
+
+
+async def progress(service: Service) -> dict[str, bool]:
+    """What of the training tour's steps has been done in this demo, read from the database."""
+
+    async def some(query: Any) -> bool:
+        return (await session.scalar(select(query.exists()))) is True
+
+    async with service.sessions() as session:
+        statuses = set(
+            await session.scalars(select(DeclarationRow.status).where(DeclarationRow.receipt.is_not(None)))
+        )
+        return {
+            "declared": bool(statuses),
+            "acknowledged": bool(statuses & _ACKNOWLEDGED),
+            "visited": bool(statuses & _VISITED),
+            "decided": bool(statuses & _DECIDED),
+            "notice_sent": await some(
+                select(NoticeRow.id).where(NoticeRow.status == NoticeStatus.SENT.value)
+            ),
+            "notice_read": await some(
+                select(NoticeRecipientRow.person_id).where(NoticeRecipientRow.acknowledged_at.is_not(None))
+            ),
+            "console": await some(select(ConsoleSessionRow.id)),
+        }
 
 
 def _message(message: EmuMessage) -> dict[str, Any]:

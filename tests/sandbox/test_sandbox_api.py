@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.sandbox import page
 from bot.sandbox.runtime import STALE, UNKNOWN_PERSONA, Sandbox, database_file
 from bot.settings import load
-from domain.model import Channel
+from domain.model import Channel, Role
 
 Client = TestClient[web.Request, web.Application]
 
@@ -77,8 +77,23 @@ async def test_demo_people_are_bound_through_invites_on_their_own_database(
     await wait_for(sandbox, client, "cadre", "张伟")
     await wait_for(sandbox, client, "staff", "王芳")
     data = await state(client)
-    assert [p["label"] for p in data["panes"]] == ["农户", "村干部", "乡镇工作人员"]
+    # Every demo person has a pane: the farmer, each village's cadre, the staff, the county.
+    assert [(p["slug"], p["label"], p["name"]) for p in data["panes"]] == [
+        ("farmer", "农户", "王大山"),
+        ("cadre", "村干部", "张伟"),
+        ("cadre2", "村干部", "李娜"),
+        ("cadre3", "村干部", "赵强"),
+        ("staff", "乡镇", "王芳"),
+        ("county", "县级", "孙敏"),
+    ]
+    assert [p["console"] for p in data["panes"]] == [False, True, True, True, True, True]
     assert pane(data, "farmer")["messages"] == []
+    assert not any(data["progress"].values())
+    # The sandbox's links name the sandbox itself.
+    assert data["public_url"] == sandbox.url.removesuffix("/sandbox")
+    async with sandbox.service.uow() as uow:
+        county = await uow.persons.by_address(Channel.TELEGRAM, "4001")
+        assert county is not None and county.role is Role.COUNTY and county.county == "云岭县"
 
 
 async def test_scan_declare_and_buttons(sandbox: Sandbox, client: Client) -> None:
@@ -181,3 +196,5 @@ async def test_a_taken_port_gives_way_to_a_free_one(tmp_path: Path) -> None:
         async with Sandbox(settings, var_dir=tmp_path / "var", poll_timeout=1) as sandbox:
             assert sandbox.service is not None and sandbox.service.web_port not in (port, 0)
             assert sandbox.url.endswith(f":{sandbox.service.web_port}/sandbox")
+            # The /web links it sends name the port it took, not the one it wanted.
+            assert sandbox.service.settings.public_url == sandbox.url.removesuffix("/sandbox")

@@ -72,7 +72,7 @@ async def switch(page: Page, persona: str) -> None:
     await expect(pane(page, persona)).to_be_visible()
 
 
-async def declare_as_farmer(page: Page) -> None:
+async def declare_as_farmer(page: Page, *, menu: bool = True) -> None:
     """The whole declaration as a farmer does it on the page: scan, click, type, confirm.
 
     The one place that knows the declaration's questions; change it when they change.
@@ -104,6 +104,8 @@ async def declare_as_farmer(page: Page) -> None:
     await last_bot_message(page, "farmer", "请核对", "王大山")
     await farmer.get_by_role("button", name="确认提交", exact=True).click()
     await last_bot_message(page, "farmer", "回执编号")
+    if not menu:
+        return
     # The receipt puts up the household's standing menu (a reply keyboard): it works on the page.
     await farmer.locator(".kbd").get_by_role("button", name="我的申报").click()
     await last_bot_message(page, "farmer", "您的申报")
@@ -168,13 +170,13 @@ async def test_reset_starts_over_and_the_tour_follows_the_steps(browser: Browser
     tour = page.locator("#tour")
     await expect(tour).to_be_hidden()  # on a phone's screen, only when asked for
     await page.locator("#tour-toggle").click()
-    await expect(tour).to_contain_text("1/6")
+    await expect(tour).to_contain_text("1/8")
     await tour.get_by_role("button", name="下一步").click()
     await expect(pane(page, "cadre")).to_be_visible()
     await expect(tour).to_contain_text("村干部")
     for _ in range(4):
         await tour.get_by_role("button", name="下一步").click()
-    await expect(tour).to_contain_text("通知")
+    await expect(tour).to_contain_text("/notice")
     await expect(pane(page, "staff")).to_be_visible()
 
     page.on("dialog", lambda dialog: dialog.accept())
@@ -188,3 +190,41 @@ async def test_reset_starts_over_and_the_tour_follows_the_steps(browser: Browser
              {persona: 'farmer', epoch: 'before-the-reset', message_id: 2, row: 0, column: 0})})).json()"""
     )
     assert answer["stale"] and "重置" in answer["error"]
+
+
+async def test_the_tour_moves_on_when_a_step_is_done_and_staff_open_the_console(
+    browser: Browser, sandbox: Sandbox
+) -> None:
+    page = await browser.new_page(viewport={"width": 1100, "height": 800})  # a projector: hints shown
+    page.set_default_timeout(SLOW)
+    await page.goto(sandbox.url)
+    tour = page.locator("#tour")
+    await expect(tour).to_contain_text("1/8")
+    await declare_as_farmer(page, menu=False)
+    # Submitting was the first step: the tour says so and moves on to the cadre's pane.
+    await expect(page.locator("#toast")).to_contain_text("完成了")
+    await expect(tour).to_contain_text("2/8")
+    await expect(pane(page, "cadre")).to_be_visible()
+    # Each village's cadre has a pane; only 李家村's cadre was told of 李家村's case.
+    await last_bot_message(page, "cadre", "新申报", "李家村")
+    await expect(pane(page, "cadre2").locator(".msg.in").first).to_contain_text("李娜")  # bound, welcomed
+    await expect(pane(page, "cadre2")).not_to_contain_text("新申报")
+    await pane(page, "cadre").get_by_role("button", name="签收", exact=True).click()
+    await expect(tour).to_contain_text("3/8")
+    for _ in range(5):
+        await tour.get_by_role("button", name="下一步").click()
+    await expect(tour).to_contain_text("8/8")
+    await expect(pane(page, "staff")).to_be_visible()
+
+    # The staff member opens the console from the chat, as in the township's office.
+    await pane(page, "staff").get_by_role("button", name="网页工作台").click()
+    await last_bot_message(page, "staff", "网页工作台", "10 分钟")
+    link = pane(page, "staff").locator(".msg.in .bubble a").last
+    async with page.expect_popup() as opened:
+        await link.click()
+    console = await opened.value
+    await expect(console.locator("body")).to_contain_text("王芳")
+    await console.get_by_role("button", name="登录").click()
+    await expect(console).to_have_url(re.compile(r"/console/$"))
+    # Signing in was the tour's last step: it is done and closes.
+    await expect(tour).to_be_hidden()
