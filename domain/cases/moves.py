@@ -9,8 +9,8 @@ from datetime import date, datetime
 from typing import Any
 
 from domain.actor import CHAT, Actor
-from domain.cases.access import refusal_of
-from domain.messages import Outgoing
+from domain.cases.access import Opened, open_task, refusal_of, refused
+from domain.messages import Outcome, Outgoing
 from domain.model import CaseEvent, Declaration, DeclarationStatus, Person, Task, TaskStatus, Verdict
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 from domain.procedure import DUE_STEP, Move, MoveRefused, move
@@ -49,6 +49,16 @@ async def allowed(
         return None, "case.step_done"
     refusal = await refusal_of(uow, person, task, declaration, step.party)
     return (None, refusal) if refusal else (step, None)
+
+
+async def open_for(uow: UnitOfWork, actor: Actor, task_id: int, action: str) -> Opened | Outcome:
+    """The case a button or a form names, when `actor` may make the move `action` on it now;
+    else the refusal to answer with (nothing is changed)."""
+    opened = await open_task(uow, actor, task_id)
+    if isinstance(opened, Outcome):
+        return opened
+    step, refusal = await allowed(uow, actor, opened.task, opened.declaration, action)
+    return opened if step is not None else refused(actor, refusal)
 
 
 async def apply_move(

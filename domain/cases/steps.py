@@ -11,7 +11,7 @@ from domain import validation
 from domain.actor import Actor
 from domain.cases.access import county_of, is_handler, open_task, recipients_of, refusal_of, refused
 from domain.cases.actions import GREEN_CHANNEL_RISKS, step_actions
-from domain.cases.moves import allowed, apply_move, tell_household, tell_township
+from domain.cases.moves import allowed, apply_move, open_for, tell_household, tell_township
 from domain.cases.visit import start_visit
 from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day, text
@@ -187,13 +187,10 @@ async def reject(
     uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int, raw: str
 ) -> Outcome:
     """不纳入 with its reason at once (the console's form): the chat's checks and messages."""
-    opened = await open_task(uow, actor, task_id)
+    opened = await open_for(uow, actor, task_id, "reject")
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    step, refusal = await allowed(uow, actor, task, declaration, "reject")
-    if step is None:
-        return refused(actor, refusal)
     try:
         reason = validation.reason(raw)
     except Invalid as exc:

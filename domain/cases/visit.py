@@ -7,9 +7,9 @@ from typing import Any
 from domain import buttons as b
 from domain import validation
 from domain.actor import Actor
-from domain.cases.access import open_task, refused
+from domain.cases.access import refused
 from domain.cases.actions import step_actions
-from domain.cases.moves import allowed, apply_move, tell_household
+from domain.cases.moves import apply_move, open_for, tell_household
 from domain.dialogue import Kind, Said, Start, Tools, begin
 from domain.messages import Action, Outcome, Outgoing, day
 from domain.model import Attachment, AttachmentKind, Conversation, Declaration, Flow, Person, Task
@@ -23,13 +23,10 @@ async def start_visit(
     uow: UnitOfWork, clock: Clock, rules: DeadlineRules, actor: Actor, task_id: int
 ) -> Outcome:
     """记录入户核实: ask the day, the notes and photos of the home visit."""
-    opened = await open_task(uow, actor, task_id)
+    opened = await open_for(uow, actor, task_id, "visit")
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    step, refusal = await allowed(uow, actor, task, declaration, "visit")
-    if step is None:
-        return refused(actor, refusal)
     conv = await begin(
         uow, clock, actor, Start(Flow.VISIT, {"task_id": task.id}), "date", {"task_id": task.id, "photos": []}
     )
@@ -181,13 +178,10 @@ async def record_visit(
 ) -> Outcome:
     """记录入户核实 in one form (the console's): the day and the notes, checked as in chat; the
     case moves on and the household hears of it, as when the chat's visit is finished."""
-    opened = await open_task(uow, actor, task_id)
+    opened = await open_for(uow, actor, task_id, "visit")
     if isinstance(opened, Outcome):
         return opened
     task, declaration = opened.task, opened.declaration
-    step, refusal = await allowed(uow, actor, task, declaration, "visit")
-    if step is None:
-        return refused(actor, refusal)
     try:
         visited = validation.past_date(raw_date, clock.now().date())
         notes = validation.free_text(raw_notes, limit=validation.MAX_REASON, key="validate.visit_notes")
