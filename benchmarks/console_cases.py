@@ -26,10 +26,7 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -40,19 +37,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from benchmarks.seed import Bulk, postgres_schema
+from benchmarks.seed import Bulk, bench_database, console_session
 from bot import console, templating
 from bot.console import ConsoleDeps
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
 from bot.web import make_app
-from domain.actor import acting
 from domain.cases import receipt_number
 from domain.intake import CONSENT_VERSION
 from domain.model import Channel, DeclarationStatus, Role, RoutedTo, TaskStatus
-from domain.office import logins
 from domain.policy import load_policy
-from storage.db import create_engine, session_factory
+from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
@@ -241,43 +236,8 @@ QUERIES = (
 )
 
 
-async def sign_in(uow: SqlUnitOfWorkFactory, person_id: int) -> str:
-    """A console session for the person, as the sign-in link opens one; its cookie's token."""
-    clock = FixedClock()
-    made: list[str] = []
-    async with uow() as work:
-        person = await work.persons.get(person_id)
-        assert person is not None
-
-        def link(token: str) -> str:
-            made.append(token)
-            return token
-
-        await logins.offer(work, clock, acting(person), public_url="https://bench", link=link)
-        await work.commit()
-    async with uow() as work:
-        found = await logins.sign_in(work, clock, made[0])
-        await work.commit()
-    assert not isinstance(found, logins.Refused)
-    return found[1]
-
-
-@asynccontextmanager
-async def database(url: str | None) -> AsyncIterator[AsyncEngine]:
-    if url is not None:
-        async with postgres_schema(url) as engine:
-            yield engine
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'cases.db'}")
-        try:
-            yield engine
-        finally:
-            await engine.dispose()
-
-
 async def main(cases: int, requests: int, url: str | None) -> dict[str, Any]:
-    async with database(url) as engine:
+    async with bench_database(url, "cases") as engine:
         await upgrade(engine)
         began = time.monotonic()
         seeded = await seed(engine, cases)
@@ -290,7 +250,8 @@ async def main(cases: int, requests: int, url: str | None) -> dict[str, Any]:
         app = make_app(OutboxStore(session_factory(engine)))
         templating.setup(app)
         console.mount(app, deps)
-        sessions = [await sign_in(uow, seeded[who]) for who in ("staff", "county", "cadre")]
+        people = ("staff", "county", "cadre")
+        sessions = [await console_session(uow, FixedClock(), seeded[who]) for who in people]
         values = {
             "receipt": seeded["receipt"],
             "prefix": seeded["receipt"][:10],

@@ -22,10 +22,7 @@ import asyncio
 import json
 import statistics
 import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,20 +33,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from benchmarks.seed import Bulk, postgres_schema
+from benchmarks.seed import Bulk, bench_database, console_session
 from bot import console, templating
 from bot.console import ConsoleDeps, charts
 from bot.console.overview import CHARTS
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
 from bot.web import make_app
-from domain.actor import acting
 from domain.cases import receipt_number
 from domain.intake import CONSENT_VERSION
 from domain.model import DeclarationStatus, Role, RoutedTo, TaskStatus
-from domain.office import logins
 from domain.policy import load_policy
-from storage.db import create_engine, session_factory
+from storage.db import session_factory
 from storage.migrate import upgrade
 from storage.outbox_store import OutboxStore
 from storage.uow import SqlUnitOfWorkFactory
@@ -161,39 +156,6 @@ async def seed(engine: AsyncEngine, cases: int) -> dict[str, int]:
     return {"county": county, "staff": staff}
 
 
-async def sign_in(uow: SqlUnitOfWorkFactory, person_id: int) -> str:
-    made: list[str] = []
-
-    def link(token: str) -> str:
-        made.append(token)
-        return token
-
-    async with uow() as work:
-        person = await work.persons.get(person_id)
-        assert person is not None
-        await logins.offer(work, FixedClock(), acting(person), public_url="https://bench", link=link)
-        await work.commit()
-    async with uow() as work:
-        found = await logins.sign_in(work, FixedClock(), made[0])
-        await work.commit()
-    assert not isinstance(found, logins.Refused)
-    return found[1]
-
-
-@asynccontextmanager
-async def database(url: str | None) -> AsyncIterator[AsyncEngine]:
-    if url is not None:
-        async with postgres_schema(url) as engine:
-            yield engine
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / 'overview.db'}")
-        try:
-            yield engine
-        finally:
-            await engine.dispose()
-
-
 CPU: list[float] = []  # this process's CPU time of each request (the web app runs in it)
 
 
@@ -208,7 +170,7 @@ async def timed(client: TestClient[Any, Any], path: str, session: str) -> float:
 
 
 async def main(cases: int, requests: int, url: str | None) -> dict[str, Any]:
-    async with database(url) as engine:
+    async with bench_database(url, "overview") as engine:
         await upgrade(engine)
         people = await seed(engine, cases)
         uow = SqlUnitOfWorkFactory(session_factory(engine))
@@ -222,7 +184,7 @@ async def main(cases: int, requests: int, url: str | None) -> dict[str, Any]:
         result: dict[str, Any] = {"cases": cases, "database": "postgresql" if url else "sqlite"}
         async with TestClient(TestServer(app)) as client:
             for who in ("county", "staff"):
-                session = await sign_in(uow, people[who])
+                session = await console_session(uow, FixedClock(), people[who])
                 await timed(client, "/console/", session)  # warm: templates, fonts
                 CPU.clear()
                 pages = [await timed(client, "/console/", session) for _ in range(requests)]

@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
@@ -503,3 +504,41 @@ class ServiceProcess:
         if drain is not None:
             drain.cancel()
         return self.process.returncode
+
+
+async def console_session(uow: Any, clock: Any, person_id: int) -> str:
+    """A console session for the person, opened as the /web link opens one; its cookie's token."""
+    from domain.actor import acting
+    from domain.office import logins
+
+    made: list[str] = []
+
+    def link(token: str) -> str:
+        made.append(token)
+        return token
+
+    async with uow() as work:
+        person = await work.persons.get(person_id)
+        assert person is not None
+        await logins.offer(work, clock, acting(person), public_url="https://bench", link=link)
+        await work.commit()
+    async with uow() as work:
+        found = await logins.sign_in(work, clock, made[0])
+        await work.commit()
+    assert not isinstance(found, logins.Refused)
+    return str(found[1])
+
+
+@asynccontextmanager
+async def bench_database(url: str | None, name: str) -> AsyncIterator[AsyncEngine]:
+    """A fresh schema of the PostgreSQL at `url`, or a throwaway SQLite file `<name>.db`."""
+    if url is not None:
+        async with postgres_schema(url) as engine:
+            yield engine
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = create_engine(f"sqlite+aiosqlite:///{Path(tmp) / name}.db")
+        try:
+            yield engine
+        finally:
+            await engine.dispose()
