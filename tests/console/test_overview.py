@@ -3,6 +3,7 @@ figure counted over the signed-in person's villages only, in the service's days 
 
 from __future__ import annotations
 
+import re
 import xml.etree.ElementTree as ET
 from datetime import date, datetime
 from html.parser import HTMLParser
@@ -219,3 +220,13 @@ async def test_an_empty_scope_shows_no_chart(desk: Desk) -> None:
     assert page.tables == {} and page.cells["new-this-week"] == "0"
     text = await (await desk.client.get("/console/")).text()
     assert "暂无数据" in text and "/console/charts/" not in text
+
+
+async def test_the_menu_marks_the_page_one_is_on(desk: Desk) -> None:
+    await desk.sign_in(WANG)
+    here = re.compile(r'<a href="(/console[^"]*)" class="here">')
+
+    assert here.findall(await (await desk.client.get("/console/")).text()) == ["/console/"]
+    assert here.findall(await (await desk.client.get("/console/cases?state=submitted")).text()) == [
+        "/console/cases"
+    ]
