@@ -29,7 +29,7 @@ NAMESPACES = (
     "farmer", "verdict", "action", "keyboard", "error", "command", "roster", "cli", "followup",
     "summary", "relation", "declarant", "state", "status", "draft", "daibao", "edit", "work", "event",
     "step", "visit", "deadline", "export", "sandbox", "notice", "sender", "campaign", "report", "ledger",
-    "web", "conversation", "flow", "console", "flyer", "county",
+    "web", "conversation", "flow", "console", "flyer", "county", "sms",
 )  # fmt: skip
 KEY = re.compile(r"^(" + "|".join(NAMESPACES) + r")\.[a-z_]+$")
 QUOTED = re.compile(r"[\"']([a-z]+\.[a-z_]+)[\"']")
