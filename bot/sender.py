@@ -51,6 +51,9 @@ from storage.workers import WorkerRegistry, live_ids, utcnow
 
 log = logging.getLogger(__name__)
 
+# The rows this sender claims; text messages (SMS) have their own sender (bot/sms/sender.py).
+TELEGRAM_ONLY = (Channel.TELEGRAM.value,)
+
 # Told when a recipient has blocked the bot (or deleted the account): person id.
 Unreachable = Callable[[int], Awaitable[None]]
 
@@ -346,7 +349,9 @@ class OutboxSender:
             return 0
         live = self.worker.live_ids() if self.worker is not None else live_ids(utcnow(), DEFAULT_STALE_AFTER)
         mine = self._resync
-        claimed = await self.store.claim_for(self.worker_id, self.clock.now(), room, live=live, mine=mine)
+        claimed = await self.store.claim_for(
+            self.worker_id, self.clock.now(), room, live=live, mine=mine, channels=TELEGRAM_ONLY
+        )
         if mine:
             self._resync = False
             self._notify()

@@ -30,11 +30,13 @@ from bot.http import AiohttpRequest
 from bot.pacing import Pacer
 from bot.sender import OutboxSender
 from bot.settings import Settings
+from bot.sms.channel import SmsChannel
 from bot.updates import ALLOWED_UPDATES, Dispatcher, Poller, Webhook, add_webhook_route, take_over
 from bot.web import make_app
 from bot.webform import WebDeps
 from domain import deadlines, delivery, schedule
 from domain.conversations import router
+from domain.model import Channel
 from domain.ports import Clock, DeadlineRules
 from handlers import console as console_handlers
 from handlers import keyboards, notifications, web_links
@@ -140,6 +142,20 @@ class Service:
             on_unreachable=self._unreachable,
             worker=self.workers,
         )
+        # Text messages to households without a chat: only with SMS_PROVIDER (its checks raise
+        # ConfigError now, before anything starts).
+        sms_config = settings.sms()
+        self.sms: SmsChannel | None = None
+        if sms_config is not None:
+            self.sms = SmsChannel(
+                sms_config,
+                self.sessions,
+                self.clock,
+                self.rules,
+                public_url=settings.public_url,
+                worker=self.workers,
+            )
+        self._channels_before: tuple[Channel, ...] | None = None
         self._web_routes = web_routes
         self._files: OrderedDict[str, bytes] = OrderedDict()
         # One window for every reminder: the policy's quiet hours, or QUIET_HOURS when set.
@@ -164,6 +180,8 @@ class Service:
     async def start(self) -> None:
         self._single.acquire()
         await upgrade(self.engine)
+        if self.sms is not None:
+            self._channels_before = delivery.switch_on(Channel.SMS)
         inbox.install()
         services = self.application.bot_data.services = Services(
             uow=self.uow,
@@ -224,6 +242,8 @@ class Service:
             ),
         )
         metrics.add_route(app)
+        if self.sms is not None:
+            self.sms.mount(app)  # the provider's delivery receipts
         if self.webhook_url:
             secret = self.settings.webhook_secret
             assert secret is not None, "WEBHOOK_SECRET is checked with WEBHOOK_URL"
@@ -388,6 +408,8 @@ class Service:
         self.uow.on_commit = self.sender.accept
         self.uow.answered = self.sender.answered
         self.sender.start()
+        if self.sms is not None:
+            self.sms.start()
         self._sending = True
         metrics.LEADER.set(1)
 
@@ -400,6 +422,8 @@ class Service:
         self.uow.on_commit = None
         self.uow.answered = None
         await self.sender.stop()
+        if self.sms is not None:
+            await self.sms.stop()
 
     async def _retire(self) -> None:
         """At stop: let the sender's lock go, stop listening and beating, delete this worker's row
@@ -421,6 +445,8 @@ class Service:
         """After a commit that queued messages: the sender looks at once (here, or by NOTIFY)."""
         if self._sending:
             self.sender.wake()
+            if self.sms is not None:
+                self.sms.wake()
         elif self._listener is not None:
             task = asyncio.get_running_loop().create_task(self._notify())
             self._notifies.add(task)
@@ -463,6 +489,12 @@ class Service:
             await self.application.stop()
         await self._retire()
         await self.sender.stop()
+        if self.sms is not None:
+            await self.sms.stop()
+            await self.sms.close()
+        if self._channels_before is not None:
+            delivery.restore(self._channels_before)
+            self._channels_before = None
         await self.application.shutdown()
         if self._runner is not None:
             await self._runner.cleanup()

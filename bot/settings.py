@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -29,6 +29,25 @@ FLYER_FONTS = (Path("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc"),)
 # A webhook over plain http only to this machine (a local Bot API server, the tests).
 LOCAL_HOSTS = ("127.0.0.1", "localhost")
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")  # Telegram's secret_token
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    """The SMS channel's settings, checked (Settings.sms)."""
+
+    provider: Literal["aliyun", "tencent"]
+    key_id: str
+    key_secret: SecretStr
+    sign_name: str
+    sdk_app_id: str
+    region: str
+    endpoint: str | None
+    templates: Path
+    callback_token: str | None
+    per_minute: int
+    per_hour: int
+    per_day: int
+    cadres: bool
 
 
 class Settings(BaseSettings):
@@ -62,6 +81,24 @@ class Settings(BaseSettings):
     webhook_max_connections: int = Field(default=40, ge=1, le=100)  # Telegram's setWebhook bounds
     qr_target: Literal["auto", "telegram", "landing"] = "auto"
     flyer_font: str | None = None
+    # Text messages (SMS) to households without a chat: off unless SMS_PROVIDER is set (README).
+    sms_provider: Literal["aliyun", "tencent"] | None = None
+    sms_key_id: str | None = None  # Aliyun AccessKey ID / Tencent SecretId
+    sms_key_secret: SecretStr | None = None  # Aliyun AccessKey Secret / Tencent SecretKey
+    sms_sign_name: str | None = None  # the registered signature (签名), e.g. 某某镇人民政府
+    sms_sdk_app_id: str | None = None  # Tencent only: SmsSdkAppId
+    sms_region: str = "ap-guangzhou"  # Tencent only
+    sms_endpoint: str | None = (
+        None  # the provider's API address (default: its public one; tests: the emulator)
+    )
+    sms_templates: str | None = None  # the template file (sms-templates.*.example.toml shows the format)
+    # The provider's delivery receipts are pushed to PUBLIC_URL/sms/receipts/<SMS_CALLBACK_TOKEN>;
+    # unset: the service asks the provider for them instead.
+    sms_callback_token: SecretStr | None = None
+    sms_per_minute: int = Field(default=1, ge=1, le=100)  # per number and kind of text
+    sms_per_hour: int = Field(default=5, ge=1, le=1000)
+    sms_per_day: int = Field(default=10, ge=1, le=10000)
+    sms_cadres: bool = False  # cadres with no chat bound get new cases and reminders by text
 
     @field_validator("public_url")
     @classmethod
@@ -114,6 +151,52 @@ class Settings(BaseSettings):
         if self.qr_target == "landing" and self.public_url is None:
             raise ConfigError("QR_TARGET=landing needs PUBLIC_URL, the address farmers' phones can open.")
         return self.public_url is not None
+
+    def sms(self) -> SmsConfig | None:
+        """The SMS channel's settings, checked (None: SMS off), or a ConfigError naming what is missing."""
+        if self.sms_provider is None:
+            return None
+        needed = {
+            "SMS_KEY_ID": self.sms_key_id,
+            "SMS_SIGN_NAME": self.sms_sign_name,
+            "SMS_TEMPLATES": self.sms_templates,
+        }
+        if self.sms_provider == "tencent":
+            needed["SMS_SDK_APP_ID"] = self.sms_sdk_app_id
+        secret = self.sms_key_secret.get_secret_value().strip() if self.sms_key_secret else ""
+        missing = [name for name, value in needed.items() if not (value or "").strip()]
+        if not secret:
+            missing.append("SMS_KEY_SECRET")
+        if missing:
+            raise ConfigError(
+                f"SMS_PROVIDER={self.sms_provider} needs {', '.join(missing)} (see README.md, text messages)."
+            )
+        assert (
+            self.sms_templates is not None and self.sms_key_id is not None and self.sms_sign_name is not None
+        )
+        templates = Path(self.sms_templates).expanduser()
+        if not templates.is_file():
+            raise ConfigError(f"SMS_TEMPLATES: no such file: {templates}")
+        if self.sms_endpoint and not self.sms_endpoint.startswith(("https://", "http://")):
+            raise ConfigError(f"SMS_ENDPOINT: not an http(s) address: {self.sms_endpoint!r}")
+        token = self.sms_callback_token.get_secret_value().strip() if self.sms_callback_token else ""
+        if (token and not WEBHOOK_SECRET.fullmatch(token)) or 0 < len(token) < 16:
+            raise ConfigError("SMS_CALLBACK_TOKEN: 16-256 characters of A-Z, a-z, 0-9, _ and -")
+        return SmsConfig(
+            provider=self.sms_provider,
+            key_id=self.sms_key_id.strip(),
+            key_secret=SecretStr(secret),
+            sign_name=self.sms_sign_name.strip(),
+            sdk_app_id=(self.sms_sdk_app_id or "").strip(),
+            region=self.sms_region,
+            endpoint=self.sms_endpoint,
+            templates=templates,
+            callback_token=token or None,
+            per_minute=self.sms_per_minute,
+            per_hour=self.sms_per_hour,
+            per_day=self.sms_per_day,
+            cadres=self.sms_cadres,
+        )
 
     def flyer_font_file(self) -> Path:
         """The CJK TrueType font (.ttf or .ttc) flyers embed: FLYER_FONT, else a known system font."""

@@ -11,18 +11,59 @@ from collections.abc import Iterable
 
 from domain.actor import Actor
 from domain.messages import Outgoing, text
-from domain.model import Channel, Role
+from domain.model import Channel, Person, Role
 from domain.ports import Clock, UnitOfWork
 
-# The channels a message can go by, in order of preference. Telegram today; a second channel
-# (SMS, issue 14) is added here and in the sender, with no change to any use case.
+# Every channel a message can go by, in order of preference: a chat first, then a text message.
+PREFERENCE: tuple[Channel, ...] = (Channel.TELEGRAM, Channel.SMS)
+# Those switched on in this process (the wiring's `switch_on`, at start): SMS only when a provider
+# is configured. A channel that is off is as if no one had an address on it: nothing is queued.
 CHANNELS: tuple[Channel, ...] = (Channel.TELEGRAM,)
+
+
+def switch_on(*channels: Channel) -> tuple[Channel, ...]:
+    """Use Telegram and `channels` from now on (in the order of PREFERENCE); returns what was on
+    before, to put back (tests)."""
+    global CHANNELS
+    before = CHANNELS
+    wanted = {Channel.TELEGRAM, *channels}
+    CHANNELS = tuple(channel for channel in PREFERENCE if channel in wanted)
+    return before
+
+
+def restore(channels: tuple[Channel, ...]) -> None:
+    global CHANNELS
+    CHANNELS = channels
+
+
+def on(channel: Channel) -> bool:
+    return channel in CHANNELS
 
 
 def choose(bound: Iterable[str]) -> Channel | None:
     """The channel a person with addresses on `bound` (channel values) is sent messages by."""
     have = set(bound)
     return next((channel for channel in CHANNELS if channel.value in have), None)
+
+
+def texts_on() -> bool:
+    """Whether text messages (SMS) can be sent: a provider is configured."""
+    return Channel.SMS in CHANNELS
+
+
+async def reach_by_text(uow: UnitOfWork, clock: Clock, person_id: int, phone: str) -> bool:
+    """The household `person_id` agreed to hear of its case by text message at `phone` (checked:
+    an 11-digit mobile number): from now on its messages that have a text form go there, unless
+    it has a chat. False (nothing bound) when texts are off."""
+    if not texts_on():
+        return False
+    await uow.persons.bind(person_id, Channel.SMS, phone, clock.now())
+    return True
+
+
+async def text_holder(uow: UnitOfWork, phone: str) -> Person | None:
+    """The person whose text-message address is `phone` (a household that declared before)."""
+    return await uow.persons.by_address(Channel.SMS, phone)
 
 
 ROLE_LABELS = {
@@ -66,6 +107,10 @@ def reason_key(error: str) -> str:
         return "sender.reason_blocked"
     if error.startswith("no address"):
         return "sender.reason_not_bound"
+    if error.startswith("sms undelivered"):
+        return "sender.reason_sms_undelivered"  # the provider's receipt: the phone did not get it
+    if error.startswith("sms"):
+        return "sender.reason_sms_failed"
     return "sender.reason_error"
 
 

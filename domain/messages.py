@@ -66,13 +66,15 @@ class Outgoing:
     # A photo, voice note or document sent with the text as its caption:
     # {"kind": "photo" | "voice" | "document", "file_id": <the channel's file reference>}.
     media: dict[str, str] | None = None
+    # Goes at once even in quiet hours, on a channel that waits them out (SMS): a green-channel case.
+    urgent: bool = False
 
     def led_by(self, key: str, **params: Any) -> Outgoing:
         """This message with `key` said first."""
         return replace(self, lead=key, lead_params=params)
 
     def to_json(self) -> dict[str, Any]:
-        data = {
+        data: dict[str, Any] = {
             "template": self.template,
             "params": self.params,
             "actions": [[[a.data, a.label] for a in row] for row in self.actions],
@@ -81,6 +83,8 @@ class Outgoing:
         }
         if self.media is not None:
             data["media"] = dict(self.media)
+        if self.urgent:
+            data["urgent"] = True
         return data
 
     @classmethod
@@ -93,6 +97,7 @@ class Outgoing:
             lead=data["lead"][0] if data.get("lead") else None,
             lead_params=dict(data["lead"][1]) if data.get("lead") else {},
             media=data.get("media"),
+            urgent=bool(data.get("urgent", False)),
         )
 
 

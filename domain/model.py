@@ -22,6 +22,7 @@ class Role(enum.StrEnum):
 
 class Channel(enum.StrEnum):
     TELEGRAM = "telegram"
+    SMS = "sms"  # text messages through the township's SMS provider (address: an 11-digit mobile number)
 
 
 class DeclarationStatus(enum.StrEnum):
@@ -108,6 +109,7 @@ class IntakeStep(enum.StrEnum):
     DECLARANT = "declarant"
     RELATION = "relation"
     PHONE = "phone"
+    SMS_CONSENT = "sms_consent"  # 代报: whether the household agreed to text messages (texts on)
     ID_NUMBER = "id_number"
     HOUSEHOLD = "household"
     RISKS = "risks"
@@ -193,6 +195,7 @@ class Declaration:
     consent_version: str | None = None
     green_channel: bool = False
     notice_started_at: datetime | None = None
+    sms_consent_at: datetime | None = None  # agreed to hear of the case by text message
 
     @property
     def risk_type(self) -> str:
@@ -218,6 +221,7 @@ class NewDeclaration:
     id_sealed: str | None = None
     id_fingerprint: str | None = None
     followups: dict[str, Any] = field(default_factory=dict)
+    sms_consent_at: datetime | None = None  # agreed to hear of the case by text message
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from typing import Any
 from sqlalchemy import Select, String, cast, exists, func, literal, select
 from sqlalchemy.orm import aliased
 
-from domain.delivery import CHANNELS
-from domain.model import DeclarationStatus, TaskStatus
+from domain.model import Channel, DeclarationStatus, TaskStatus
 from domain.ports import CasePage, CaseQuery, CaseRow
 from storage.base import Repo
 from storage.tables import ChannelAccountRow, DeclarationRow, PersonRow, TaskRow, VillageRow
@@ -53,7 +52,7 @@ class CaseViews(Repo):
         if query.by_chat is not None:
             chat = exists().where(
                 ChannelAccountRow.person_id == D.declared_by,
-                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.channel == Channel.TELEGRAM.value,  # declared in chat, not a text message
             )
             terms.append(chat if query.by_chat else ~chat)
         if query.daibao is not None:
@@ -168,7 +167,7 @@ class CaseViews(Repo):
             exists()
             .where(
                 ChannelAccountRow.person_id == D.declared_by,
-                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.channel == Channel.TELEGRAM.value,  # declared in chat, not a text message
             )
             .label("by_chat")
         )

@@ -50,6 +50,7 @@ class DeclarationRepository(Repo):
             consent_version=row.consent_version,
             green_channel=bool(row.green_channel),
             notice_started_at=row.notice_started_at,
+            sms_consent_at=row.sms_consent_at,
         )
 
     async def add(self, new: NewDeclaration, at: datetime) -> Declaration:
@@ -69,6 +70,7 @@ class DeclarationRepository(Repo):
             followups=new.followups,
             consent_version=new.consent_version,
             consent_at=new.consent_at,
+            sms_consent_at=new.sms_consent_at,
             status=DeclarationStatus.SUBMITTED.value,
             created_at=at,
             updated_at=at,

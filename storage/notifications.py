@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from domain.delivery import CHANNELS
+from domain import delivery
 from domain.messages import Queued
 from domain.model import (
     Campaign,
@@ -241,7 +241,7 @@ class NoticeRepository(Repo):
             select(ChannelAccountRow.id)
             .where(
                 ChannelAccountRow.person_id == PersonRow.id,
-                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.channel.in_([c.value for c in delivery.CHANNELS]),
                 ChannelAccountRow.unreachable_at.is_(None),
             )
             .exists()
@@ -332,12 +332,22 @@ class DeliveryRepository(Repo):
             .join(VillageRow, VillageRow.id == CadreVillageRow.village_id)
             .where(VillageRow.township_id == township_id)
         )
+        # Households (texts that did not arrive, a blocked chat): those who declared in its villages.
+        households = (
+            select(DeclarationRow.declared_by)
+            .join(VillageRow, VillageRow.id == DeclarationRow.village_id)
+            .where(VillageRow.township_id == township_id)
+        )
         result = await self.session.execute(
             select(OutboxRow, PersonRow.name, PersonRow.role)
             .join(PersonRow, PersonRow.id == OutboxRow.person_id)
             .where(
                 OutboxRow.status == OutboxStatus.FAILED.value,
-                or_(PersonRow.township_id == township_id, PersonRow.id.in_(in_villages)),
+                or_(
+                    PersonRow.township_id == township_id,
+                    PersonRow.id.in_(in_villages),
+                    PersonRow.id.in_(households),
+                ),
             )
             .order_by(OutboxRow.id.desc())
             .limit(limit)

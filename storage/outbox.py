@@ -21,9 +21,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import TextClause
 
-from domain.delivery import CHANNELS, choose
+from domain import delivery
+from domain.delivery import choose
 from domain.messages import Outgoing, Queued
 from domain.model import Channel, OutboxStatus
+from domain.sms import sms_of
 from storage import statements
 from storage.base import Repo, insert_or_ignore, rowcount
 from storage.outbox_store import Claimed, Mark
@@ -120,7 +122,10 @@ def outbox_rows(
     claimed_by: str | None = None,
 ) -> list[dict[str, Any]]:
     """The outbox rows of one message: one, or one a part (keys `key`, `key#2`, ...), in order.
-    With `claimed_by` they are written already claimed by that worker (status sending)."""
+    With `claimed_by` they are written already claimed by that worker (status sending).
+    On SMS: one row with the message's text form, or none when it has none (domain/sms.py)."""
+    if channel is Channel.SMS:
+        return _text_rows(key, person_id, message, at)
     parts = [message]
     if split is not None:
         try:
@@ -146,6 +151,23 @@ def outbox_rows(
     ]  # fmt: skip
 
 
+def _text_rows(key: str, person_id: int, message: Outgoing, at: datetime) -> list[dict[str, Any]]:
+    """A message to someone reachable only by text: its template kind and values (never its
+    text, which may hold what a text must not), pending for the SMS sender."""
+    text = sms_of(message)
+    if text is None:
+        log.info("outbox: a %s message has no text-message form; not queued for SMS", message.template)
+        return []
+    payload = {**message.to_json(), "sms": text.to_json()}
+    return [
+        {
+            "key": key, "person_id": person_id, "channel": Channel.SMS.value, "payload": payload,
+            "status": OutboxStatus.PENDING.value, "attempts": 0, "created_at": at, "next_attempt_at": at,
+            "claimed_by": None,
+        }
+    ]  # fmt: skip
+
+
 def bound_to(person_ids: Any) -> Any:
     """(person id, locale, channel) of those of `person_ids` with an address on a channel of
     `CHANNELS` (a row per channel)."""
@@ -155,7 +177,7 @@ def bound_to(person_ids: Any) -> Any:
             ChannelAccountRow,
             and_(
                 ChannelAccountRow.person_id == PersonRow.id,
-                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.channel.in_([c.value for c in delivery.CHANNELS]),
             ),
         )
         .where(PersonRow.id.in_(person_ids))
@@ -358,14 +380,15 @@ class Outbox(Repo):
         """Queue a message on the first channel of `CHANNELS` the person has an address on; False
         (nothing queued) when `key` was queued before, or when the person has no address at all (a
         roster cadre who never opened the invite)."""
-        for channel in CHANNELS:
+        for channel in delivery.CHANNELS:
             found = await self._address(person_id, channel)
             if found is not None:
                 break
         else:
             log.info("outbox: a %s message not queued: no address for it", message.template)
             return False
-        claim = await self._claimable(person_id)
+        # Only the chat's sender takes rows handed over in memory; texts wait for theirs.
+        claim = channel is Channel.TELEGRAM and await self._claimable(person_id)
         rows = outbox_rows(
             key or f"reply:{uuid.uuid4().hex}", person_id, channel, message, found.locale, at, self.split,
             claimed_by=self.worker if claim else None,

@@ -9,6 +9,9 @@ attempts, person, error, key (a key still refuses a repeat of its message). Decl
 and case events are other tables: untouched.
 
 A failed row has no time of failure; `next_attempt_at`, when its last attempt was due, stands in.
+
+A text message's record (sms_sends: the phone number, the provider's id, its receipt) is needed
+for the per-number limits (a day) and its receipt (two days): it goes with the same period.
 """
 
 from __future__ import annotations
@@ -16,11 +19,11 @@ from __future__ import annotations
 from collections import defaultdict
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, and_, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from domain.model import OutboxStatus
-from storage.tables import OutboxRow
+from storage.tables import OutboxRow, SmsSendRow
 
 PURGED = "purged"
 DONE = (OutboxStatus.SENT.value, OutboxStatus.FAILED.value)
@@ -52,6 +55,8 @@ async def purge_done_before(
         by_template: dict[str, list[int]] = defaultdict(list)
         for row_id, template in rows.all():
             by_template[template or ""].append(row_id)
+        texts = select(SmsSendRow.id).where(SmsSendRow.accepted_at < before).limit(limit)
+        await session.execute(delete(SmsSendRow).where(SmsSendRow.id.in_(texts)))
         done = 0
         for template, ids in by_template.items():
             result = await session.execute(

@@ -112,6 +112,7 @@ class OutboxStore:
         *,
         live: Any | None = None,
         mine: bool = False,
+        channels: Sequence[str] | None = None,
     ) -> list[Claimed]:
         """Claim up to `limit` due messages for `worker`, in one transaction: all due rows of
         each person in order, skipping a person whose oldest open row is held by a live other
@@ -132,6 +133,8 @@ class OutboxStore:
             .exists()
         )
         due = _due(OutboxRow, worker, now, live, mine=mine)
+        if channels is not None:  # each channel has its own sender (bot/sender.py, bot/sms/sender.py)
+            due = and_(OutboxRow.channel.in_(list(channels)), due)
         query = (
             select(OutboxRow.id, OutboxRow.person_id)
             .where(OutboxRow.status.in_(OPEN), due, ~held_back)

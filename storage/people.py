@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlalchemy import delete, select, update
 
-from domain.delivery import CHANNELS
+from domain import delivery
 from domain.model import Channel, Invite, Person, Role, Township, Village
 from storage import statements
 from storage.base import Repo, rowcount, utcnow
@@ -250,7 +250,7 @@ class PersonRepository(Repo):
         found = await self.session.scalars(
             select(ChannelAccountRow.person_id).where(
                 ChannelAccountRow.person_id.in_(person_ids),
-                ChannelAccountRow.channel.in_([c.value for c in CHANNELS]),
+                ChannelAccountRow.channel.in_([c.value for c in delivery.CHANNELS]),
             )
         )
         return set(found)

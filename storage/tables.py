@@ -199,6 +199,8 @@ class DeclarationRow(Base):
     followups: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict, server_default=text("'{}'"))
     consent_version: Mapped[str | None] = mapped_column(String(32))
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The household agreed to hear of its case by text message (on the form, or to the cadre who filed).
+    sms_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     green_channel: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(32), index=True)
@@ -282,6 +284,27 @@ class OutboxRow(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
     # The worker whose claim this is (status sending); taken back at once when that worker is dead.
     claimed_by: Mapped[str | None] = mapped_column(String(40))
+
+
+class SmsSendRow(Base):
+    """A text message handed to the SMS provider: what the per-number limits count, and where its
+    delivery receipt is written. One per outbox row (its `out_id`, sent as the provider's
+    OutId/SessionContext, finds it again after a time-out and in receipts)."""
+
+    __tablename__ = "sms_sends"
+    __table_args__ = (Index("ix_sms_sends_phone", "phone", "kind", "accepted_at"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id", ondelete="CASCADE"), unique=True)
+    out_id: Mapped[str] = mapped_column(String(64), unique=True)
+    phone: Mapped[str] = mapped_column(String(20))
+    kind: Mapped[str] = mapped_column(String(32))
+    provider: Mapped[str] = mapped_column(String(16))
+    provider_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    accepted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # None until a receipt comes: "delivered" or "undelivered" (with the provider's code).
+    delivery: Mapped[str | None] = mapped_column(String(16))
+    delivery_code: Mapped[str | None] = mapped_column(String(64))
+    reported_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class ScheduledRow(Base):

@@ -30,10 +30,10 @@ from typing import Any, NamedTuple, Self, TypeVar
 
 from bot.crypto import FernetProtector
 from bot.deadlines import PolicyRules
+from domain import delivery
 from domain.actor import Actor, actor_for
 from domain.buttons import Button
 from domain.cases import FINAL, receipt_number, submit_declaration
-from domain.delivery import CHANNELS
 from domain.messages import Outcome, Outgoing, Queued
 from domain.model import (
     AcknowledgeTime,
@@ -253,7 +253,7 @@ class Store:
     def channel_of(self, person_id: int) -> Channel | None:
         """The first channel of CHANNELS the person has an address on (as the outbox chooses)."""
         have = {channel for channel, _ in self.bound(person_id)}
-        return next((channel for channel in CHANNELS if channel in have), None)
+        return next((channel for channel in delivery.CHANNELS if channel in have), None)
 
     def queue(self, person_id: int, message: Outgoing, key: str | None) -> bool:
         if self.channel_of(person_id) is None or (key is not None and key in self.keys):
@@ -431,7 +431,7 @@ class FakePersons(_Repo):
         )
 
     async def reachable(self, person_ids: list[int]) -> set[int]:
-        return {i for i in person_ids if any(c in CHANNELS for c, _ in self.s.bound(i))}
+        return {i for i in person_ids if any(c in delivery.CHANNELS for c, _ in self.s.bound(i))}
 
 
 class FakeLogins(_Repo):
@@ -584,6 +584,7 @@ class FakeDeclarations(_Repo):
             id_sealed=new.id_sealed,
             followups=_json(dict(new.followups)),
             consent_version=new.consent_version,
+            sms_consent_at=new.sms_consent_at,
         )
         self.s.declarations[declaration_id] = declaration
         self.s.fingerprints[declaration_id] = str(new.id_fingerprint) if new.id_fingerprint else None
@@ -1002,7 +1003,7 @@ class FakeNotices(_Repo):
             # Reachable: an address on a channel messages go by, and not blocked there.
             reachable = any(
                 account.person_id == person_id
-                and Channel(channel) in CHANNELS
+                and Channel(channel) in delivery.CHANNELS
                 and account.unreachable_at is None
                 for (channel, _), account in self.s.accounts.items()
             )
@@ -1056,7 +1057,15 @@ class FakeDelivery(_Repo):
             person = self.s.persons.get(row.person_id)
             if person is None:
                 continue
-            if person.township_id == township_id or set(self.s.links.get(person.id, ())) & in_villages:
+            declared_here = any(
+                d.declared_by == person.id and d.village_id in in_villages
+                for d in self.s.declarations.values()
+            )
+            if (
+                person.township_id == township_id
+                or set(self.s.links.get(person.id, ())) & in_villages
+                or declared_here
+            ):
                 shown.append(FailedDelivery(person.name, person.role.value, row.template, row.error, row.at))
         return shown[:limit]
 

@@ -61,6 +61,8 @@ SIGN = "【{}】"  # how the provider puts the signature before the text (it cou
 CLIP = "…"
 # A value never carries a long number: an ID number has 15 or 18 digits, a receipt 14.
 LONG_DIGITS = re.compile(r"\d{15,}")
+# Ours (storage's receipt_number): the day YYYYMMDD, then the case's number, 6 digits or more.
+RECEIPT = re.compile(r"20\d\d(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])\d{6,12}")
 STATUS_PATH = "/status?r="
 
 # What the messages of each kind carry besides the receipt and the link (every message of KINDS
@@ -162,7 +164,8 @@ class Templates:
         out: dict[str, str] = {}
         for param, name in zip(template.params, template.names, strict=True):
             rendered = self._value(param, text, public_url, catalog)
-            _refuse_unsafe(param, rendered)
+            if param is not Param.RECEIPT:  # our own number (date + sequence), 15 digits past 999,999 cases
+                _refuse_unsafe(param, rendered)
             if len(rendered) > self.max_param_chars:  # only the receipt or the link can get here
                 raise RenderError(
                     f"{text.kind.value}: the {param.value} is {len(rendered)} characters, "
@@ -181,6 +184,10 @@ class Templates:
         if not isinstance(raw, str) or not raw:
             raise RenderError(f"{text.kind.value}: the text carries no {param.value}")
         if param is Param.RECEIPT:
+            if not RECEIPT.fullmatch(raw):
+                raise RenderError(
+                    f"{text.kind.value}: not a receipt number; not sent (it could hold an ID number)"
+                )
             return raw  # never clipped: a receipt cut short would point at another case
         if param is Param.STATE:
             return clip(value({"$t": raw}, catalog), self.max_param_chars)

@@ -119,6 +119,8 @@ async def tell_household(
     if not await uow.persons.reachable([declaration.declared_by]):
         return  # declared without a chat (a web form): the status page shows where it stands
     full_key = f"farmer:{declaration.id}:{key}" if key else None
+    if declaration.green_channel:
+        message = replace(message, urgent=True)  # a text goes even in quiet hours
     await uow.outbox.add(declaration.declared_by, message, key=full_key, at=clock.now())
 
 

@@ -346,3 +346,12 @@ def test_a_text_missing_a_value_its_template_needs_is_refused() -> None:
         )
     household_only = load(ROOT / "sms-templates.aliyun.example.toml", cadres=False)
     assert SmsKind.NEW_CASE in household_only.by_kind  # present in the file: kept and checked
+
+
+def test_a_receipt_past_the_millionth_case_still_goes() -> None:
+    templates = load(ROOT / "sms-templates.aliyun.example.toml")
+    text = SmsText(SmsKind.RECEIVED, {Param.RECEIPT: "202612091000001", Param.STATE: "state.submitted"})
+
+    _, values = templates.render(text, public_url=None)
+
+    assert "202612091000001" in values.values()
