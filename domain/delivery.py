@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from domain import validation
 from domain.actor import Actor
 from domain.messages import Outgoing, text
 from domain.model import Channel, Person, Role
@@ -51,19 +52,30 @@ def texts_on() -> bool:
     return Channel.SMS in CHANNELS
 
 
+def text_address(phone: str) -> str | None:
+    """The address texts go to for a stored number (E.164, +86...): its 11 digits, when it is a
+    mainland mobile; None for a fixed line, which no text reaches."""
+    if not validation.is_mobile(phone):
+        return None
+    digits = "".join(ch for ch in phone if ch.isdigit())
+    return digits[2:] if digits.startswith("86") and len(digits) == 13 else None
+
+
 async def reach_by_text(uow: UnitOfWork, clock: Clock, person_id: int, phone: str) -> bool:
-    """The household `person_id` agreed to hear of its case by text message at `phone` (checked:
-    an 11-digit mobile number): from now on its messages that have a text form go there, unless
-    it has a chat. False (nothing bound) when texts are off."""
-    if not texts_on():
+    """The household `person_id` agreed to hear of its case by text message at `phone` (a checked
+    number, E.164): from now on its messages that have a text form go there, unless it has a
+    chat. False (nothing bound) when texts are off or the number is not a mobile."""
+    address = text_address(phone)
+    if not texts_on() or address is None:
         return False
-    await uow.persons.bind(person_id, Channel.SMS, phone, clock.now())
+    await uow.persons.bind(person_id, Channel.SMS, address, clock.now())
     return True
 
 
 async def text_holder(uow: UnitOfWork, phone: str) -> Person | None:
     """The person whose text-message address is `phone` (a household that declared before)."""
-    return await uow.persons.by_address(Channel.SMS, phone)
+    address = text_address(phone)
+    return await uow.persons.by_address(Channel.SMS, address) if address else None
 
 
 ROLE_LABELS = {

@@ -76,7 +76,7 @@ def texts_on() -> AsyncIterator[None]:
 async def household(uow: SqlUnitOfWorkFactory, clock: FakeClock, phone: str = PHONE) -> int:
     async with uow() as u:
         person = await u.persons.add(Role.FARMER, locale="zh_Hans")
-        assert await delivery.reach_by_text(u, clock, person.id, phone)
+        assert await delivery.reach_by_text(u, clock, person.id, "+86" + phone)
         await u.commit()
     return person.id
 
@@ -137,6 +137,18 @@ async def test_a_household_reachable_only_by_text_gets_the_steps_with_a_text_for
         "values": {"receipt": "20261123000001", "state": "state.acknowledged"},
         "urgent": False,
     }
+
+
+async def test_only_a_mobile_number_is_reached_by_text(
+    uow: SqlUnitOfWorkFactory, clock: FakeClock, texts_on: None
+) -> None:
+    async with uow() as u:
+        person = await u.persons.add(Role.FARMER, locale="zh_Hans")
+        assert not await delivery.reach_by_text(u, clock, person.id, "+865512345678")  # a fixed line
+        assert await delivery.reach_by_text(u, clock, person.id, "+8613900003333")
+        found = await delivery.text_holder(u, "+8613900003333")
+        assert found is not None and found.id == person.id
+        assert await u.persons.address_of(person.id, Channel.SMS) == "13900003333"
 
 
 async def test_with_texts_off_nothing_is_queued_for_a_number(
