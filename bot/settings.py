@@ -47,7 +47,6 @@ class SmsConfig:
     per_minute: int
     per_hour: int
     per_day: int
-    cadres: bool
 
 
 class Settings(BaseSettings):
@@ -98,7 +97,6 @@ class Settings(BaseSettings):
     sms_per_minute: int = Field(default=1, ge=1, le=100)  # per number and kind of text
     sms_per_hour: int = Field(default=5, ge=1, le=1000)
     sms_per_day: int = Field(default=10, ge=1, le=10000)
-    sms_cadres: bool = False  # cadres with no chat bound get new cases and reminders by text
 
     @field_validator("public_url")
     @classmethod
@@ -195,7 +193,6 @@ class Settings(BaseSettings):
             per_minute=self.sms_per_minute,
             per_hour=self.sms_per_hour,
             per_day=self.sms_per_day,
-            cadres=self.sms_cadres,
         )
 
     def flyer_font_file(self) -> Path:

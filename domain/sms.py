@@ -52,7 +52,10 @@ KINDS: dict[str, tuple[SmsKind, str | None]] = {
     "deadline.reminder": (SmsKind.REMINDER, None),
     "deadline.warning": (SmsKind.REMINDER, None),
 }
-# Kinds only a cadre receives (sent by SMS only when the setting SMS_CADRES is on).
+# Kinds only a cadre would receive. Not sent: a case goes to a village's cadres only when they can
+# act on it (签收 in chat or on the console); a cadre without a chat is skipped and the township
+# takes the case. Texting such a cadre would make them look reachable and take the case from the
+# township's hands, so these kinds stay out until cadres can act on a case without a chat.
 CADRE_KINDS = frozenset({SmsKind.NEW_CASE, SmsKind.REMINDER})
 
 

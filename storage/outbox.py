@@ -25,7 +25,7 @@ from domain import delivery
 from domain.delivery import choose
 from domain.messages import Outgoing, Queued
 from domain.model import Channel, OutboxStatus
-from domain.sms import sms_of
+from domain.sms import CADRE_KINDS, sms_of
 from storage import statements
 from storage.base import Repo, insert_or_ignore, rowcount
 from storage.outbox_store import Claimed, Mark
@@ -155,7 +155,7 @@ def _text_rows(key: str, person_id: int, message: Outgoing, at: datetime) -> lis
     """A message to someone reachable only by text: its template kind and values (never its
     text, which may hold what a text must not), pending for the SMS sender."""
     text = sms_of(message)
-    if text is None:
+    if text is None or text.kind in CADRE_KINDS:
         log.info("outbox: a %s message has no text-message form; not queued for SMS", message.template)
         return []
     payload = {**message.to_json(), "sms": text.to_json()}

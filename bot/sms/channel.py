@@ -71,7 +71,8 @@ class SmsChannel:
             self.templates: Templates = load_templates(
                 config.templates,
                 self.provider,
-                cadres=config.cadres,
+                # Texts to cadres without a chat are not sent (see domain/sms.py): no templates asked.
+                cadres=False,
                 sign_name=config.sign_name,
                 public_url=public_url,
             )

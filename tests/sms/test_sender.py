@@ -129,6 +129,8 @@ async def test_a_household_reachable_only_by_text_gets_the_steps_with_a_text_for
     assert not await queue(
         uow, clock, person, Outgoing("notice.body", {"body": "x"}), "c"
     )  # never broadcasts
+    reminder = Outgoing("deadline.reminder", {"receipt": "20261123000001"})
+    assert not await queue(uow, clock, person, reminder, "d")  # a cadre's: not sent by text
 
     [row] = await rows(uow)
     assert row.channel == "sms" and row.status == "pending"
