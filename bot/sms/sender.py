@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 
 SMS_ONLY = ("sms",)
 UNCERTAIN = "uncertain"  # the start of last_error after a time-out: ask the provider before resending
+UNCERTAIN_WAIT = 120.0  # seconds before a text that timed out is looked for, then sent again
 
 # A text's provider template and parameters (bot/sms/templates.py's Templates.render).
 Render = Callable[[SmsText], tuple[str, dict[str, str]]]
@@ -189,7 +190,13 @@ class SmsSender:
         if message.attempts > 0:
             # A failed attempt (a time-out above all) may have left the text with the provider:
             # ask by its out-id before sending it again.
-            found = await self.provider.find(phone, out_id, now)
+            try:
+                found = await self.provider.find(phone, out_id, now)
+            except (ConnectionError, OSError, TimeoutError) as exc:
+                # Not knowing is not "not found": ask again later, never send blind.
+                return await self._answered(
+                    message, text, phone, out_id, Answer(Outcome.RETRY, code=f"find: {type(exc).__name__}")
+                )
             if found is not None:
                 await self._accepted(message, text, phone, out_id, found.provider_id, now)
                 return True
@@ -242,6 +249,10 @@ class SmsSender:
         if attempts >= self.max_attempts:
             return await self._fail(message, attempts, f"sms failed: {answer.code or 'no answer'}")
         backoff = min(self.max_backoff, self.base_backoff * 2 ** (attempts - 1))
+        if answer.uncertain:
+            # The provider may have it: give its records time to show it before asking (Tencent
+            # lists a text once the carrier's receipt is in, usually within seconds).
+            backoff = max(backoff, UNCERTAIN_WAIT)
         log.info(
             "sms: outbox %s: provider error %s; attempt %s again in %.0f s",
             message.id,

@@ -53,7 +53,12 @@ class ScriptedProvider:
             self.taken[text.out_id] = answer.provider_id or f"biz-{len(self.sent)}"
         return answer
 
+    unreachable: int = 0  # `find` fails this many times (the provider cannot be asked)
+
     async def find(self, phone: str, out_id: str, sent_on: datetime) -> Found | None:
+        if self.unreachable:
+            self.unreachable -= 1
+            raise ConnectionError("no answer")
         return Found(self.taken[out_id]) if out_id in self.taken else None
 
     async def reports(self, phone: str, sent_on: datetime) -> list[Report]:
@@ -195,12 +200,35 @@ async def test_a_time_out_after_the_provider_took_it_is_not_sent_twice(
     await sms.drain_once()
     [row] = await rows(uow)
     assert (row.status, row.attempts) == ("pending", 1)
-    clock.advance(seconds=2)
+    clock.advance(seconds=119)
+    assert await sms.drain_once() == 0  # the provider's records are given time to show it
+    clock.advance(seconds=1)
     await sms.drain_once()
 
     assert len(provider.sent) == 1  # asked by its out-id, found, not sent again
     [row] = await rows(uow)
     assert row.status == "sent"
+
+
+async def test_when_the_provider_cannot_be_asked_the_text_waits_rather_than_going_twice(
+    uow: SqlUnitOfWorkFactory, clock: FakeClock, texts_on: None
+) -> None:
+    person = await household(uow, clock)
+    await queue(uow, clock, person, acknowledged(), "a")
+    provider = ScriptedProvider([Answer(Outcome.RETRY, code="timeout", uncertain=True)], unreachable=3)
+    sms = sender(uow, clock, provider)
+
+    await sms.drain_once()
+    for _ in range(3):
+        clock.advance(seconds=120)
+        await sms.drain_once()
+        [row] = await rows(uow)
+        assert row.status == "pending" and len(provider.sent) == 1
+    clock.advance(seconds=120)
+    await sms.drain_once()
+
+    [row] = await rows(uow)
+    assert row.status == "sent" and len(provider.sent) == 1
 
 
 async def test_server_errors_are_retried_with_backoff_and_sent_once(
