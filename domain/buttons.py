@@ -170,6 +170,14 @@ class Consent(Button, prefix="consent"):
 
 
 @dataclass(frozen=True)
+class TextsConsent(Button, prefix="smsok"):
+    """代报: the household agreed (or not) to hear of its case by text message."""
+
+    conv: Id
+    answer: Literal["yes", "no"]
+
+
+@dataclass(frozen=True)
 class ChooseTownship(Button, prefix="town"):
     conv: Id
     township: Id

@@ -38,6 +38,16 @@ def phone(raw: str) -> str:
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+def is_mobile(e164: str) -> bool:
+    """Whether a stored number (E.164) is a mainland mobile: the only kind a text message reaches."""
+    try:
+        number = phonenumbers.parse(e164, "CN")
+    except phonenumbers.NumberParseException:
+        return False
+    kinds = (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return number.country_code == 86 and phonenumbers.number_type(number) in kinds
+
+
 def display_phone(e164: str) -> str:
     """A stored number as people write it in China (no +86)."""
     number = phonenumbers.parse(e164, "CN")

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from domain import risk_types, validation
-from domain.actor import Actor
+from domain import delivery, risk_types, validation
+from domain.actor import WEB, Actor, acting
+from domain.cases import objection
 from domain.household import NEXT_STEP, due_day
 from domain.intake import CONSENT_VERSION, RELATIONS, Draft, open_declaration_of, steps, submit
+from domain.intake.submission import hears_by_text
 from domain.messages import Outcome, Outgoing
 from domain.model import HOTLINE, UPLOAD_REF, Declaration, DeclarationStatus, Person, Role, Village
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork, Unreadable
@@ -105,6 +107,12 @@ def check(form: dict[str, Any], *, clock: Clock, protector: Protector, filed_by_
     else:
         changes["filed_by_cadre"] = filed_by_cadre
     take("phone", steps.parse_phone)
+    # Text messages: a consent of its own, offered only while texts can be sent; to a mobile only.
+    if delivery.texts_on() and form.get("sms_consent") == "yes":
+        if "phone" in changes and not validation.is_mobile(changes["phone"]):
+            errors["sms_consent"] = ("web.sms_needs_mobile", {})
+        changes["sms_consent_at"] = clock.now().isoformat()
+    changes["texts_answered"] = True
     if str(form.get("id_number") or "").strip():
         take("id_number", lambda raw: steps.sealed_id(protector, raw), invalid="web.id_number_invalid")
     changes["id_answered"] = True
@@ -148,12 +156,15 @@ async def declare(
     """Submit checked answers for `village`, unless the household has an open declaration.
 
     The declarant is a new person without a chat (the web page shows the receipt), or for 代报
-    the cadre, as when they file in chat.
+    the cadre, as when they file in chat. A household that agreed to text messages is bound to
+    its phone for them first (the person that already hears at that number, when one does), so
+    the receipt goes to it by text the usual way; for 代报, `submit` does the same.
     """
-    assert draft.phone is not None
+    phone = draft.phone
+    assert phone is not None
     # Two forms with one phone on two workers: looked at one after the other, so one is the repeat.
-    await uow.declarations.lock_phone(draft.phone)
-    existing = await open_declaration_of(uow, clock, phone=draft.phone, fingerprint=draft.id_fingerprint)
+    await uow.declarations.lock_phone(phone)
+    existing = await open_declaration_of(uow, clock, phone=phone, fingerprint=draft.id_fingerprint)
     if existing is not None:
         return Submitted(repeat=existing)
     now = clock.now()
@@ -161,7 +172,11 @@ async def declare(
     draft = draft.with_(
         village_id=village.id, village_name=village.name, photos=tuple(refs), photos_done=True
     )
-    declarant = cadre or await uow.persons.add(Role.FARMER, locale="zh_Hans")
+    declarant = cadre
+    if declarant is None and draft.sms_consent_at:
+        declarant = await hears_by_text(uow, clock, phone)
+    if declarant is None:
+        declarant = await uow.persons.add(Role.FARMER, locale="zh_Hans")
     declaration = await submit(uow, clock, rules, declarant, draft)
     return Submitted(declaration=declaration)
 
@@ -248,22 +263,63 @@ class Status:
     risks: tuple[str, ...]
     id_masked: str | None  # None: no ID number given
     id_unreadable: bool = False  # sealed under a key the service no longer has
+    reason: str | None = None  # the reason of 不纳入 (the household's own case: it proved the phone)
+    # The objection (异议): "open" (the form is offered, as the chat's button), "cadre" (filed by a
+    # cadre for a household without a person of its own: it objects through the cadre), or None.
+    objection: str | None = None
+
+
+Proves = Callable[[str], bool]  # given a declaration's phone number: whether the request proved it
+# The states in which the status page shows the reason of 不纳入.
+REASON_SHOWN = frozenset(
+    {DeclarationStatus.NOT_ELIGIBLE, DeclarationStatus.OBJECTED, DeclarationStatus.CLOSED}
+)
+
+
+def _receipt(raw: str) -> str | None:
+    cleaned = "".join(ch for ch in raw if ch.isdigit())
+    return cleaned if cleaned and len(cleaned) <= 20 else None
+
+
+async def _proven(uow: UnitOfWork, receipt: str, proves: Proves) -> Declaration | None:
+    """The declaration with this receipt number, only when the request proved its phone number."""
+    cleaned = _receipt(receipt)
+    declaration = await uow.declarations.by_receipt(cleaned) if cleaned else None
+    if declaration is None or not proves(declaration.phone):
+        return None
+    return declaration
+
+
+def same_phone(raw_phone: str) -> Proves:
+    """The phone number typed, checked against the declaration's (None matches nothing)."""
+    try:
+        number: str | None = validation.phone(raw_phone)
+    except Invalid:
+        number = None
+    return lambda phone: number is not None and phone == number
 
 
 async def look_up(
     uow: UnitOfWork, clock: Clock, protector: Protector, receipt: str, raw_phone: str
 ) -> Status | None:
     """The declaration with this receipt number, only when the phone number is its own."""
-    try:
-        number = validation.phone(raw_phone)
-    except Invalid:
+    return await look_up_proven(uow, clock, protector, receipt, same_phone(raw_phone))
+
+
+async def look_up_proven(
+    uow: UnitOfWork, clock: Clock, protector: Protector, receipt: str, proves: Proves
+) -> Status | None:
+    """The declaration with this receipt number, when the request proved its phone number (typed
+    on the status page, or signed into the objection form that page gave)."""
+    declaration = await _proven(uow, receipt, proves)
+    if declaration is None:
         return None
-    cleaned = "".join(ch for ch in receipt if ch.isdigit())
-    if not cleaned or len(cleaned) > 20:
-        return None
-    declaration = await uow.declarations.by_receipt(cleaned)
-    if declaration is None or declaration.phone != number:
-        return None
+    return await _status(uow, clock, protector, declaration)
+
+
+async def _status(
+    uow: UnitOfWork, clock: Clock, protector: Protector, declaration: Declaration
+) -> Status | None:
     village = await uow.geography.village(declaration.village_id)
     if village is None:
         return None
@@ -286,4 +342,66 @@ async def look_up(
         risks=declaration.risk_types,
         id_masked=masked,
         id_unreadable=unreadable,
+        reason=declaration.verdict_reason if declaration.status in REASON_SHOWN else None,
+        objection=await _objection(uow, declaration),
     )
+
+
+async def _household(uow: UnitOfWork, declaration: Declaration) -> Person | None:
+    """The household's own person (its declarant), None for 代报 filed as the cadre's."""
+    person = await uow.persons.get(declaration.declared_by)
+    return person if person is not None and person.role is Role.FARMER else None
+
+
+async def _objection(uow: UnitOfWork, declaration: Declaration) -> str | None:
+    if declaration.status is not DeclarationStatus.NOT_ELIGIBLE:
+        return None
+    household = await _household(uow, declaration)
+    if household is None:
+        return "cadre"
+    return "open" if objection.refusal(declaration, household) is None else None
+
+
+# --- the objection on the status page ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Objected:
+    """What came of an objection sent from the status page."""
+
+    done: bool = False
+    status: Status | None = None  # the case as the page shows it (None: receipt and phone not proven)
+    problem: tuple[str, dict[str, Any]] | None = None  # what is wrong with the reason, shown beside it
+    refusal: str | None = None  # why it was not taken (a catalog key)
+
+
+async def object_to(
+    uow: UnitOfWork,
+    clock: Clock,
+    rules: DeadlineRules,
+    protector: Protector,
+    receipt: str,
+    proves: Proves,
+    raw: str,
+) -> Objected:
+    """The household objects to 不纳入 on the status page: the receipt number and the phone are
+    checked again, then the chat's own objection (domain.cases.objection) is made by the household's
+    person, acting via the web: the same checks of the reason, the same move and event (via web),
+    the township told as in chat. A second objection, or one no longer open, is refused."""
+    declaration = await _proven(uow, receipt, proves)
+    status = await _status(uow, clock, protector, declaration) if declaration else None
+    if declaration is None or status is None:
+        return Objected()
+    household = await _household(uow, declaration)
+    if household is None:
+        return Objected(status=status, refusal="web.objection_by_cadre")
+    if len(raw) > MAX_FIELD:
+        return Objected(status=status, problem=("validate.objection", {"limit": validation.MAX_REASON}))
+    try:
+        refused = await objection.object_now(uow, clock, rules, acting(household, WEB), declaration.id, raw)
+    except Invalid as exc:
+        return Objected(status=status, problem=("validate.objection", dict(exc.params)))
+    if refused is not None:
+        log.info("status page: an objection to %s refused (%s)", declaration.id, refused)
+        return Objected(status=status, refusal="web.objection_refused")
+    return Objected(done=True, status=status)

@@ -14,7 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from bot import templating
-from domain import intake, risk_types
+from domain import intake, risk_types, validation
 from domain.model import HOTLINE
 
 # The catalog keys the templates name. The catalog checker (python -m locales.catalog) finds keys
@@ -27,6 +27,11 @@ IN_TEMPLATES = (
     "language.en",
     "language.zh",
     "web.consent_yes",
+    "web.objection_by_cadre",
+    "web.objection_intro",
+    "web.objection_reason",
+    "web.objection_submit",
+    "web.objection_title",
     "web.declarant",
     "web.description",
     "web.form_cadre",
@@ -55,10 +60,13 @@ IN_TEMPLATES = (
     "web.status_not_found",
     "web.status_submit",
     "web.status_title",
+    "web.sms_consent",
+    "web.sms_consent_cadre",
     "web.submit",
     "web.submitted",
     "web.submitted_title",
     "web.telegram_hint",
+    "web.verdict_reason",
 )
 
 
@@ -89,6 +97,7 @@ class FormView:
     village: str
     csrf: str
     cadre: bool = False
+    texts: bool = False  # text messages can be sent: the form asks for their consent
     values: dict[str, Any] = field(default_factory=dict)
     errors: dict[str, tuple[str, dict[str, Any]]] = field(default_factory=dict)
     photo_error: tuple[str, dict[str, Any]] | None = None
@@ -101,6 +110,7 @@ def form(request: web.Request, view: FormView, *, status: int = 200) -> web.Resp
         "village": view.village,
         "csrf": view.csrf,
         "cadre": view.cadre,
+        "texts": view.texts,
         "values": view.values,
         "errors": view.errors,
         "photo_error": view.photo_error,
@@ -124,7 +134,30 @@ def status_form(
     return page(request, "status_form", {"csrf": csrf, "receipt": receipt, "not_found": not_found})
 
 
-def status(request: web.Request, rows: list[tuple[str, Any]]) -> web.Response:
+@dataclass
+class ObjectionForm:
+    """The status page's objection form: its CSRF token, the signed receipt and phone it is for,
+    what was typed and what is wrong with it."""
+
+    csrf: str
+    token: str
+    typed: str = ""
+    problem: tuple[str, dict[str, Any]] | None = None
+    limit: int = validation.MAX_REASON
+
+
+@dataclass
+class StatusView:
     """One declaration's details: (label key, value: text, or a parameter shown in the page's
-    language, as a message's: {"$date": ...}, {"$t": key}, {"$risks": [...]})."""
-    return page(request, "status", {"rows": rows})
+    language, as a message's: {"$date": ...}, {"$t": key}, {"$risks": [...]}); the reason of 不纳入;
+    the objection ("cadre": the household objects through its cadre) and its form when offered."""
+
+    rows: list[tuple[str, Any]]
+    reason: str | None = None
+    objection: str | None = None
+    form: ObjectionForm | None = None
+
+
+def status(request: web.Request, view: StatusView, *, status: int = 200) -> web.Response:
+    context = {"rows": view.rows, "reason": view.reason, "objection": view.objection, "form": view.form}
+    return page(request, "status", context, status=status)

@@ -4,6 +4,7 @@ GET       /q/<payload>         the landing page of a village's printed code (a s
 GET|POST  /q/<payload>/form    the declaration form for that village
 GET|POST  /d/<token>/form      the same form opened by a cadre's 代报 link (short-lived, signed)
 GET|POST  /status              a declaration looked up by receipt number and phone number
+POST      /status/objection    the household's objection to 不纳入, from the status page
 """
 
 from __future__ import annotations
@@ -33,12 +34,14 @@ from bot.webform.safety import (
     csrf_ok,
     csrf_token,
     image_type,
+    objection_proof,
+    objection_token,
     receipt_of,
     receipt_token,
     security_headers,
     set_csrf_cookie,
 )
-from domain import web_intake
+from domain import delivery, validation, web_intake
 from domain.model import HOTLINE, Person, Village
 from domain.ports import Clock, DeadlineRules, Protector, UnitOfWork
 from domain.web_intake import Photo
@@ -48,6 +51,7 @@ from qr.links import deep_link
 from qr.payload import PayloadError, is_village_payload, verify_village
 
 log = logging.getLogger(__name__)
+MAX_OBJECTION_BODY = 4 * MAX_TEXT_PART  # the reason (500 characters, URL-encoded), the tokens
 PUBLIC_PREFIXES = ("/q/", "/d/", "/r/", "/status")
 
 
@@ -181,6 +185,7 @@ class PublicPages:
             village=target.village.name,
             csrf=csrf_token(self.deps.secret, cookie[0], request.path),
             cadre=target.cadre is not None,
+            texts=delivery.texts_on(),
         )
         return self._with_cookie(request, pages.form(request, view), cookie)
 
@@ -213,6 +218,7 @@ class PublicPages:
                 village=target.village.name,
                 csrf=csrf_token(self.deps.secret, cookie[0], request.path),
                 cadre=target.cadre is not None,
+                texts=delivery.texts_on(),
                 values=sent.fields,
                 errors=answers.errors,
                 photo_error=sent.photo_error or (("web.photos_again", {}) if sent.photos else None),
@@ -279,6 +285,26 @@ class PublicPages:
             token = csrf_token(self.deps.secret, cookie[0], "/status")
             page = pages.status_form(request, token, receipt=receipt, not_found=True)
             return self._with_cookie(request, page, cookie)
+        # The objection form carries the receipt and the phone just proven, signed, not the number.
+        number = validation.phone(phone)  # as the lookup read it, since it matched
+        signed = objection_token(self.deps.secret, status.receipt, number, self.deps.clock.now())
+        return self._status_page(request, status, signed)
+
+    def _status_page(
+        self,
+        request: web.Request,
+        status: web_intake.Status,
+        signed: str,
+        *,
+        typed: str = "",
+        problem: tuple[str, dict[str, Any]] | None = None,
+    ) -> web.Response:
+        """Where a declaration stands; and the objection's form when it may be objected to."""
+        form = None
+        cookie = csrf_cookie(request)
+        if status.objection == "open":
+            csrf = csrf_token(self.deps.secret, cookie[0], "/status/objection")
+            form = pages.ObjectionForm(csrf, signed, typed, problem)
         rows: list[tuple[str, Any]] = [
             ("web.receipt", status.receipt),
             ("web.village", status.village),
@@ -291,7 +317,49 @@ class PublicPages:
         rows.append(("web.risks_short", {"$risks": list(status.risks)}))
         if status.id_masked is not None or status.id_unreadable:
             rows.append(("web.id_number_short", status.id_masked or {"$t": "web.id_unreadable"}))
-        return pages.status(request, rows)
+        view = pages.StatusView(rows, status.reason, status.objection, form)
+        page = pages.status(request, view, status=400 if problem else 200)
+        return self._with_cookie(request, page, cookie) if form else page
+
+    async def show_objection(self, request: web.Request) -> web.Response:
+        """The objection's address opened (a language switch, a bookmark): the status page's form."""
+        raise web.HTTPSeeOther("/status")
+
+    async def object_to(self, request: web.Request) -> web.Response:
+        """The household's objection to 不纳入: the receipt and the phone proven again (the signed
+        token of the status page), then the chat's objection, as the household via the web."""
+        client = self._client(request)
+        if not await self.counters.allow(lookups_per_address=client):
+            return self._message(request, 429, "web.slow_down_title", "web.slow_down")
+        try:
+            form = (await read_form(request, limit=MAX_OBJECTION_BODY)).fields
+        except TooBig:
+            return self._message(
+                request, 413, "web.too_big_title", "web.too_big", max_mb=MAX_PHOTO // (1024 * 1024)
+            )
+        if not csrf_ok(self.deps.secret, request, str(form.get(CSRF_FIELD, "")), "/status/objection"):
+            return self._message(request, 403, "web.csrf_title", "web.csrf")
+        signed = str(form.get("token", ""))[:80]
+        proof = objection_proof(self.deps.secret, signed, self.deps.clock.now())
+        if proof is None:
+            return self._message(request, 410, "web.expired_title", "web.objection_expired")
+        typed = str(form.get("objection", ""))
+        async with self.deps.uow() as uow:
+            done = await web_intake.object_to(
+                uow, self.deps.clock, self.deps.rules, self.deps.protector, proof[0], proof[1], typed
+            )
+            if done.done:
+                await uow.commit()
+        if done.status is None:
+            return self._message(request, 403, "web.not_allowed_title", "web.objection_expired")
+        if done.problem is not None:
+            return self._status_page(request, done.status, signed, typed=typed, problem=done.problem)
+        if done.refusal is not None:
+            return self._message(request, 409, "web.objection_refused_title", done.refusal)
+        self.deps.wake_sender()
+        return self._message(
+            request, 200, "web.objection_sent_title", "web.objection_sent", receipt=done.status.receipt
+        )
 
 
 class _Capped:
@@ -463,4 +531,6 @@ def mount(app: web.Application, deps: WebDeps) -> PublicPages:
     app.router.add_get("/r/{token}", public.show_receipt)
     app.router.add_get("/status", public.show_status)
     app.router.add_post("/status", public.look_up)
+    app.router.add_get("/status/objection", public.show_objection)
+    app.router.add_post("/status/objection", public.object_to)
     return public

@@ -5,10 +5,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from aiohttp import web
 
@@ -75,6 +76,35 @@ def receipt_of(secret: bytes, token: str) -> str | None:
     """The receipt number a receipt page's token names, or None when forged."""
     receipt, _, _ = token.partition("-")
     return receipt if receipt and hmac.compare_digest(receipt_token(secret, receipt), token) else None
+
+
+# --- the status page's objection form: the receipt and the phone proven there, signed -----------------
+
+OBJECTION_MINUTES = 30  # time to write an objection after looking the case up
+OBJECTION_TOKEN = re.compile(r"([0-9]{1,20})\.([0-9]{1,12})\.([0-9a-f]{32})")
+
+
+def _objection_mac(secret: bytes, receipt: str, phone: str, until: int) -> str:
+    return hmac.new(secret, f"objection|{receipt}|{phone}|{until}".encode(), hashlib.sha256).hexdigest()[:32]
+
+
+def objection_token(secret: bytes, receipt: str, phone: str, now: datetime) -> str:
+    """What the objection form carries instead of the phone number: the receipt number, an expiry
+    and an HMAC of both with the phone number (E.164) the status page was given."""
+    until = int((now + timedelta(minutes=OBJECTION_MINUTES)).timestamp())
+    return f"{receipt}.{until}.{_objection_mac(secret, receipt, phone, until)}"
+
+
+def objection_proof(secret: bytes, token: str, now: datetime) -> tuple[str, Callable[[str], bool]] | None:
+    """The receipt number an objection form names, and the check of a declaration's phone number
+    against it (the lookup is redone with it); None when the token is malformed or expired."""
+    found = OBJECTION_TOKEN.fullmatch(token)
+    if found is None:
+        return None
+    receipt, until, mac = found[1], int(found[2]), found[3]
+    if until < now.timestamp():
+        return None
+    return receipt, lambda phone: hmac.compare_digest(_objection_mac(secret, receipt, phone, until), mac)
 
 
 def set_csrf_cookie(response: web.StreamResponse, value: str, *, secure: bool) -> None:

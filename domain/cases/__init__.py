@@ -9,7 +9,7 @@ from domain.cases.access import may_see, owner_in_place, recipients_of
 from domain.cases.actions import step_actions
 from domain.cases.handover import hand_over, offer_handover
 from domain.cases.moves import FINAL, receipt_number, township_staff
-from domain.cases.objection import give_objection, start_objection
+from domain.cases.objection import give_objection, object_now, start_objection
 from domain.cases.steps import acknowledge, choose_verdict, give_reason, simple_step
 from domain.cases.submission import submit_declaration
 from domain.cases.visit import finish_visit, start_visit, visit_answer, visit_day_button
@@ -23,6 +23,7 @@ __all__ = [
     "give_reason",
     "hand_over",
     "may_see",
+    "object_now",
     "offer_handover",
     "owner_in_place",
     "receipt_number",

@@ -36,13 +36,17 @@ async def submit_declaration(
     *,
     id_masked: str | None,
     summary: dict[str, Any],
+    filer: Person | None = None,
 ) -> Declaration:
     """Store the declaration, open a task for the village and tell everyone concerned.
 
     `summary` is every answer as the household saw it in the summary (ID number masked); the
-    cadres get the same, followed by the voice note and photos.
+    cadres get the same, followed by the voice note and photos. `filer` is who submitted it when
+    that is not the declarant (a cadre's 代报 for a household with a person of its own): the
+    submission is theirs, and they get the receipt too.
     """
     now = clock.now()
+    filer = filer or declarant
     declaration = await uow.declarations.add(new, now)
     for attachment in attachments:
         await uow.attachments.add(replace(attachment, declaration_id=declaration.id))
@@ -50,7 +54,7 @@ async def submit_declaration(
         CaseEvent(
             declaration.id,
             "submitted",
-            declarant.id,
+            filer.id,
             now,
             {"consent_version": new.consent_version, "filed_by_cadre": new.filed_by_cadre},
         )
@@ -112,16 +116,19 @@ async def submit_declaration(
                 key=f"case-new:{task.id}:{recipient.id}:{n}",
                 at=now,
             )
-    if not await uow.persons.reachable([declarant.id]):
-        return declaration  # declared on the web page, which shows the receipt itself
-    await uow.outbox.add(
-        declarant.id,
-        Outgoing(
-            "intake.submitted",
-            {"receipt": declaration.receipt, "village": village.name, "hotline": HOTLINE},
-            keyboard="menu",
-        ),
-        key=f"receipt:{declaration.id}",
-        at=now,
+    receipt = Outgoing(
+        "intake.submitted",
+        {"receipt": declaration.receipt, "village": village.name, "hotline": HOTLINE},
+        keyboard="menu",
     )
+    told = [declarant.id] if filer.id == declarant.id else [declarant.id, filer.id]
+    for person_id in await _reachable(uow, told):
+        # Nobody reachable: declared on the web page, which shows the receipt itself.
+        key = f"receipt:{declaration.id}" if person_id == declarant.id else f"receipt:{declaration.id}:filer"
+        await uow.outbox.add(person_id, receipt, key=key, at=now)
     return declaration
+
+
+async def _reachable(uow: UnitOfWork, person_ids: list[int]) -> list[int]:
+    reachable = await uow.persons.reachable(person_ids)
+    return [p for p in person_ids if p in reachable]

@@ -44,6 +44,10 @@ class Draft:
     declarant: str | None = None  # "self" or "family"
     relation: str | None = None  # a RELATIONS code, or the relation typed
     phone: str | None = None
+    # Text messages about the case at that phone: the household agreed (ISO time), separately
+    # from the 知情同意; `texts_answered` once asked (代报 in chat) or the web form was sent.
+    sms_consent_at: str | None = None
+    texts_answered: bool = False
     id_answered: bool = False  # the ID number was given or skipped
     id_sealed: str | None = None
     id_fingerprint: str | None = None
@@ -145,7 +149,7 @@ def summary_params(draft: Draft) -> dict[str, Any]:
         "village": draft.village_name or "",
         "name": draft.name or "",
         "declarant": declarant,
-        "phone": validation.display_phone(draft.phone) if draft.phone else "",
+        "phone": _phone(draft),
         "id_number": draft.id_masked or text("summary.id_none"),
         "household": draft.household if draft.household is not None else "",
         "risks": risk_labels(list(draft.risks)),
@@ -154,6 +158,14 @@ def summary_params(draft: Draft) -> dict[str, Any]:
         or ({"$t": "summary.voice", "$with": {"seconds": voice.duration or 0}} if voice else ""),
         "photos": len(draft.photos),
     }
+
+
+def _phone(draft: Draft) -> Any:
+    """The phone number as written in China, and that the household agreed to text messages."""
+    shown = validation.display_phone(draft.phone) if draft.phone else ""
+    if shown and draft.sms_consent_at:
+        return {"$t": "summary.phone_texts", "$with": {"phone": shown}}
+    return shown
 
 
 def _relation_value(draft: Draft) -> Any:

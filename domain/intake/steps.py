@@ -17,7 +17,7 @@ from datetime import date, timedelta
 from typing import Any, Protocol
 
 from domain import buttons as b
-from domain import risk_types, validation
+from domain import delivery, risk_types, validation
 from domain.actor import Actor
 from domain.dialogue import Kind, Said
 from domain.intake import submission
@@ -392,6 +392,8 @@ async def _ask_phone(a: Asking) -> Outgoing:
 
 
 async def _take_phone(turn: Turn, changes: Changes) -> None:
+    if changes["phone"] != turn.draft.phone:  # texts were agreed for the number given before
+        changes = {**changes, "sms_consent_at": None, "texts_answered": False}
     if not await _offer_existing(turn, phone=changes["phone"], fingerprint=None):
         await turn.go(changes)
 
@@ -411,6 +413,37 @@ async def _take_contact(turn: Turn, said: Said) -> None:
         await turn.again(exc.key)
         return
     await _take_phone(turn, changes)
+
+
+# --- 代报: whether the household agreed to text messages --------------------------------------------
+
+
+def asks_texts(draft: Draft) -> bool:
+    """The text-message question is the cadre's (a household in chat has its chat), only while
+    texts can be sent, and only for a mobile number (a landline receives none)."""
+    texts = bool(draft.filed_by_cadre) and delivery.texts_on()
+    return texts and draft.phone is not None and validation.is_mobile(draft.phone)
+
+
+async def _ask_texts(a: Asking) -> Outgoing:
+    phone = validation.display_phone(a.draft.phone) if a.draft.phone else ""
+    return Outgoing(
+        "intake.ask_texts_cadre",
+        {"phone": phone},
+        actions=(
+            (
+                Action(b.TextsConsent(a.conv, "yes"), label="action.texts_yes"),
+                Action(b.TextsConsent(a.conv, "no"), label="action.texts_no"),
+            ),
+            a.nav(),
+        ),
+    )
+
+
+async def _press_texts(turn: Turn, button: b.TextsConsent) -> Outcome | None:
+    agreed = turn.clock.now().isoformat() if button.answer == "yes" else None
+    await turn.go({"sms_consent_at": agreed, "texts_answered": True})
+    return None
 
 
 async def _ask_id(a: Asking) -> Outgoing:
@@ -578,7 +611,9 @@ async def _ask_summary(a: Asking) -> Outgoing:
     edits = [
         Action(b.EditAnswer(a.conv, step.field), label=f"edit.{step.field}")
         for step in STEPS
-        if step.field and not (step.field == "declarant" and a.draft.filed_by_cadre)
+        if step.field
+        and not (step.field == "declarant" and a.draft.filed_by_cadre)
+        and not (step.field == "texts" and not asks_texts(a.draft))
     ]
     return Outgoing(
         "intake.summary",
@@ -632,7 +667,12 @@ STEPS: tuple[Step, ...] = (
     ),
     Step(
         S.PHONE, _ask_phone, lambda d: d.phone is None,
-        read=_read_phone, takes={Kind.CONTACT: _take_contact}, field="phone",
+        read=_read_phone, takes={Kind.CONTACT: _take_contact},
+        dependents=frozenset({S.SMS_CONSENT}), field="phone",
+    ),
+    Step(
+        S.SMS_CONSENT, _ask_texts, lambda d: asks_texts(d) and not d.texts_answered,
+        buttons={b.TextsConsent: _press_texts}, refuse="intake.use_buttons", field="texts",
     ),
     Step(
         S.ID_NUMBER, _ask_id, lambda d: not d.id_answered,

@@ -6,15 +6,18 @@ to the village cadre whichever way it came.
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timedelta
 
+from domain import delivery, validation
 from domain.actor import Actor
 from domain.cases import submit_declaration
 from domain.intake.draft import Draft, summary_params
 from domain.messages import Outcome, Outgoing
-from domain.model import HOTLINE, Attachment, AttachmentKind, Declaration, NewDeclaration, Person
+from domain.model import HOTLINE, Attachment, AttachmentKind, Declaration, NewDeclaration, Person, Role
 from domain.ports import Clock, DeadlineRules, UnitOfWork
 
+log = logging.getLogger(__name__)
 REPEAT_WINDOW = timedelta(days=30)
 # Declarations per person and per phone, in chat (the web form has limits of its own, as tight).
 SUBMISSIONS = {False: (3, timedelta(days=1)), True: (30, timedelta(hours=1))}  # farmer / cadre (代报)
@@ -60,13 +63,22 @@ async def over_limits(uow: UnitOfWork, clock: Clock, person: Person, draft: Draf
 async def submit(
     uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, draft: Draft
 ) -> Declaration:
-    """Submit a declaration from its answers, for `person` (the declarant: the household, or the
-    cadre filing for one)."""
+    """Submit a declaration from its answers, by `person` (the household, or the cadre filing for
+    one).
+
+    代报 for a household that agreed to text messages: the household gets a person of its own, bound
+    to its phone for texts, and that person is the declarant (the household's party of the case:
+    it is told each step and may object on the status page); the cadre stays `filed_by_cadre`,
+    records the submission and gets the receipt, as before.
+    """
     assert draft.village_id is not None and draft.name and draft.phone and draft.consent_version
     assert draft.consent_at is not None
+    household = person
+    if draft.filed_by_cadre and draft.sms_consent_at:
+        household = await hears_by_text(uow, clock, draft.phone) or person
     new = NewDeclaration(
         village_id=int(draft.village_id),
-        declared_by=person.id,
+        declared_by=household.id,
         head_name=draft.name,
         phone=draft.phone,
         risk_types=tuple(draft.risks),
@@ -79,6 +91,7 @@ async def submit(
         id_sealed=draft.id_sealed,
         id_fingerprint=draft.id_fingerprint,
         followups=dict(draft.followups),
+        sms_consent_at=datetime.fromisoformat(draft.sms_consent_at) if draft.sms_consent_at else None,
     )
     attachments: list[Attachment] = []
     now = clock.now()
@@ -88,8 +101,25 @@ async def submit(
         )
     attachments += [Attachment(0, AttachmentKind.PHOTO, ref, person.id, now) for ref in draft.photos]
     return await submit_declaration(
-        uow, clock, rules, person, new, attachments, id_masked=draft.id_masked, summary=summary_params(draft)
-    )
+        uow, clock, rules, household, new, attachments,
+        id_masked=draft.id_masked, summary=summary_params(draft), filer=person,
+    )  # fmt: skip
+
+
+async def hears_by_text(uow: UnitOfWork, clock: Clock, phone: str) -> Person | None:
+    """The household's person that hears of its declaration by text message at `phone` (it agreed):
+    the household person already holding that address (a second declaration keeps hearing), else a
+    new one; bound to the phone. None when texts are off, for a landline, or when the number is a
+    cadre's or staff's text address (it is left to them)."""
+    if not delivery.texts_on() or not validation.is_mobile(phone):
+        return None
+    holder = await delivery.text_holder(uow, phone)
+    if holder is not None and holder.role is not Role.FARMER:
+        log.info("a declaration's phone is the text address of a %s: no texts for it", holder.role.value)
+        return None
+    person = holder or await uow.persons.add(Role.FARMER, locale="zh_Hans")
+    await delivery.reach_by_text(uow, clock, person.id, phone)
+    return person
 
 
 async def open_declaration_of(

@@ -350,6 +350,7 @@ def _answers(
         declarant="family" if declaration.relation else "self",
         relation=declaration.relation,
         phone=declaration.phone,
+        sms_consent_at=declaration.sms_consent_at.isoformat() if declaration.sms_consent_at else None,
         id_masked=masked,
         household=declaration.household_size,
         risks=declaration.risk_types,
@@ -371,7 +372,9 @@ async def _history(uow: UnitOfWork, declaration: Declaration, now: datetime) -> 
                 person = await uow.persons.get(event.actor_id)
                 names[event.actor_id] = person.name if person else None
             who = names[event.actor_id]
-        household = event.actor_id == declaration.declared_by and declaration.filed_by_cadre is None
+        # The household's own step (a 代报 filed as the cadre's has none; one whose household
+        # agreed to texts has the household's person as its declarant, the cadre as its filer).
+        household = event.actor_id == declaration.declared_by != declaration.filed_by_cadre
         entries.append(
             Entry(
                 _local(event.at, now),

@@ -358,6 +358,7 @@ def PRESS_CLOCK() -> FakeClock:
 I = "household"  # noqa: E741 - the intake rows' owner
 ROWS: dict[type[b.Button], tuple[Make, set[str]]] = {
     b.Consent: (_conv_button(b.Consent, "yes"), {I}),
+    b.TextsConsent: (_step_button("sms_consent", b.TextsConsent, "yes"), {I}),
     b.ChooseTownship: (_step_button("township", b.ChooseTownship, "@township"), {I}),
     b.ChooseVillage: (_step_button("village", b.ChooseVillage, "@QS01", township_id="@township"), {I}),
     b.ChooseDeclarant: (_step_button("declarant", b.ChooseDeclarant, "self"), {I}),
