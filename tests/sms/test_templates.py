@@ -257,7 +257,9 @@ def test_render_gives_chinese_state_words_and_a_short_date() -> None:
 
 
 def test_render_clips_the_village_to_the_providers_parameter_limit(tmp_path: Path) -> None:
-    path = write(tmp_path, changed("new_case", names={"village": "cun"}, text="${cun}有新申报（受理号${receipt}）。"))
+    path = write(
+        tmp_path, changed("new_case", names={"village": "cun"}, text="${cun}有新申报（受理号${receipt}）。")
+    )
     templates = load(path, FakeProvider(max_param_chars=20))
     long_name = "云岭县幸福镇" + "上" * 30 + "村"
     _, values = templates.render(text_of("case.new", village=long_name), public_url=None)
