@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +17,7 @@ DEMO_FILE = Path(__file__).with_name("demo.toml")
 LABELS = {"farmer": "农户", "cadre": "村干部", "township": "乡镇", "county": "县级"}
 # The panes the training tour and the tests rely on.
 REQUIRED = ("farmer", "cadre", "staff")
+PHONE = re.compile(r"1[3-9]\d{9}")
 
 
 @dataclass(frozen=True)
@@ -35,12 +37,22 @@ class Persona:
 
 
 @dataclass(frozen=True)
+class Household:
+    """A demo household without Telegram: it declares on the web form and hears back by text."""
+
+    name: str
+    phone: str  # a mainland mobile: 11 digits, no country code
+    village: str  # its village's code
+
+
+@dataclass(frozen=True)
 class Demo:
     township: str
     county: str | None
     villages: dict[str, str]  # code -> name
     people: tuple[Persona, ...]  # the roster people (cadres, staff, the county)
     farmer: Persona
+    texted: Household  # the household of the phone pane
 
     @property
     def panes(self) -> tuple[Persona, ...]:
@@ -92,16 +104,29 @@ def read_demo(path: Path = DEMO_FILE) -> Demo:
         villages=(str(f["village"]),),
         pane="farmer",
     )
+    t = data["texted"]
+    texted = Household(name=str(t["name"]), phone=str(t["phone"]), village=str(t["village"]))
     county = str(data["county"]) if data.get("county") else None
     demo = Demo(
-        township=str(data["township"]), county=county, villages=villages, people=persons, farmer=farmer
+        township=str(data["township"]),
+        county=county,
+        villages=villages,
+        people=persons,
+        farmer=farmer,
+        texted=texted,
     )
     missing = [slug for slug in REQUIRED if demo.pane(slug) is None]
     slugs = [p.pane for p in demo.panes]
+    phones = [p.phone for p in (farmer, *persons)]
     if missing or len(set(slugs)) != len(slugs) or farmer.villages[0] not in villages:
         raise ValueError(
             f"{path}: the panes {REQUIRED} each need a person ({missing} missing), no two people one"
             " pane, and the farmer a known village"
+        )
+    if texted.village not in villages or texted.phone in phones or not PHONE.fullmatch(texted.phone):
+        raise ValueError(
+            f"{path}: [texted] needs a known village and a mobile number (11 digits) of its own"
+            " (on the farmer's number the web form would take it for his declaration again)"
         )
     return demo
 

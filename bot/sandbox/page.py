@@ -1,7 +1,7 @@
 """The sandbox page: one chat pane per demo person, served by the service's own aiohttp app.
 
 GET  /sandbox                 the page (Simplified Chinese; page.html)
-GET  /sandbox/api/state       panes and chats, as JSON
+GET  /sandbox/api/state       panes and chats, and the phone pane's texts, as JSON
 GET  /sandbox/api/events      server-sent events: "changed" whenever a chat or the demo's progress changes
 GET  /sandbox/qr.png          the QR code of the farmer's village
 POST /sandbox/api/send        {persona, epoch, text}

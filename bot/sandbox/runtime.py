@@ -2,7 +2,10 @@
 
 It is what `make run` starts when TELEGRAM_BOT_TOKEN is unset. The service is the production
 `Service` (PTB application, database, outbox sender, web app); only the Bot API it talks to, the
-database file, the QR secret and the ID-number key are the sandbox's own.
+database file, the QR secret and the ID-number key are the sandbox's own. Text messages are on:
+the SMS channel talks to a local SMS emulator (smsapi, Alibaba Cloud's API shape) in the same
+process, with the sandbox's own keys, signature and template file; production's SMS settings are
+never used.
 """
 
 from __future__ import annotations
@@ -17,12 +20,12 @@ import signal
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Any
 
 from pydantic import SecretStr
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.crypto import new_key
@@ -32,17 +35,30 @@ from bot.sandbox.page import SandboxRefused
 from bot.service import Service
 from bot.settings import Settings
 from botapi import BotAPIEmulator, EmuMessage, EmuUser
-from domain.model import DeclarationStatus, NoticeStatus, OutboxStatus
+from domain.model import Channel, DeclarationStatus, NoticeStatus, OutboxStatus
+from domain.schedule import QuietHours
 from locales import catalog_for, gettext
 from qr.links import deep_link
 from qr.payload import sign_village
+from smsapi import EmuText, SmsEmulator
+from smsapi.emulator import ALIYUN, ALIYUN_KEY_ID, ALIYUN_KEY_SECRET
 from storage.outbox_store import OutboxStore
-from storage.tables import Base, ConsoleSessionRow, DeclarationRow, NoticeRecipientRow, NoticeRow
+from storage.tables import (
+    Base,
+    ConsoleSessionRow,
+    DeclarationRow,
+    NoticeRecipientRow,
+    NoticeRow,
+    OutboxRow,
+)
 
 log = logging.getLogger(__name__)
 
 BOT_USERNAME = "fanghui_sandbox_bot"
 BOT_NAME = "防返贫监测申报（沙盒）"
+# Texts: the example template file of Alibaba Cloud, with the status page's address the sandbox's own.
+SMS_EXAMPLE = Path(__file__).resolve().parents[2] / "sms-templates.aliyun.example.toml"
+EXAMPLE_SITE = "https://example.gov.cn"
 
 
 STALE = "演示已经重置，这里的按钮和消息已失效。请在新的对话里继续。"
@@ -88,6 +104,20 @@ def database_file(var_dir: Path) -> Path:
     return (var_dir / "sandbox").with_suffix(".db")
 
 
+def sms_templates_file(var_dir: Path, public_url: str) -> Path:
+    """var/sandbox-sms-templates.toml: the Aliyun example file with the status page's address put
+    in as a township puts its own (the texts' link then opens the sandbox's status page)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    path = var_dir / "sandbox-sms-templates.toml"
+    path.write_text(SMS_EXAMPLE.read_text("utf-8").replace(EXAMPLE_SITE, public_url), "utf-8")
+    return path
+
+
+def sign_name(demo: Demo) -> str:
+    """The texts' signature (签名), as a township registers it: 青山镇人民政府."""
+    return f"{demo.township}人民政府"
+
+
 def free_port(host: str) -> int:
     """A port nobody listens on now (the sandbox must know its address before it starts: its
     /web links name it)."""
@@ -102,12 +132,46 @@ def shown_host(host: str) -> str:
 
 
 def sandbox_settings(
-    settings: Settings, emulator: BotAPIEmulator, var_dir: Path, *, web_port: int
+    settings: Settings,
+    emulator: BotAPIEmulator,
+    var_dir: Path,
+    *,
+    web_port: int,
+    sms: SmsEmulator | None = None,
+    sms_sign_name: str = "青山镇人民政府",
+    sms_callback_token: str | None = None,
 ) -> Settings:
     """The person's settings with the Bot API, database and secrets replaced by the sandbox's; its
-    public address is its own (the console's sign-in links and the web form point there)."""
+    public address is its own (the console's sign-in links and the web form point there).
+
+    Texts go to `sms` (a running SmsEmulator) with its keys, or nowhere: production's SMS keys,
+    signature and templates never reach the sandbox. No quiet hours unless QUIET_HOURS is set: a
+    trainer's evening rehearsal sees each text at once (the phone pane says what production does)."""
+    public_url = f"http://{shown_host(settings.web_host)}:{web_port}"
+    texts: dict[str, object] = {
+        "sms_provider": None,
+        "sms_key_id": None,
+        "sms_key_secret": None,
+        "sms_sign_name": None,
+        "sms_sdk_app_id": None,
+        "sms_endpoint": None,
+        "sms_templates": None,
+        "sms_callback_token": None,
+    }
+    if sms is not None:
+        texts |= {
+            "sms_provider": ALIYUN,
+            "sms_key_id": ALIYUN_KEY_ID,
+            "sms_key_secret": SecretStr(ALIYUN_KEY_SECRET),
+            "sms_sign_name": sms_sign_name,
+            "sms_endpoint": sms.aliyun_url,
+            "sms_templates": str(sms_templates_file(var_dir, public_url)),
+            "sms_callback_token": SecretStr(sms_callback_token or secrets.token_urlsafe(24)),
+        }
     return settings.model_copy(
         update={
+            **texts,
+            "quiet_hours": "-" if settings.quiet_hours is None else settings.quiet_hours,
             "telegram_bot_token": SecretStr(emulator.token),
             "telegram_api_base_url": emulator.base_url,
             "telegram_api_file_url": emulator.base_file_url,
@@ -118,7 +182,7 @@ def sandbox_settings(
             "id_encryption_old_keys": None,
             "bot_username": BOT_USERNAME,
             "web_port": web_port,
-            "public_url": f"http://{shown_host(settings.web_host)}:{web_port}",
+            "public_url": public_url,
         }
     )
 
@@ -139,6 +203,12 @@ class Sandbox:
         # A fresh random token each start: nothing outside this process can talk as the bot.
         token = f"{secrets.randbelow(9 * 10**8) + 10**8}:{secrets.token_urlsafe(24)}"
         self.emulator = BotAPIEmulator(token=token, bot_username=BOT_USERNAME, bot_name=BOT_NAME)
+        # The township's SMS provider: only its signature is approved; each text is delivered at once.
+        self.sign_name = sign_name(self.demo)
+        self.sms = SmsEmulator(sign_names={self.sign_name})
+        self.sms.auto_deliver = True
+        self._sms_token = secrets.token_urlsafe(24)  # the receipts' callback path, new each start
+        self._policy_quiet: QuietHours | None = None
         self.service: Service | None = None
         # Changes on every start and reset; the page sends it back, so nothing from before counts.
         self.epoch = secrets.token_hex(4)
@@ -156,12 +226,22 @@ class Sandbox:
 
     async def start(self) -> None:
         await self.emulator.start()
+        await self.sms.start()
         self._register_users()
         wanted = self.base_settings.web_port
         free = free_port(self.base_settings.web_host)
         for port in (wanted, free) if wanted else (free,):
+            settings = sandbox_settings(
+                self.base_settings,
+                self.emulator,
+                self.var_dir,
+                web_port=port,
+                sms=self.sms,
+                sms_sign_name=self.sign_name,
+                sms_callback_token=self._sms_token,
+            )
             service = Service(
-                sandbox_settings(self.base_settings, self.emulator, self.var_dir, web_port=port),
+                settings,
                 poll_timeout=self.poll_timeout,
                 web_routes=lambda app: page.mount(app, self),
             )
@@ -176,13 +256,23 @@ class Sandbox:
                 continue
             self.service = service
             break
+        self._texts_to(self._service())
         await self._load_demo()
+
+    def _texts_to(self, service: Service) -> None:
+        """The phone shows the texts as registered (the same template file), and the provider's
+        receipts come back to the service as they would from Alibaba Cloud."""
+        assert service.sms is not None
+        self.sms.templates = {t.code: t.text for t in service.sms.templates.by_kind.values()}
+        receipts = f"{service.settings.public_url}/sms/receipts/{self._sms_token}"
+        self.sms.callback_urls = {ALIYUN: receipts}
 
     async def stop(self) -> None:
         self.closing = True
         if self.service is not None:
             await self.service.stop()
             self.service = None
+        await self.sms.stop()
         await self.emulator.stop()
 
     async def __aenter__(self) -> Sandbox:
@@ -226,12 +316,14 @@ class Sandbox:
             self.epoch = secrets.token_hex(4)
             await service.pause_updates()
             await self._outbox_drained(service)
+            await self.sms.settle()  # the last receipts pushed, before the texts are forgotten
             async with service.sessions() as session:
                 for table in reversed(Base.metadata.sorted_tables):
                     if table.name != "workers":  # this process's heartbeat row stays
                         await session.execute(table.delete())
                 await session.commit()
             self.emulator.forget_chats()
+            self.sms.clear()
             await service.resume_updates()
             await self._load_demo()
             log.info("sandbox reset")
@@ -271,10 +363,19 @@ class Sandbox:
 
     def village_link(self) -> str:
         """The farmer village's deep link, signed as a printed flyer's would be."""
-        service = self._service()
         code, _ = self.demo.farmer_village
+        return deep_link(BOT_USERNAME, self._village_payload(code))
+
+    def _village_payload(self, code: str) -> str:
+        """A village's signed code, as its printed flyer carries it (in the QR code and the web form's
+        address)."""
+        service = self._service()
         valid_until = date(service.clock.now().year + 2, 12, 31)
-        return deep_link(BOT_USERNAME, sign_village(service.settings.secret(), code, valid_until))
+        return sign_village(service.settings.secret(), code, valid_until)
+
+    def form_path(self) -> str:
+        """The web form of the texted household's village, as the flyer's web link opens it."""
+        return f"/q/{self._village_payload(self.demo.texted.village)}/form"
 
     async def send_text(self, slug: str, epoch: str, text: str) -> None:
         user = self._user(slug, epoch)
@@ -350,7 +451,57 @@ class Sandbox:
             "village": {"code": code, "name": village},
             "public_url": service.settings.public_url,
             "panes": panes,
+            "phone": self.phone(service),
             "progress": await progress(service),
+        }
+
+    def _usual_quiet(self) -> QuietHours:
+        """The quiet hours of the policy (production's, where QUIET_HOURS is not set); read once."""
+        if self._policy_quiet is None:
+            policy = self.base_settings.load_policy()
+            self._policy_quiet = QuietHours(policy.quiet_start, policy.quiet_end)
+        return self._policy_quiet
+
+    def phone(self, service: Service) -> dict[str, Any]:
+        """The phone pane: the texts the web-form household's number received, oldest first, as
+        the phone shows them (signature first), and the pane's words in the sandbox's language."""
+        household = self.demo.texted
+        village = self.demo.villages[household.village]
+        catalog = catalog_for(service.settings.default_locale)
+
+        def say(key: str, **values: object) -> str:
+            return gettext(catalog, key).format(**values)
+
+        if self.base_settings.quiet_hours is None:  # none in the sandbox: say what production does
+            start, end = _shown_window(self._usual_quiet())
+            note = say("sandbox.phone_no_quiet", start=start, end=end)
+        elif service.quiet_hours.contains(service.clock.now()):  # QUIET_HOURS set, and it is now
+            start, end = _shown_window(service.quiet_hours)
+            note = say("sandbox.phone_quiet_now", start=start, end=end)
+        else:
+            note = ""
+        return {
+            "slug": "phone",
+            "label": say("sandbox.phone_label"),
+            "name": household.name,
+            "number": household.phone,
+            "form": self.form_path(),
+            "texts": [_text(i, t, self.sms.render(t)) for i, t in enumerate(self.sms.texts(household.phone))],
+            "words": {
+                "title": say("sandbox.phone_title"),
+                "head": say("sandbox.phone_head", name=household.name, village=village),
+                "hint": say(
+                    "sandbox.phone_hint", name=household.name, village=village, phone=household.phone
+                ),
+                "open_form": say("sandbox.phone_open_form", village=village),
+                "empty": say("sandbox.phone_empty"),
+                "foot": say("sandbox.phone_foot"),
+                "note": note,
+                "tour_title": say("sandbox.phone_tour_title"),
+                "tour": say(
+                    "sandbox.phone_tour", name=household.name, village=village, phone=household.phone
+                ),
+            },
         }
 
     def _detail(self, person: Persona) -> str:
@@ -370,6 +521,7 @@ class Sandbox:
             chat = person.chat_id
             history = self.emulator.history(chat)
             counts.append((len(history), sum(len(m.history) for m in history)))
+        counts.append((len(self.sms.texts(self.demo.texted.phone)), 0))
         done: dict[str, bool] = {}
         if self.service is not None and not self.closing:
             try:
@@ -394,6 +546,9 @@ async def progress(service: Service) -> dict[str, bool]:
     async def some(query: Any) -> bool:
         return (await session.scalar(select(query.exists()))) is True
 
+    texts_sent = select(func.count(OutboxRow.id)).where(
+        OutboxRow.channel == Channel.SMS.value, OutboxRow.status == OutboxStatus.SENT.value
+    )
     async with service.sessions() as session:
         statuses = set(
             await session.scalars(select(DeclarationRow.status).where(DeclarationRow.receipt.is_not(None)))
@@ -410,6 +565,8 @@ async def progress(service: Service) -> dict[str, bool]:
                 select(NoticeRecipientRow.person_id).where(NoticeRecipientRow.acknowledged_at.is_not(None))
             ),
             "console": await some(select(ConsoleSessionRow.id)),
+            # A household heard of its case by text twice: its receipt, then the cadre's 签收.
+            "texted": (await session.scalar(texts_sent) or 0) >= 2,
         }
 
 
@@ -430,6 +587,17 @@ def _message(message: EmuMessage) -> dict[str, Any]:
     if message.kind == "contact":
         data["contact"] = message.content["contact"].get("phone_number")
     return data
+
+
+def _text(number: int, text: EmuText, shown: str) -> dict[str, Any]:
+    return {"id": number, "text": shown, "date": int(text.accepted_at.timestamp())}
+
+
+def _shown_window(window: QuietHours) -> tuple[str, str]:
+    def hhmm(moment: time) -> str:
+        return moment.strftime("%H:%M")
+
+    return hhmm(window.start), hhmm(window.end)
 
 
 def _keyboard(markup: dict[str, Any] | None) -> list[list[dict[str, Any]]]:

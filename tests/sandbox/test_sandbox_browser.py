@@ -11,6 +11,7 @@ import pytest
 from playwright.async_api import Browser, Locator, Page, async_playwright, expect
 
 from bot.sandbox.runtime import Sandbox
+from tests.sandbox.test_sandbox_sms import declare_on_the_web
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -170,7 +171,7 @@ async def test_reset_starts_over_and_the_tour_follows_the_steps(browser: Browser
     tour = page.locator("#tour")
     await expect(tour).to_be_hidden()  # on a phone's screen, only when asked for
     await page.locator("#tour-toggle").click()
-    await expect(tour).to_contain_text("1/8")
+    await expect(tour).to_contain_text("1/9")
     await tour.get_by_role("button", name="下一步").click()
     await expect(pane(page, "cadre")).to_be_visible()
     await expect(tour).to_contain_text("村干部")
@@ -199,21 +200,21 @@ async def test_the_tour_moves_on_when_a_step_is_done_and_staff_open_the_console(
     page.set_default_timeout(SLOW)
     await page.goto(sandbox.url)
     tour = page.locator("#tour")
-    await expect(tour).to_contain_text("1/8")
+    await expect(tour).to_contain_text("1/9")
     await declare_as_farmer(page, menu=False)
     # Submitting was the first step: the tour says so and moves on to the cadre's pane.
     await expect(page.locator("#toast")).to_contain_text("完成了")
-    await expect(tour).to_contain_text("2/8")
+    await expect(tour).to_contain_text("2/9")
     await expect(pane(page, "cadre")).to_be_visible()
     # Each village's cadre has a pane; only 李家村's cadre was told of 李家村's case.
     await last_bot_message(page, "cadre", "新申报", "李家村")
     await expect(pane(page, "cadre2").locator(".msg.in").first).to_contain_text("李娜")  # bound, welcomed
     await expect(pane(page, "cadre2")).not_to_contain_text("新申报")
     await pane(page, "cadre").get_by_role("button", name="签收", exact=True).click()
-    await expect(tour).to_contain_text("3/8")
+    await expect(tour).to_contain_text("3/9")
     for _ in range(5):
         await tour.get_by_role("button", name="下一步").click()
-    await expect(tour).to_contain_text("8/8")
+    await expect(tour).to_contain_text("8/9")
     await expect(pane(page, "staff")).to_be_visible()
 
     # The staff member opens the console from the chat, as in the township's office.
@@ -226,5 +227,41 @@ async def test_the_tour_moves_on_when_a_step_is_done_and_staff_open_the_console(
     await expect(console.locator("body")).to_contain_text("王芳")
     await console.get_by_role("button", name="登录").click()
     await expect(console).to_have_url(re.compile(r"/console/$"))
-    # Signing in was the tour's last step: it is done and closes.
+    # Signing in was the console's step: it is done, and the last step is the phone's.
+    await expect(tour).to_contain_text("9/9")
+    await expect(pane(page, "phone")).to_be_visible()
+
+
+async def test_the_phone_pane_shows_the_texts_of_the_household_on_the_web_form(
+    browser: Browser, sandbox: Sandbox
+) -> None:
+    page = await browser.new_page(viewport={"width": 1100, "height": 800})  # a projector: hints shown
+    page.set_default_timeout(SLOW)
+    await page.goto(sandbox.url)
+    tour = page.locator("#tour")
+    for _ in range(8):
+        await tour.get_by_role("button", name="下一步").click()
+    await expect(tour).to_contain_text("9/9")
+    phone = pane(page, "phone")
+    await expect(phone).to_be_visible()
+    await expect(phone).to_contain_text("13900001111")  # the tour and the pane name the number
+    await expect(phone).to_contain_text("还没有收到短信")
+    async with page.expect_popup() as opened:
+        await phone.get_by_role("button", name="打开李家村网页申报表").click()
+    form = await opened.value
+    await expect(form.locator("input[name=sms_consent]")).to_have_count(1)  # texts are on
+    await form.close()
+
+    await declare_on_the_web(sandbox, "13900001111")
+    await expect(phone.locator(".msg.sms")).to_have_count(1)
+    first = phone.locator(".msg.sms .bubble").first
+    await expect(first).to_contain_text("【青山镇人民政府】您的防返贫监测申报已受理")  # signature first
+    await switch(page, "cadre")
+    await last_bot_message(page, "cadre", "新申报", "李秀兰")
+    await pane(page, "cadre").get_by_role("button", name="签收", exact=True).click()
+    # The second text was the tour's last step: it says so and closes.
+    await expect(page.locator("#toast")).to_contain_text("完成了")
     await expect(tour).to_be_hidden()
+    await switch(page, "phone")
+    await expect(phone.locator(".msg.sms")).to_have_count(2)
+    await expect(phone.locator(".msg.sms .bubble").last).to_contain_text("签收")
