@@ -24,20 +24,19 @@ import uuid
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
 from bot.sms.port import Answer, Found, Outcome, Report, Text
+from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, unanswered
 
 log = logging.getLogger(__name__)
 
 VERSION = "2017-05-25"
 REGION = "cn-hangzhou"  # dysmsapi's region for the mainland endpoint
 # Aliyun's dates (SendDate, ReceiveDate, the callback's report_time) are Beijing time.
-BEIJING = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 50  # QuerySendDetails' largest page
 MAX_PAGES = 20  # at most 1000 records of one number on one day are read
 
@@ -183,14 +182,6 @@ def aliyun_signature(params: Mapping[str, str], secret: str, method: str = "POST
 # ----------------------------------------------------------------------------------- helpers
 
 
-def mainland(phone: str) -> str:
-    """An 11-digit mainland number from what a provider or a caller gives (+86..., 86..., spaces)."""
-    digits = re.sub(r"[\s-]", "", phone).removeprefix("+")
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    return digits
-
-
 def beijing_time(value: object) -> datetime | None:
     """Aliyun's "2019-01-08 16:44:13" (Beijing time) as an aware datetime; None if absent or not one."""
     if not isinstance(value, str) or not value.strip():
@@ -262,12 +253,8 @@ class AliyunSms:
         }
         try:
             status, body = await self._call("SendSms", params)
-        except _Unsent as exc:
-            log.warning("sms aliyun SendSms: %s (not sent; retry)", exc.code)
-            return Answer(Outcome.RETRY, code=exc.code, message="the provider could not be reached")
-        except _NoAnswer as exc:
-            log.warning("sms aliyun SendSms: %s after sending (retry after asking)", exc.code)
-            return Answer(Outcome.RETRY, code=exc.code, message="no answer in time", uncertain=True)
+        except (Unsent, NoAnswer) as exc:
+            return unanswered(log, "aliyun", exc)
         code = str(body.get("Code") or (f"HTTP {status}" if status != 200 else "NoCode"))
         message = redact(str(body.get("Message") or ""), text)
         outcome = outcome_of(code, status)
@@ -356,22 +343,11 @@ class AliyunSms:
         return self._session
 
     async def _call(self, action: str, params: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
-        """POST one signed RPC call; (HTTP status, the JSON answer or {}). Raises _Unsent when the
-        request never reached Aliyun, _NoAnswer when it may have and no answer came."""
+        """POST one signed RPC call; (HTTP status, the JSON answer or {}). Raises Unsent when the
+        request never reached Aliyun, NoAnswer when it may have and no answer came."""
         signed = {**self._common(action), **params}
         signed["Signature"] = aliyun_signature(signed, self._secret.get_secret_value(), "POST")
-        session = await self._client()
-        try:
-            async with session.post(
-                self.endpoint, data=signed, timeout=aiohttp.ClientTimeout(total=self.timeout)
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise _Unsent(type(exc).__name__) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            code = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise _NoAnswer(code) from None
+        status, raw = await post(await self._client(), self.endpoint, data=signed, timeout=self.timeout)
         try:
             body = json.loads(raw) if raw else {}
         except (ValueError, UnicodeDecodeError):
@@ -390,7 +366,7 @@ class AliyunSms:
             }
             try:
                 status, body = await self._call("QuerySendDetails", query)
-            except (_Unsent, _NoAnswer) as exc:
+            except (Unsent, NoAnswer) as exc:
                 log.warning("sms aliyun QuerySendDetails: %s", exc.code)
                 raise ConnectionError(f"aliyun QuerySendDetails: {exc.code}") from None
             code = str(body.get("Code") or f"HTTP {status}")
@@ -432,19 +408,3 @@ class AliyunSms:
             at=beijing_time(record.get("ReceiveDate")),
             out_id=str(record["OutId"]) if record.get("OutId") else None,
         )
-
-
-class _Unsent(Exception):
-    """The request never reached the provider (no connection): nothing can have been sent."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class _NoAnswer(Exception):
-    """The request went, no answer came (a time-out, a dropped connection): it may have been taken."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code

@@ -31,13 +31,13 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import aiohttp
 from pydantic import SecretStr
 from yarl import URL
 
 from bot.sms.port import Answer, Found, Outcome, Report, Text
+from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, unanswered
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,6 @@ SERVICE = "sms"
 VERSION = "2021-01-11"
 ALGORITHM = "TC3-HMAC-SHA256"
 CONTENT_TYPE = "application/json; charset=utf-8"
-BEIJING = ZoneInfo("Asia/Shanghai")  # the callback's user_receive_time is Beijing time
 PULL_LIMIT = 100  # PullSmsSendStatusByPhoneNumber's largest Limit (its Offset is fixed at 0)
 
 # Outcomes by Tencent's code (SendStatusSet[].Code, or Response.Error.Code for the whole request).
@@ -220,14 +219,6 @@ def tc3_authorization(
 # ----------------------------------------------------------------------------------- helpers
 
 
-def mainland(phone: str) -> str:
-    """An 11-digit mainland number from +86..., 86... or 11 digits."""
-    digits = re.sub(r"[\s-]", "", phone).removeprefix("+")
-    if len(digits) == 13 and digits.startswith("86"):
-        digits = digits[2:]
-    return digits
-
-
 def redact(message: str, text: Text | None = None) -> str:
     """The provider's words without the number or the parameters."""
     secrets = [text.phone, *text.params.values()] if text is not None else []
@@ -296,12 +287,8 @@ class TencentSms:
         }
         try:
             status, response = await self._call("SendSms", body)
-        except _Unsent as exc:
-            log.warning("sms tencent SendSms: %s (not sent; retry)", exc.code)
-            return Answer(Outcome.RETRY, code=exc.code, message="the provider could not be reached")
-        except _NoAnswer as exc:
-            log.warning("sms tencent SendSms: %s after sending (retry after asking)", exc.code)
-            return Answer(Outcome.RETRY, code=exc.code, message="no answer in time", uncertain=True)
+        except (Unsent, NoAnswer) as exc:
+            return unanswered(log, "tencent", exc)
         error = response.get("Error")
         statuses = response.get("SendStatusSet")
         if isinstance(error, dict):
@@ -410,25 +397,12 @@ class TencentSms:
         }
 
     async def _call(self, action: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-        """POST one signed call; (HTTP status, the JSON answer's Response or {}). Raises _Unsent when
-        the request never reached Tencent, _NoAnswer when it may have and no answer came."""
+        """POST one signed call; (HTTP status, the JSON answer's Response or {}). Raises Unsent when
+        the request never reached Tencent, NoAnswer when it may have and no answer came."""
         payload = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = self._headers(action, payload, int(time.time()))
         session = await self._client()
-        try:
-            async with session.post(
-                self.endpoint,
-                data=payload,
-                headers=headers,
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
-            raise _Unsent(type(exc).__name__) from None
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            code = "timeout" if isinstance(exc, TimeoutError) else type(exc).__name__
-            raise _NoAnswer(code) from None
+        status, raw = await post(session, self.endpoint, data=payload, headers=headers, timeout=self.timeout)
         try:
             answer = json.loads(raw) if raw else {}
         except (ValueError, UnicodeDecodeError):
@@ -451,7 +425,7 @@ class TencentSms:
         }
         try:
             status, response = await self._call("PullSmsSendStatusByPhoneNumber", query)
-        except (_Unsent, _NoAnswer) as exc:
+        except (Unsent, NoAnswer) as exc:
             log.warning("sms tencent PullSmsSendStatusByPhoneNumber: %s", exc.code)
             raise ConnectionError(f"tencent PullSmsSendStatusByPhoneNumber: {exc.code}") from None
         error = response.get("Error")
@@ -481,19 +455,3 @@ class TencentSms:
             provider_id=str(item["SerialNo"]) if item.get("SerialNo") else None,
             description=redact(str(item.get("Description") or "")),
         )
-
-
-class _Unsent(Exception):
-    """The request never reached the provider (no connection): nothing can have been sent."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
-
-
-class _NoAnswer(Exception):
-    """The request went, no answer came (a time-out, a dropped connection): it may have been taken."""
-
-    def __init__(self, code: str) -> None:
-        super().__init__(code)
-        self.code = code
