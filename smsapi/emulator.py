@@ -296,6 +296,24 @@ class SmsEmulator:
         """The ``endpoint`` of :class:`bot.sms.tencent.TencentSms`."""
         return f"{self.base_url}/tencent/"
 
+    def settings(self, provider: str) -> dict[str, str]:
+        """The service's SMS_* settings that send to this emulator as `provider` (the keys it knows)."""
+        if provider == ALIYUN:
+            key_id, secret = next(iter(self.aliyun_keys.items()))
+            return {
+                "sms_provider": ALIYUN,
+                "sms_key_id": key_id,
+                "sms_key_secret": secret,
+                "sms_endpoint": self.aliyun_url,
+            }
+        if provider == TENCENT:
+            key_id, secret = next(iter(self.tencent_keys.items()))
+            return {
+                "sms_provider": TENCENT, "sms_key_id": key_id, "sms_key_secret": secret,
+                "sms_sdk_app_id": self.tencent_sdk_app_id, "sms_endpoint": self.tencent_url,
+            }  # fmt: skip
+        raise ValueError(f"provider must be {ALIYUN!r} or {TENCENT!r}")
+
     @property
     def running(self) -> bool:
         return self._runner is not None

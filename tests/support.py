@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,6 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import aiohttp
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -81,3 +83,26 @@ async def seed_roster(uow_factory: object, path: Path = ROSTER) -> None:
 async def chat(uow: UnitOfWork, clock: Clock, address: str, *, language: str | None = None) -> Actor:
     """The person of a Telegram chat as a use case's actor (a stranger becomes a household)."""
     return await actor_for(uow, clock, Channel.TELEGRAM, address, language=language)
+
+
+CSRF_FIELD = re.compile(r'name="csrf" value="([^"]+)"')
+
+
+async def fill_web_form(url: str, fields: dict[str, str], *, shows: str = "") -> tuple[str, str]:
+    """Open the public web form at `url` as a browser does (its CSRF cookie and token), send it
+    with `fields` (multipart, an empty file input) and return (the form page, the answer page).
+    The form page must contain `shows`; the answer must be 200."""
+    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
+        async with client.get(url) as page:
+            html = await page.text()
+            assert page.status == 200 and shows in html, html
+        token = CSRF_FIELD.search(html)
+        assert token
+        form = aiohttp.FormData()
+        for name, value in {"csrf": token[1], **fields}.items():
+            form.add_field(name, value)
+        form.add_field("photos", b"", filename="", content_type="application/octet-stream")
+        async with client.post(url, data=form) as sent:
+            body = await sent.text()
+            assert sent.status == 200, body
+            return html, body

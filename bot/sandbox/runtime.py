@@ -41,7 +41,7 @@ from locales import catalog_for, gettext
 from qr.links import deep_link
 from qr.payload import sign_village
 from smsapi import EmuText, SmsEmulator
-from smsapi.emulator import ALIYUN, ALIYUN_KEY_ID, ALIYUN_KEY_SECRET
+from smsapi.emulator import ALIYUN
 from storage.outbox_store import OutboxStore
 from storage.tables import (
     Base,
@@ -159,12 +159,11 @@ def sandbox_settings(
         "sms_callback_token": None,
     }
     if sms is not None:
+        provider = sms.settings(ALIYUN)
         texts |= {
-            "sms_provider": ALIYUN,
-            "sms_key_id": ALIYUN_KEY_ID,
-            "sms_key_secret": SecretStr(ALIYUN_KEY_SECRET),
+            **provider,
+            "sms_key_secret": SecretStr(provider["sms_key_secret"]),
             "sms_sign_name": sms_sign_name,
-            "sms_endpoint": sms.aliyun_url,
             "sms_templates": str(sms_templates_file(var_dir, public_url)),
             "sms_callback_token": SecretStr(sms_callback_token or secrets.token_urlsafe(24)),
         }

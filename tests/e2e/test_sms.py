@@ -9,24 +9,16 @@ import tomllib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
-import aiohttp
 import pytest
 from sqlalchemy import select
 
 from bot.service import Service
 from bot.settings import Settings, load
 from smsapi import SmsEmulator
-from smsapi.emulator import (
-    ALIYUN_KEY_ID,
-    ALIYUN_KEY_SECRET,
-    TENCENT_SDK_APP_ID,
-    TENCENT_SECRET_ID,
-    TENCENT_SECRET_KEY,
-)
 from storage.tables import OutboxRow, SmsSendRow
 from tests.e2e.conftest import SECRET, TOKEN, Chat, bind, service_clock, village_payload, visit
 from tests.emulator import BotAPIEmulator
-from tests.support import seed_roster
+from tests.support import fill_web_form, seed_roster
 
 pytestmark = pytest.mark.asyncio
 
@@ -52,16 +44,6 @@ async def sms(provider: str) -> AsyncIterator[SmsEmulator]:
 
 @pytest.fixture
 def sms_settings(emu: BotAPIEmulator, sms: SmsEmulator, provider: str, tmp_path: Path) -> Settings:
-    keys = (
-        {"sms_key_id": ALIYUN_KEY_ID, "sms_key_secret": ALIYUN_KEY_SECRET, "sms_endpoint": sms.aliyun_url}
-        if provider == "aliyun"
-        else {
-            "sms_key_id": TENCENT_SECRET_ID,
-            "sms_key_secret": TENCENT_SECRET_KEY,
-            "sms_sdk_app_id": TENCENT_SDK_APP_ID,
-            "sms_endpoint": sms.tencent_url,
-        }
-    )
     return load(
         telegram_bot_token=TOKEN,
         telegram_api_base_url=emu.base_url,
@@ -75,12 +57,11 @@ def sms_settings(emu: BotAPIEmulator, sms: SmsEmulator, provider: str, tmp_path:
         # Quiet hours (texts wait for the morning) are tested on the sender with a fake clock; here
         # the service may run at 23:30 (E2E_SERVICE_TIME in .ci/run).
         quiet_hours="-",
-        sms_provider=provider,
         sms_sign_name="青山镇人民政府",
         sms_templates=str(ROOT / f"sms-templates.{provider}.example.toml"),
         sms_callback_token=CALLBACK,
         _env_file=None,
-        **keys,
+        **sms.settings(provider),
     )
 
 
@@ -94,36 +75,22 @@ async def service(sms_settings: Settings, sms: SmsEmulator, provider: str) -> As
 
 async def declare_on_the_web(service: Service, *, texts: bool) -> str:
     """A household fills the web form of 李家村's code; returns the page after it was sent."""
-    base = f"http://127.0.0.1:{service.web_port}"
-    form_path = f"/q/{village_payload()}/form"
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
-        async with client.get(base + form_path) as page:
-            html = await page.text()
-            assert page.status == 200 and "短信" in html  # texts are on: the form offers them
-        token = CSRF.search(html)
-        assert token
-        form = aiohttp.FormData()
-        fields = {
-            "csrf": token[1],
-            "consent": "yes",
-            "name": "王大山",
-            "declarant": "self",
-            "phone": PHONE,
-            "id_number": "",
-            "household": "4",
-            "risks": "illness",
-            "fu_illness_cost": "3万",
-            "description": "老伴住院做手术，花了三万多元",
-        }
-        if texts:
-            fields["sms_consent"] = "yes"
-        for name, value in fields.items():
-            form.add_field(name, value)
-        form.add_field("photos", b"", filename="", content_type="application/octet-stream")
-        async with client.post(base + form_path, data=form) as sent:
-            body = await sent.text()
-            assert sent.status == 200, body
-            return body
+    fields = {
+        "consent": "yes",
+        "name": "王大山",
+        "declarant": "self",
+        "phone": PHONE,
+        "id_number": "",
+        "household": "4",
+        "risks": "illness",
+        "fu_illness_cost": "3万",
+        "description": "老伴住院做手术，花了三万多元",
+    }
+    if texts:
+        fields["sms_consent"] = "yes"
+    url = f"http://127.0.0.1:{service.web_port}/q/{village_payload()}/form"
+    _, answer = await fill_web_form(url, fields, shows='name="sms_consent"')  # texts on: the box is offered
+    return answer
 
 
 async def test_the_households_phone_gets_each_steps_text_in_order_once_and_receipts_come_back(

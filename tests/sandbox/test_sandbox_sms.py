@@ -16,6 +16,7 @@ from botapi import BotAPIEmulator
 from domain import delivery
 from smsapi import SmsEmulator
 from smsapi.emulator import ALIYUN_KEY_ID, ALIYUN_KEY_SECRET
+from tests.support import fill_web_form
 
 CSRF = re.compile(r'name="csrf" value="([^"]+)"')
 
@@ -34,33 +35,21 @@ async def state(sandbox: Sandbox) -> dict[str, Any]:
 async def declare_on_the_web(sandbox: Sandbox, phone: str) -> str:
     """The household fills the web form the phone pane opens, texts agreed; returns the page."""
     form_path = (await state(sandbox))["phone"]["form"]
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as client:
-        async with client.get(base(sandbox) + form_path) as page:
-            html = await page.text()
-            assert page.status == 200 and "李家村" in html and 'name="sms_consent"' in html
-        token = CSRF.search(html)
-        assert token
-        form = aiohttp.FormData()
-        fields = {
-            "csrf": token[1],
-            "consent": "yes",
-            "name": sandbox.demo.texted.name,
-            "declarant": "self",
-            "phone": phone,
-            "id_number": "",
-            "household": "3",
-            "risks": "illness",
-            "fu_illness_cost": "2万",
-            "description": "丈夫住院，家里没有收入",
-            "sms_consent": "yes",
-        }
-        for name, value in fields.items():
-            form.add_field(name, value)
-        form.add_field("photos", b"", filename="", content_type="application/octet-stream")
-        async with client.post(base(sandbox) + form_path, data=form) as sent:
-            body = await sent.text()
-            assert sent.status == 200, body
-            return body
+    fields = {
+        "consent": "yes",
+        "name": sandbox.demo.texted.name,
+        "declarant": "self",
+        "phone": phone,
+        "id_number": "",
+        "household": "3",
+        "risks": "illness",
+        "fu_illness_cost": "2万",
+        "description": "丈夫住院，家里没有收入",
+        "sms_consent": "yes",
+    }
+    form, answer = await fill_web_form(base(sandbox) + form_path, fields, shows='name="sms_consent"')
+    assert "李家村" in form
+    return answer
 
 
 async def phone_texts(sandbox: Sandbox, count: int) -> list[dict[str, Any]]:

@@ -20,14 +20,7 @@ from domain.messages import Outgoing
 from domain.model import Channel, Role
 from domain.policy import load_policy
 from smsapi import SmsEmulator
-from smsapi.emulator import (
-    ALIYUN_KEY_ID,
-    ALIYUN_KEY_SECRET,
-    BEIJING,
-    TENCENT_SDK_APP_ID,
-    TENCENT_SECRET_ID,
-    TENCENT_SECRET_KEY,
-)
+from smsapi.emulator import BEIJING
 from storage.tables import OutboxRow, SmsSendRow
 from storage.uow import SqlUnitOfWorkFactory
 from tests.support import FakeClock
@@ -54,23 +47,12 @@ async def emulator(clock: FakeClock) -> AsyncIterator[SmsEmulator]:
 def channel_for(
     provider: str, emu: SmsEmulator, uow: SqlUnitOfWorkFactory, clock: FakeClock, *, callback: bool
 ) -> SmsChannel:
-    keys: dict[str, object] = (
-        {"sms_key_id": ALIYUN_KEY_ID, "sms_key_secret": ALIYUN_KEY_SECRET, "sms_endpoint": emu.aliyun_url}
-        if provider == "aliyun"
-        else {
-            "sms_key_id": TENCENT_SECRET_ID,
-            "sms_key_secret": TENCENT_SECRET_KEY,
-            "sms_sdk_app_id": TENCENT_SDK_APP_ID,
-            "sms_endpoint": emu.tencent_url,
-        }
-    )
     settings = Settings(
         _env_file=None,
-        sms_provider=provider,
         sms_sign_name="青山镇人民政府",
         sms_templates=str(ROOT / f"sms-templates.{provider}.example.toml"),
         sms_callback_token=TOKEN if callback else None,
-        **keys,  # type: ignore[arg-type]
+        **emu.settings(provider),  # type: ignore[arg-type]
     )
     config = settings.sms()
     assert config is not None
