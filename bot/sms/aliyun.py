@@ -30,7 +30,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bot.sms.port import Answer, Found, Outcome, Report, Text
-from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, unanswered
+from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, pushed_receipts, unanswered
 
 log = logging.getLogger(__name__)
 
@@ -289,16 +289,8 @@ class AliyunSms:
     def parse_callback(self, body: bytes, headers: Mapping[str, str]) -> tuple[list[Report], bytes]:
         """Aliyun's SmsReport push: a JSON array of {phone_number, send_time, report_time, success,
         err_code, err_msg, sms_size, biz_id, out_id}; it is acknowledged with {"code":0,"msg":"成功"}."""
-        try:
-            items = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError("not JSON") from exc
-        if not isinstance(items, list):
-            raise ValueError("not a JSON array of receipts")
         reports = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("phone_number"), str):
-                raise ValueError("a receipt without a phone_number")
+        for item in pushed_receipts(body, "phone_number"):
             success = item.get("success")
             delivered = success is True or (isinstance(success, str) and success.lower() == "true")
             code = str(item.get("err_code") or ("DELIVERED" if delivered else "UNKNOWN"))

@@ -37,7 +37,7 @@ from pydantic import SecretStr
 from yarl import URL
 
 from bot.sms.port import Answer, Found, Outcome, Report, Text
-from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, unanswered
+from bot.sms.wire import BEIJING, NoAnswer, Unsent, mainland, post, pushed_receipts, unanswered
 
 log = logging.getLogger(__name__)
 
@@ -333,16 +333,8 @@ class TencentSms:
         """Tencent's delivery-status push: a JSON array of {user_receive_time, nationcode, mobile,
         report_status, errmsg, description, sid, ext?} (sid is the SerialNo; ext, when present, our
         SessionContext); acknowledged with {"result":0,"errmsg":"OK"}."""
-        try:
-            items = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise ValueError("not JSON") from exc
-        if not isinstance(items, list):
-            raise ValueError("not a JSON array of receipts")
         reports = []
-        for item in items:
-            if not isinstance(item, dict) or not isinstance(item.get("mobile"), str):
-                raise ValueError("a receipt without a mobile")
+        for item in pushed_receipts(body, "mobile"):
             delivered = str(item.get("report_status") or "").upper() == "SUCCESS"
             at = None
             received = item.get("user_receive_time")

@@ -3,6 +3,7 @@ number as the providers write it, and Beijing time (the providers' clock)."""
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from collections.abc import Mapping
@@ -69,3 +70,18 @@ def unanswered(log: logging.Logger, provider: str, exc: Unsent | NoAnswer) -> An
         return Answer(Outcome.RETRY, code=exc.code, message="the provider could not be reached")
     log.warning("sms %s SendSms: %s after sending (retry after asking)", provider, exc.code)
     return Answer(Outcome.RETRY, code=exc.code, message="no answer in time", uncertain=True)
+
+
+def pushed_receipts(body: bytes, phone_key: str) -> list[dict[str, Any]]:
+    """A status callback's body: a JSON array of receipts, each naming its number under
+    `phone_key`; ValueError for anything else."""
+    try:
+        items = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ValueError("not JSON") from exc
+    if not isinstance(items, list):
+        raise ValueError("not a JSON array of receipts")
+    for item in items:
+        if not isinstance(item, dict) or not isinstance(item.get(phone_key), str):
+            raise ValueError(f"a receipt without a {phone_key}")
+    return items
