@@ -33,7 +33,20 @@ from matplotlib.ticker import MaxNLocator
 # What lays the text out on the server: a Chinese font when one is installed (the browser
 # renders the text with its own fonts; this only measures it), else matplotlib's own.
 _WANTED = ("Noto Sans CJK SC", "Source Han Sans SC", "WenQuanYi Zen Hei", "Microsoft YaHei", "PingFang SC")
+# The files of those fonts that Debian and the Makefile install, added by path too: matplotlib
+# keeps its list of fonts in a cache that a font installed after its first run is missing from.
+_FILES = (
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc",
+)
 _INSTALLED = {f.name for f in font_manager.fontManager.ttflist}
+if not _INSTALLED.intersection(_WANTED):
+    for _file in _FILES:
+        try:
+            font_manager.fontManager.addfont(_file)
+        except (OSError, RuntimeError, ValueError):
+            continue
+    _INSTALLED = {f.name for f in font_manager.fontManager.ttflist}
 matplotlib.rcParams.update(
     {
         "svg.fonttype": "none",
@@ -177,7 +190,9 @@ def _draw(chart: Chart) -> bytes:
     else:
         _bars(figure, chart, height)
     out = io.StringIO()
-    figure.savefig(out, format="svg", metadata={"Date": None})
+    with warnings.catch_warnings():  # the filter above, also where it was reset (as pytest does)
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font", category=UserWarning)
+        figure.savefig(out, format="svg", metadata={"Date": None})
     return plain_svg(out.getvalue(), chart.title).encode("utf-8")
 
 

@@ -117,7 +117,10 @@ async def test_the_senders_marks_carry_the_heartbeat_so_it_costs_no_transaction_
     from storage.outbox_store import Mark, OutboxStore
 
     sessions = session_factory(engine)
-    worker = WorkerRegistry(sessions, beat_every=0.2, stale_after=1.0)
+    # A beat interval long beside a loaded machine's commit (CI runs three test processes and
+    # PostgreSQL on two cores): a mark every 0.1 s carries a beat once the last is 0.75 s old, and
+    # the registry's own beat waits 1.4 s, so only a flush stalled for over half a second beats alone.
+    worker = WorkerRegistry(sessions, beat_every=1.5, stale_after=5.0)
     await worker.register()
     own_beats = 0
     beat = worker.beat
@@ -132,7 +135,7 @@ async def test_the_senders_marks_carry_the_heartbeat_so_it_costs_no_transaction_
     worker.start()
     try:
         before = (await _rows(engine))[worker.id].heartbeat_at
-        for _ in range(12):  # a mark every 0.1 s for 1.2 s (of nothing: id 0 is no row)
+        for _ in range(25):  # a mark every 0.1 s for 2.5 s (of nothing: id 0 is no row)
             recorder.add(Mark("sent", 0, at=utcnow()))
             assert await recorder.flush(timeout=5)
             await asyncio.sleep(0.1)
@@ -141,7 +144,7 @@ async def test_the_senders_marks_carry_the_heartbeat_so_it_costs_no_transaction_
         assert worker.fresh()
         worker.beaten(time.monotonic())
         assert worker.piggyback() is None  # just beaten: a batch of marks now carries no beat
-        await asyncio.sleep(0.5)  # no marks: the registry beats by itself again
+        await asyncio.sleep(2.0)  # no marks: the registry beats by itself again
         assert own_beats >= 1
         # After a gap (not fresh) the marks carry no beat: only `beat` may write it, and count it.
         worker._last_beat = None
