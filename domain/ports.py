@@ -240,8 +240,15 @@ class DeclarationRepository(Protocol):
     ) -> Declaration | None: ...
     async def by_declarant(self, person_id: int, limit: int = 10) -> list[Declaration]: ...
     async def count_since(
-        self, since: datetime, *, declarant_id: int | None = None, phone: str | None = None
-    ) -> int: ...
+        self,
+        since: datetime,
+        *,
+        declarant_id: int | None = None,
+        filer_id: int | None = None,
+        phone: str | None = None,
+    ) -> int:
+        """Declarations made since `since` by this declarant, or declared or filed (代报) by this
+        person, or with this phone."""
     async def lock_phone(self, phone: str) -> None:
         """Until this transaction ends, no other worker counts or adds declarations of `phone`
         (so a limit per phone holds across workers; SQLite has one writer anyway)."""

@@ -110,12 +110,20 @@ class DeclarationRepository(Repo):
         return self._declaration(row) if row else None
 
     async def count_since(
-        self, since: datetime, *, declarant_id: int | None = None, phone: str | None = None
+        self,
+        since: datetime,
+        *,
+        declarant_id: int | None = None,
+        filer_id: int | None = None,
+        phone: str | None = None,
     ) -> int:
-        """Declarations made since `since` by this declarant, or with this phone."""
         query = select(func.count()).select_from(DeclarationRow).where(DeclarationRow.created_at >= since)
         if declarant_id is not None:
             query = query.where(DeclarationRow.declared_by == declarant_id)
+        if filer_id is not None:
+            query = query.where(
+                or_(DeclarationRow.declared_by == filer_id, DeclarationRow.filed_by_cadre == filer_id)
+            )
         if phone is not None:
             query = query.where(DeclarationRow.phone == phone)
         return int(await self.session.scalar(query) or 0)

@@ -614,13 +614,19 @@ class FakeDeclarations(_Repo):
         return sorted(found, key=lambda d: d.id, reverse=True)[:limit]
 
     async def count_since(
-        self, since: datetime, *, declarant_id: int | None = None, phone: str | None = None
+        self,
+        since: datetime,
+        *,
+        declarant_id: int | None = None,
+        filer_id: int | None = None,
+        phone: str | None = None,
     ) -> int:
         return sum(
             1
             for d in self.s.declarations.values()
             if d.created_at >= since
             and (declarant_id is None or d.declared_by == declarant_id)
+            and (filer_id is None or filer_id in (d.declared_by, d.filed_by_cadre))
             and (phone is None or d.phone == phone)
         )
 

@@ -50,7 +50,13 @@ async def over_limits(uow: UnitOfWork, clock: Clock, person: Person, draft: Draf
     """Whether this person, or this phone, has already declared as often as a day allows."""
     now = clock.now()
     limit, window = SUBMISSIONS[bool(draft.filed_by_cadre)]
-    if await uow.declarations.count_since(now - window, declarant_id=person.id) >= limit:
+    if draft.filed_by_cadre:
+        # A cadre's 代报 count whoever became the declarant (the household itself, when it agreed
+        # to hear by text message).
+        made = await uow.declarations.count_since(now - window, filer_id=person.id)
+    else:
+        made = await uow.declarations.count_since(now - window, declarant_id=person.id)
+    if made >= limit:
         return True
     per_phone, phone_window = SUBMISSIONS_PER_PHONE
     phone = draft.phone

@@ -5,6 +5,7 @@ one). What the use-case tests rely on is checked here against the real thing."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -199,6 +200,30 @@ async def test_declarations_and_tasks_move_only_from_what_was_expected(factory: 
         assert not await uow.tasks.close(again.id)  # acknowledged first
         newest = await uow.tasks.for_declaration(declaration.id)
         assert newest is not None and (newest.id, newest.acknowledged_by) == (again.id, farmer.id)
+
+
+async def test_a_cadres_filings_count_whoever_became_the_declarant(factory: UnitOfWorkFactory) -> None:
+    """代报: the cadre declares for a household (declared_by the cadre), or the household that agreed
+    to hear by text becomes the declarant (declared_by the household): both are the cadre's."""
+    clock = FakeClock()
+    async with factory() as uow:
+        village = await _village(uow)
+        cadre = await uow.persons.add(Role.CADRE)
+        household = await uow.persons.add(Role.FARMER)
+        other = await uow.persons.add(Role.FARMER)
+        plain = replace(_new(village, cadre.id, clock), filed_by_cadre=cadre.id)
+        consented = replace(_new(village, household.id, clock, phone="+8613912345679"), filed_by_cadre=cadre.id)
+        own = _new(village, other.id, clock, phone="+8613912345670")
+        for new in (plain, consented, own):
+            await uow.declarations.add(new, clock.now())
+        await uow.commit()
+    async with factory() as uow:
+        since = clock.now() - timedelta(hours=1)
+        assert await uow.declarations.count_since(since, filer_id=cadre.id) == 2
+        assert await uow.declarations.count_since(since, declarant_id=cadre.id) == 1
+        assert await uow.declarations.count_since(since, filer_id=household.id) == 1
+        assert await uow.declarations.count_since(since, filer_id=other.id) == 1
+        assert await uow.declarations.count_since(clock.now() + timedelta(seconds=1), filer_id=cadre.id) == 0
 
 
 async def test_the_outbox_skips_a_key_queued_before_and_a_person_with_no_address(

@@ -8,9 +8,10 @@ from collections.abc import Callable
 
 from domain import buttons as b
 from domain import intake
-from domain.actor import actor_for
+from domain.actor import Actor, actor_for
 from domain.messages import Outcome, Outgoing
-from domain.model import DeclarationStatus, Flow, IntakeStep, RoutedTo
+from domain.model import DeclarationStatus, Flow, IntakeStep, NewDeclaration, Role, RoutedTo
+from domain.ports import UnitOfWork
 from tests.fakes import (
     CADRE,
     CADRE_OTHER_VILLAGE,
@@ -22,6 +23,7 @@ from tests.fakes import (
     World,
     build_world,
 )
+from tests.support import FakeClock
 
 
 async def start(world: World, address: str = FARMER, village: str | None = "QS01") -> Outcome:
@@ -314,6 +316,43 @@ async def test_a_cadre_files_a_declaration_for_a_household() -> None:
     assert declaration.filed_by_cadre == world.id(CADRE)
     assert declaration.village_id == world.villages["QS01"].id
     assert "case.new" in world.texts_to(COLLEAGUE)
+
+
+async def test_a_cadres_hourly_limit_counts_filings_whose_household_became_the_declarant() -> None:
+    """Thirty 代报 an hour, whoever is the declarant: a household that agreed to texts is its own."""
+    world = await build_world()
+    village_id = world.villages["QS01"].id
+
+    async def filed(uow: UnitOfWork, clock: FakeClock, actor: Actor) -> None:
+        for n in range(30):
+            household = await uow.persons.add(Role.FARMER)
+            new = NewDeclaration(
+                village_id=village_id, declared_by=household.id, head_name="王大山",
+                phone=f"+86139123400{n:02d}", risk_types=("illness",), description="老伴住院",
+                consent_version="2026-11", consent_at=clock.now(), filed_by_cadre=actor.id,
+            )  # fmt: skip
+            await uow.declarations.add(new, clock.now())
+
+    await world.run(CADRE, filed)
+    await world.run(CADRE, intake.start_for_household)
+    await world.press(CADRE, b.Consent(conv(world, CADRE), "yes"))
+    await world.say(CADRE, "王大山")
+    await world.say(CADRE, "13912345678")
+    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
+    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
+    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
+    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
+    await world.say(CADRE, "残疾，无劳动力")
+    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
+    world.unread(CADRE)
+
+    refused = await world.press(CADRE, b.Confirm(conv(world, CADRE)))
+
+    assert (refused.toast, refused.done) == ("intake.too_many_declarations_toast", False)
+    assert step(world, CADRE) == IntakeStep.CONFIRM and len(world.uow.store.declarations) == 30
+    world.clock.advance(hours=1, minutes=1)
+    assert (await world.press(CADRE, b.Confirm(conv(world, CADRE)))).done
+    assert len(world.uow.store.declarations) == 31
 
 
 async def test_a_start_not_committed_leaves_nothing_and_ids_are_not_reused() -> None:
