@@ -52,11 +52,6 @@ def texts_on() -> bool:
     return Channel.SMS in CHANNELS
 
 
-async def by_chat(uow: UnitOfWork, person_id: int) -> bool:
-    """Whether the person has a chat (they declared there, or can act there), not only a number."""
-    return await uow.persons.address_of(person_id, Channel.TELEGRAM) is not None
-
-
 def text_address(phone: str) -> str | None:
     """The address texts go to for a stored number (E.164, +86...): its 11 digits, when it is a
     mainland mobile; None for a fixed line, which no text reaches."""

@@ -196,6 +196,7 @@ class Declaration:
     green_channel: bool = False
     notice_started_at: datetime | None = None
     sms_consent_at: datetime | None = None  # agreed to hear of the case by text message
+    via: str = "chat"  # the front end it was declared through: "chat" or "web" (domain.actor)
 
     @property
     def risk_type(self) -> str:
@@ -222,6 +223,7 @@ class NewDeclaration:
     id_fingerprint: str | None = None
     followups: dict[str, Any] = field(default_factory=dict)
     sms_consent_at: datetime | None = None  # agreed to hear of the case by text message
+    via: str = "chat"  # the front end it was declared through: "chat" or "web" (domain.actor)
 
 
 @dataclass(frozen=True)

@@ -249,6 +249,7 @@ class DeclarationRepository(Protocol):
     ) -> int:
         """Declarations made since `since` by this declarant, or declared or filed (代报) by this
         person, or with this phone."""
+
     async def lock_phone(self, phone: str) -> None:
         """Until this transaction ends, no other worker counts or adds declarations of `phone`
         (so a limit per phone holds across workers; SQLite has one writer anyway)."""
@@ -539,7 +540,7 @@ class CaseQuery:
     status: DeclarationStatus | None = None
     risk: str | None = None  # a risk type's code, among any of the declaration's
     overdue_at: datetime | None = None  # only unfinished cases whose step was due before this
-    by_chat: bool | None = None  # True: the declarant has a chat address; False: the web form
+    by_chat: bool | None = None  # True: declared in chat (Declaration.via); False: on the web form
     daibao: bool | None = None  # True: filed by a cadre (代报); False: by the household
     filer: int | None = None  # filed by this cadre
     since: datetime | None = None  # submitted at or after
@@ -570,7 +571,7 @@ class CaseRow:
     owner: str | None  # who acknowledged it
     filer: str | None  # the cadre who filed it (代报)
     daibao: bool
-    by_chat: bool  # False: came by the web form (a declarant with no chat address)
+    by_chat: bool  # False: declared on the web form (Declaration.via)
     green_channel: bool
 
 

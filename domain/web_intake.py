@@ -177,7 +177,7 @@ async def declare(
         declarant = await hears_by_text(uow, clock, phone)
     if declarant is None:
         declarant = await uow.persons.add(Role.FARMER, locale="zh_Hans")
-    declaration = await submit(uow, clock, rules, declarant, draft)
+    declaration = await submit(uow, clock, rules, declarant, draft, via=WEB)
     return Submitted(declaration=declaration)
 
 

@@ -4,23 +4,23 @@ ids, then those cases' columns.
 Every value comes checked from domain.office.cases; here it only becomes SQL, with bound
 parameters. A declaration has one task (submission makes it; later steps advance it), so the
 join gives one row a case. Each query reads only the tables it needs, so that the indexes of
-migration 0011 answer it: ix_declarations_console holds the scope (village) and every filter on
-declarations but the risk types and the declarant's chat (counting with those stops some pages
-ahead), ix_declarations_created the order by date, ix_declarations_filer the cadres who filed,
-and ix_tasks_console the due times and overdue steps.
+migrations 0011 and 0013 answer it: ix_declarations_console holds the scope (village) and every
+filter on declarations but the risk types (counting with those stops some pages ahead),
+ix_declarations_created the order by date, ix_declarations_filer the cadres who filed, and
+ix_tasks_console the due times and overdue steps.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import Select, String, cast, exists, func, literal, select
+from sqlalchemy import Select, String, cast, func, literal, select
 from sqlalchemy.orm import aliased
 
-from domain.model import Channel, DeclarationStatus, TaskStatus
+from domain.model import DeclarationStatus, TaskStatus
 from domain.ports import CasePage, CaseQuery, CaseRow
 from storage.base import Repo
-from storage.tables import ChannelAccountRow, DeclarationRow, PersonRow, TaskRow, VillageRow
+from storage.tables import DeclarationRow, PersonRow, TaskRow, VillageRow
 
 D, T, V = DeclarationRow, TaskRow, VillageRow
 OPEN_TASKS = (TaskStatus.OPEN.value, TaskStatus.ACKNOWLEDGED.value)
@@ -50,11 +50,7 @@ class CaseViews(Repo):
             # Any of the declaration's risk types: its JSON list holds the quoted code.
             terms.append(cast(D.risk_types, String).like(f'%"{_escaped(query.risk)}"%', escape="\\"))
         if query.by_chat is not None:
-            chat = exists().where(
-                ChannelAccountRow.person_id == D.declared_by,
-                ChannelAccountRow.channel == Channel.TELEGRAM.value,  # declared in chat, not a text message
-            )
-            terms.append(chat if query.by_chat else ~chat)
+            terms.append(D.via == ("chat" if query.by_chat else "web"))
         if query.daibao is not None:
             terms.append(D.filed_by_cadre.is_not(None) if query.daibao else D.filed_by_cadre.is_(None))
         if query.filer is not None:
@@ -100,7 +96,7 @@ class CaseViews(Repo):
             tasks=query.overdue_at is not None,
             declarations=query.overdue_at is None or bool(self._declaration_terms(query)),
         )
-        if query.risk is None and query.by_chat is None:
+        if query.risk is None:
             total = await self.session.scalar(select(func.count()).select_from(statement.subquery()))
             return int(total or 0), True
         enough = query.offset + (COUNT_AHEAD + 1) * query.limit + 1
@@ -163,14 +159,7 @@ class CaseViews(Repo):
             return CasePage([], total, exact)
         wanted = await self._ids(query)
         owner, filer = aliased(PersonRow), aliased(PersonRow)
-        chat = (
-            exists()
-            .where(
-                ChannelAccountRow.person_id == D.declared_by,
-                ChannelAccountRow.channel == Channel.TELEGRAM.value,  # declared in chat, not a text message
-            )
-            .label("by_chat")
-        )
+        chat = (D.via == "chat").label("by_chat")
         rows = await self.session.execute(
             select(
                 D.id,

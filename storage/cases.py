@@ -51,6 +51,7 @@ class DeclarationRepository(Repo):
             green_channel=bool(row.green_channel),
             notice_started_at=row.notice_started_at,
             sms_consent_at=row.sms_consent_at,
+            via=row.via,
         )
 
     async def add(self, new: NewDeclaration, at: datetime) -> Declaration:
@@ -71,6 +72,7 @@ class DeclarationRepository(Repo):
             consent_version=new.consent_version,
             consent_at=new.consent_at,
             sms_consent_at=new.sms_consent_at,
+            via=new.via,
             status=DeclarationStatus.SUBMITTED.value,
             created_at=at,
             updated_at=at,

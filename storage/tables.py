@@ -177,6 +177,7 @@ class DeclarationRow(Base):
             "filed_by_cadre",
             "declared_by",
             "head_name",
+            "via",
         ),
         Index("ix_declarations_created", "created_at", "id"),
         Index("ix_declarations_filer", "filed_by_cadre", "village_id"),
@@ -201,6 +202,7 @@ class DeclarationRow(Base):
     consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The household agreed to hear of its case by text message (on the form, or to the cadre who filed).
     sms_consent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    via: Mapped[str] = mapped_column(String(8), default="chat", server_default=text("'chat'"))
     green_channel: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
     notice_started_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     status: Mapped[str] = mapped_column(String(32), index=True)

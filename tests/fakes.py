@@ -585,6 +585,7 @@ class FakeDeclarations(_Repo):
             followups=_json(dict(new.followups)),
             consent_version=new.consent_version,
             sms_consent_at=new.sms_consent_at,
+            via=new.via,
         )
         self.s.declarations[declaration_id] = declaration
         self.s.fingerprints[declaration_id] = str(new.id_fingerprint) if new.id_fingerprint else None
@@ -1264,7 +1265,7 @@ class FakeCaseViews(_Repo):
             village=village.name if village else "", head_name=d.head_name, status=d.status,
             risk_types=d.risk_types, created_at=d.created_at, due_at=t.due_at, task_status=t.status,
             owner=owner.name if owner else None, filer=filer.name if filer else None,
-            daibao=d.filed_by_cadre is not None, by_chat=self.s.channel_of(d.declared_by) is not None,
+            daibao=d.filed_by_cadre is not None, by_chat=d.via == "chat",
             green_channel=d.green_channel,
         )  # fmt: skip
 

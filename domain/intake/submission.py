@@ -10,7 +10,7 @@ import logging
 from datetime import datetime, timedelta
 
 from domain import delivery, validation
-from domain.actor import Actor
+from domain.actor import CHAT, Actor
 from domain.cases import submit_declaration
 from domain.intake.draft import Draft, summary_params
 from domain.messages import Outcome, Outgoing
@@ -40,7 +40,7 @@ async def confirm(
         return Outcome(toast=toast, alert=True, locale=actor.locale, done=False)
     if not await uow.conversations.finish(conversation_id):
         return Outcome(toast="intake.already_submitted", locale=actor.locale, done=False)
-    declaration = await submit(uow, clock, rules, actor, draft)
+    declaration = await submit(uow, clock, rules, actor, draft, via=actor.via)
     return Outcome(
         toast="intake.submitted_toast", locale=actor.locale, params={"receipt": declaration.receipt}
     )
@@ -67,10 +67,10 @@ async def over_limits(uow: UnitOfWork, clock: Clock, person: Person, draft: Draf
 
 
 async def submit(
-    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, draft: Draft
+    uow: UnitOfWork, clock: Clock, rules: DeadlineRules, person: Person, draft: Draft, *, via: str = CHAT
 ) -> Declaration:
     """Submit a declaration from its answers, by `person` (the household, or the cadre filing for
-    one).
+    one), made through the front end `via` (the chat, or the web form).
 
     代报 for a household that agreed to text messages: the household gets a person of its own, bound
     to its phone for texts, and that person is the declarant (the household's party of the case:
@@ -98,6 +98,7 @@ async def submit(
         id_fingerprint=draft.id_fingerprint,
         followups=dict(draft.followups),
         sms_consent_at=datetime.fromisoformat(draft.sms_consent_at) if draft.sms_consent_at else None,
+        via=via,
     )
     attachments: list[Attachment] = []
     now = clock.now()

@@ -17,8 +17,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from domain import buttons as b
-from domain import delivery, risk_types, validation
-from domain.actor import Actor
+from domain import risk_types, validation
+from domain.actor import CHAT, Actor
 from domain.cases.access import is_handler, is_township_of, may_see, records_county_step, refusal_of
 from domain.cases.actions import step_actions
 from domain.cases.handover import colleagues, hand_over
@@ -475,7 +475,7 @@ async def open_case(
         filer=filer.name if filer else None,
         due=_local(task.due_at, now) if task.due_at else None,
         overdue=_overdue(task.due_at, task.status, now),
-        by_chat=await delivery.by_chat(uow, declaration.declared_by),
+        by_chat=declaration.via == CHAT,
     )
 
 

@@ -212,7 +212,9 @@ async def test_a_cadres_filings_count_whoever_became_the_declarant(factory: Unit
         household = await uow.persons.add(Role.FARMER)
         other = await uow.persons.add(Role.FARMER)
         plain = replace(_new(village, cadre.id, clock), filed_by_cadre=cadre.id)
-        consented = replace(_new(village, household.id, clock, phone="+8613912345679"), filed_by_cadre=cadre.id)
+        consented = replace(
+            _new(village, household.id, clock, phone="+8613912345679"), filed_by_cadre=cadre.id
+        )
         own = _new(village, other.id, clock, phone="+8613912345670")
         for new in (plain, consented, own):
             await uow.declarations.add(new, clock.now())

@@ -313,7 +313,7 @@ async def test_a_cadre_files_a_declaration_for_a_household() -> None:
     await world.press(CADRE, b.Confirm(conv(world, CADRE)))
 
     (declaration,) = world.uow.store.declarations.values()
-    assert declaration.filed_by_cadre == world.id(CADRE)
+    assert declaration.filed_by_cadre == world.id(CADRE) and declaration.via == "chat"
     assert declaration.village_id == world.villages["QS01"].id
     assert "case.new" in world.texts_to(COLLEAGUE)
 

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from domain import buttons as b
-from domain.actor import WEB, Actor
+from domain.actor import CHAT, WEB, Actor
 from domain.cases import submit_declaration
 from domain.messages import Outcome
 from domain.model import (
@@ -102,15 +102,17 @@ async def declare_as(
     id_sealed: str | None = None,
     risks: tuple[str, ...] = ("illness",),
     attachments: list[Attachment] | None = None,
+    via: str = WEB,
 ) -> str:
-    """A declaration by a person who may have no chat (the web form's) or for 代报 a cadre; its receipt."""
+    """A declaration by a person who may have no chat (the web form's) or for 代报 a cadre, made on
+    the web form unless `via` says the chat; its receipt."""
     async with world.uow() as uow:
         declarant = await uow.persons.get(declarant_id)
         assert declarant is not None
         new = NewDeclaration(
             village_id=world.villages["QS01"].id, declared_by=declarant_id, head_name="李小河", phone=phone,
             risk_types=risks, description="房子漏雨", consent_version="2026-11", consent_at=world.clock.now(),
-            filed_by_cadre=filed_by_cadre, id_sealed=id_sealed,
+            filed_by_cadre=filed_by_cadre, id_sealed=id_sealed, via=via,
         )  # fmt: skip
         declaration = await submit_declaration(
             uow,
@@ -198,7 +200,7 @@ async def test_the_filters_and_the_search() -> None:
     world.clock.advance(days=2)
     web = await declare_as(world, unbound.id, phone="+8613900000001", risks=("disaster", "housing"))
     world.clock.advance(days=2)
-    daibao = await declare_as(world, cadre, phone="+8613900000002", filed_by_cadre=cadre)
+    daibao = await declare_as(world, cadre, phone="+8613900000002", filed_by_cadre=cadre, via=CHAT)
 
     assert await receipts(world, STAFF) == [daibao, web, chat.receipt]
     assert await receipts(world, STAFF, came_by="web") == [web]
@@ -226,6 +228,29 @@ async def test_the_filters_and_the_search() -> None:
     late = await listing(world, STAFF, overdue="1")
     assert {line.receipt for line in late.lines} == {daibao, web, chat.receipt}
     assert all(line.overdue and line.due is not None for line in late.lines)
+
+
+async def test_the_channel_is_where_it_was_declared_not_whether_the_declarant_has_a_chat() -> None:
+    """A cadre's 代报 on the web form, and a household with a chat that used the form: web."""
+    world = await build_world()
+    cadre = world.people[CADRE]
+    chat = (await world.declare(FARMER)).receipt
+    world.clock.advance(days=1)
+    by_chat = await declare_as(world, cadre, phone="+8613900000002", filed_by_cadre=cadre, via=CHAT)
+    world.clock.advance(days=1)
+    web_daibao = await declare_as(world, cadre, phone="+8613900000003", filed_by_cadre=cadre)
+    world.clock.advance(days=1)
+    chat_on_web = await declare_as(world, world.id(FARMER), phone="+8613900000004")
+
+    assert await receipts(world, STAFF, came_by="web") == [chat_on_web, web_daibao]
+    assert await receipts(world, STAFF, came_by="chat") == [by_chat, chat]
+    shown = {line.receipt: line.by_chat for line in (await listing(world, STAFF)).lines}
+    assert shown == {chat: True, by_chat: True, web_daibao: False, chat_on_web: False}
+    for receipt, expected in shown.items():
+        found = await view(world, STAFF, receipt)
+        assert found is not None and found.by_chat is expected
+    found = await view(world, STAFF, web_daibao)
+    assert found is not None and found.filer == "张伟"
 
 
 async def test_sorting_and_pages_of_fifty() -> None:

@@ -133,6 +133,7 @@ async def test_a_web_declaration_takes_the_chat_route_to_the_village(site: Site)
     assert row.receipt in body and "回执编号" in body
     assert row.head_name == "王大山" and row.phone == "+8613912345678" and row.consent_version == "2026-11"
     assert row.risk_types == ["illness"] and row.followups == {"illness.cost": 30000}
+    assert row.via == "web"  # the console's 渠道
     async with site.uow() as uow:
         declarant = await uow.persons.get(row.declared_by)
         task = await uow.tasks.for_declaration(row.id)
@@ -313,6 +314,7 @@ async def test_a_cadre_link_files_for_their_own_village_only_and_expires(site: S
     assert status == 200, body
     [row] = await declarations(site)
     assert row.filed_by_cadre == zhang and row.declared_by == zhang
+    assert row.via == "web"  # the cadre's 代报 on the form, whether or not he has a chat
     # Not one of his villages; a forged token; an expired one.
     status = (
         await site.client.get(f"/d/{sign_cadre_link(SECRET, zhang, 'QS02', site.clock.now())}/form")
