@@ -8,8 +8,9 @@ executemany a chunk on SQLite, COPY on PostgreSQL in a fresh schema dropped at t
 counties of five townships each, 20 villages a township, two cadres a village, a township's
 staff, a county person; 100,000 declarations over two years with their tasks (a fifth still
 being worked on, some overdue; every tenth filed by a cadre (代报); some declarants without a
-chat, as the web form's), spread evenly over the villages. Then the real web app (the console
-mounted on bot.web's app, aiohttp's test server on a local port) answers signed-in requests:
+chat, as the web form's; declared on the web form: those, and a third of the 代报), spread evenly
+over the villages. Then the real web app (the console mounted on bot.web's app, aiohttp's test
+server on a local port) answers signed-in requests:
 township staff (10,000 cases in scope), the county (50,000) and a cadre (500), each with the
 usual filter combinations in turn (none, a state, overdue, a risk type, a name, a receipt, the
 four sorts, the channel, 代报, a month, a deep page, a village, combinations).
@@ -138,11 +139,14 @@ async def seed(engine: AsyncEngine, cases: int) -> dict[str, Any]:
         risks = list(dict.fromkeys(risks))
         daibao = filed_by_cadre(n)
         cadre = cadre_of[village][(n // (10 * len(villages))) % 2]
+        # The web form: the households without a chat, and a third of the cadres' 代报.
+        via = "web" if (daibao and (n // 10) % 3 == 0) or (not daibao and n % 7 == 0) else "chat"
+
         return (
             n + 1, receipt_number(created.date(), n + 1), village, cadre if daibao else farmers + n,
             SURNAMES[n % 10] + GIVEN[(n // 10) % len(GIVEN)], f"+86139{n:08d}", risks[0], risks,
             "老伴住院做手术，花了三万多元", 4, {}, CONSENT_VERSION, created, False, status.value, created,
-            created, cadre if daibao else None,
+            created, cadre if daibao else None, via,
         )  # fmt: skip
 
     await bulk.insert(
@@ -166,6 +170,7 @@ async def seed(engine: AsyncEngine, cases: int) -> dict[str, Any]:
             "created_at",
             "updated_at",
             "filed_by_cadre",
+            "via",
         ),
         (declaration(n) for n in range(cases)),
     )
