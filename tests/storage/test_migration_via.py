@@ -55,7 +55,7 @@ async def test_earlier_declarations_are_chat_when_the_declarant_has_a_chat(at_00
     await upgrade(at_0012)
 
     async with at_0012.connect() as c:
-        found = dict((await c.execute(text("SELECT id, via FROM declarations ORDER BY id"))).tuples().all())
+        found = {i: via for i, via in await c.execute(text("SELECT id, via FROM declarations ORDER BY id"))}
         assert found == {1: "chat", 2: "web", 3: "web"}
         await c.execute(
             text(
