@@ -71,6 +71,18 @@ async def to_summary(world: World, address: str = FARMER, phone: str = "13912345
     assert step(world, address) == IntakeStep.CONFIRM
 
 
+async def cadre_answers_from_the_phone(world: World) -> None:
+    """A cadre's 代报, from the phone question on: every answer given, the summary waits."""
+    await world.say(CADRE, "13912345678")
+    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
+    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
+    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
+    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
+    await world.say(CADRE, "残疾，无劳动力")
+    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
+    assert step(world, CADRE) == IntakeStep.CONFIRM
+
+
 async def test_a_whole_declaration_is_routed_to_the_village_cadres() -> None:
     world = await build_world()
     await start(world)
@@ -303,13 +315,7 @@ async def test_a_cadre_files_a_declaration_for_a_household() -> None:
     await world.say(CADRE, "王大山")
     # The cadre is not asked who declares; the phone question is the cadre's.
     assert keys(world.unread(CADRE)) == ["intake.ask_name", "intake.ask_phone_cadre"]
-    await world.say(CADRE, "13912345678")
-    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
-    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
-    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
-    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
-    await world.say(CADRE, "残疾，无劳动力")
-    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
+    await cadre_answers_from_the_phone(world)
     await world.press(CADRE, b.Confirm(conv(world, CADRE)))
 
     (declaration,) = world.uow.store.declarations.values()
@@ -337,13 +343,7 @@ async def test_a_cadres_hourly_limit_counts_filings_whose_household_became_the_d
     await world.run(CADRE, intake.start_for_household)
     await world.press(CADRE, b.Consent(conv(world, CADRE), "yes"))
     await world.say(CADRE, "王大山")
-    await world.say(CADRE, "13912345678")
-    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
-    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
-    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
-    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
-    await world.say(CADRE, "残疾，无劳动力")
-    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
+    await cadre_answers_from_the_phone(world)
     world.unread(CADRE)
 
     refused = await world.press(CADRE, b.Confirm(conv(world, CADRE)))

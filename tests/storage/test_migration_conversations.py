@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -26,12 +27,19 @@ def _to(revision: str) -> Any:
     return run
 
 
+@asynccontextmanager
+async def migrated_to(revision: str, kind: str, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """A database (`kind`: sqlite or postgresql) migrated up to `revision`."""
+    async with database(kind, tmp_path) as engine:
+        async with engine.begin() as connection:
+            await connection.run_sync(_to(revision))
+        yield engine
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def at_0008(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
     """A database migrated up to 0008, before the conversations were one table."""
-    async with database(request.param, tmp_path) as engine:
-        async with engine.begin() as connection:
-            await connection.run_sync(_to("0008"))
+    async with migrated_to("0008", request.param, tmp_path) as engine:
         yield engine
 
 

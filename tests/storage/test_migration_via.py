@@ -12,17 +12,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from storage.migrate import upgrade
-from tests.storage.test_migration_conversations import _to
-from tests.support import database
+from tests.storage.test_migration_conversations import migrated_to
 
 AT = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 async def at_0012(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[AsyncEngine]:
-    async with database(request.param, tmp_path) as engine:
-        async with engine.begin() as connection:
-            await connection.run_sync(_to("0012"))
+    async with migrated_to("0012", request.param, tmp_path) as engine:
         yield engine
 
 
