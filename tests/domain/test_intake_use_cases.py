@@ -61,6 +61,12 @@ async def to_phone(world: World, address: str = FARMER) -> None:
 async def to_summary(world: World, address: str = FARMER, phone: str = "13912345678") -> None:
     """Every answer given: the summary waits for 确认提交."""
     await to_phone(world, address)
+    await from_the_phone(world, address, phone)
+
+
+async def from_the_phone(world: World, address: str, phone: str = "13912345678") -> None:
+    """From the phone question on (a household's or a cadre's 代报): every answer given, the
+    summary waits for 确认提交."""
     await world.say(address, phone)
     await world.press(address, b.SkipId(conv(world, address)))
     await world.press(address, b.HouseholdSize(conv(world, address), 4))
@@ -69,18 +75,6 @@ async def to_summary(world: World, address: str = FARMER, phone: str = "13912345
     await world.say(address, "腿脚不便，干不了农活")
     await world.press(address, b.PhotosDone(conv(world, address)))
     assert step(world, address) == IntakeStep.CONFIRM
-
-
-async def cadre_answers_from_the_phone(world: World) -> None:
-    """A cadre's 代报, from the phone question on: every answer given, the summary waits."""
-    await world.say(CADRE, "13912345678")
-    await world.press(CADRE, b.SkipId(conv(world, CADRE)))
-    await world.press(CADRE, b.HouseholdSize(conv(world, CADRE), 3))
-    await world.press(CADRE, b.ToggleRisk(conv(world, CADRE), "disability"))
-    await world.press(CADRE, b.RisksDone(conv(world, CADRE)))
-    await world.say(CADRE, "残疾，无劳动力")
-    await world.press(CADRE, b.PhotosDone(conv(world, CADRE)))
-    assert step(world, CADRE) == IntakeStep.CONFIRM
 
 
 async def test_a_whole_declaration_is_routed_to_the_village_cadres() -> None:
@@ -315,7 +309,7 @@ async def test_a_cadre_files_a_declaration_for_a_household() -> None:
     await world.say(CADRE, "王大山")
     # The cadre is not asked who declares; the phone question is the cadre's.
     assert keys(world.unread(CADRE)) == ["intake.ask_name", "intake.ask_phone_cadre"]
-    await cadre_answers_from_the_phone(world)
+    await from_the_phone(world, CADRE)
     await world.press(CADRE, b.Confirm(conv(world, CADRE)))
 
     (declaration,) = world.uow.store.declarations.values()
@@ -343,7 +337,7 @@ async def test_a_cadres_hourly_limit_counts_filings_whose_household_became_the_d
     await world.run(CADRE, intake.start_for_household)
     await world.press(CADRE, b.Consent(conv(world, CADRE), "yes"))
     await world.say(CADRE, "王大山")
-    await cadre_answers_from_the_phone(world)
+    await from_the_phone(world, CADRE)
     world.unread(CADRE)
 
     refused = await world.press(CADRE, b.Confirm(conv(world, CADRE)))
