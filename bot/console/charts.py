@@ -149,9 +149,13 @@ def _height(chart: Chart) -> float:
 
 
 def _keys(chart: Chart) -> int:
-    """How many series the legend names a line: as many as fit across."""
-    widest = max(_width_in(s.label, TICKS) for s in chart.series) + 0.5  # its colour and a gap
-    return max(1, min(len(chart.series), int(WIDTH // widest)))
+    """How many series the legend names a line: as many as fit across. A key is its colour, the
+    gap to its label and the label (matplotlib's 2 + 0.8 em), and 2 em to the next key; the
+    legend starts a little in from the edge (its anchor and border: 0.2 inches with the right
+    margin)."""
+    em = TICKS / 72
+    key = max(_width_in(s.label, TICKS) for s in chart.series) + 2.8 * em
+    return max(1, min(len(chart.series), int((WIDTH - 0.2 + 2 * em) // (key + 2 * em))))
 
 
 def _legend(chart: Chart) -> float:
