@@ -225,11 +225,18 @@ def _bars(figure: Figure, chart: Chart, height: float) -> None:
     axes.tick_params(axis="x", labelsize=TICKS - 1, colors="#555")
     axes.tick_params(axis="y", length=0)
     if len(chart.series) > 1:
+        # matplotlib fills a legend column by column (the first columns one key longer): handed
+        # column c the series c, c + keys, ..., it reads along the lines, in the series' order.
+        keys = _keys(chart)
+        handles, names = axes.get_legend_handles_labels()
+        order = [i for c in range(keys) for i in range(c, len(handles), keys)]
         axes.legend(
+            [handles[i] for i in order],
+            [names[i] for i in order],
             loc="upper left",
             bbox_to_anchor=(0.01, 1.0),
             bbox_transform=figure.transFigure,
-            ncols=_keys(chart),
+            ncols=keys,
             frameon=False,
             fontsize=TICKS,
         )

@@ -9,17 +9,22 @@ from matplotlib.figure import Figure
 from bot.console import charts
 
 
-def _legend_span(chart: charts.Chart) -> tuple[float, float, int]:
-    """Where the legend starts and ends, in inches from the picture's left, and its rows."""
+def _legend_span(chart: charts.Chart) -> tuple[float, float, int, list[str]]:
+    """Where the legend starts and ends, in inches from the picture's left, its rows, and its
+    labels in reading order (line by line, left to right)."""
     height = charts._height(chart)
     figure = Figure(figsize=(charts.WIDTH, height))
     charts._bars(figure, chart, height)
     canvas = FigureCanvasAgg(figure)
+    canvas.draw()  # lays the legend out
     legend = figure.axes[0].get_legend()
     assert legend is not None
     box = legend.get_window_extent(canvas.get_renderer())
     rows = -(-len(chart.series) // charts._keys(chart))
-    return box.x0 / figure.dpi, box.x1 / figure.dpi, rows
+    renderer = canvas.get_renderer()
+    placed = [(t.get_window_extent(renderer), t.get_text()) for t in legend.get_texts()]
+    reading = [text for box_, text in sorted(placed, key=lambda p: (-round(p[0].y0), p[0].x0))]
+    return box.x0 / figure.dpi, box.x1 / figure.dpi, rows, reading
 
 
 @pytest.mark.parametrize(
@@ -37,6 +42,7 @@ def test_a_legend_fits_across_the_picture(labels: tuple[str, ...]) -> None:
         "overdue_by_village", "超时未办：按村", "村", ("李家村", "陈家村"),
         tuple(charts.Series(label, (1, 2)) for label in labels),
     )  # fmt: skip
-    start, end, rows = _legend_span(chart)
+    start, end, rows, reading = _legend_span(chart)
     assert 0 <= start and end <= charts.WIDTH, (start, end, charts.WIDTH)
     assert rows <= len(labels) // 2 + 1  # as many a line as fit: not one a line
+    assert reading == list(labels)  # read along the lines, in the series' order
